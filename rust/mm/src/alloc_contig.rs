@@ -1,0 +1,431 @@
+//! `alloc_contig_range` (`mm/page_alloc.c`), run step by step in virtual time.
+//!
+//! Reproduced (6.x): isolate the pageblocks (`start_isolate_page_range`, -EBUSY at once),
+//! drain the per-CPU lists, then `__alloc_contig_migrate_range`: isolate up to 32
+//! (`COMPACT_CLUSTER_MAX`) LRU folios from the range (anonymous folios with extra
+//! references are skipped, as `isolate_migratepages_block` does), drop the clean file ones,
+//! migrate the rest; a batch that keeps failing is retried up to 5 times, then -EBUSY.
+//! -EBUSY from migration is not final: `test_pages_isolated` decides (-EBUSY if any page in
+//! the range is not free). On success the free pages are taken off the ISOLATE lists
+//! (`isolate_freepages_range`), the parts of buddy blocks outside the range are freed back;
+//! on every exit the isolation is undone and unmigrated folios go back to the LRU.
+//!
+//! Each step (isolation + drain, one migration batch, the final check) charges its cost and
+//! the next step runs after it, so pins taken and released, writeback completing and other
+//! allocations interleave with the batches, as they do on a real machine.
+
+use serde::Serialize;
+
+use crate::error::Errno;
+use crate::gfp::Gfp;
+use crate::gup::HoldKind;
+use crate::migrate::{MigrateProgress, MigrateStats};
+use crate::owner::OwnerId;
+use crate::page::{pg, Kind};
+use crate::page_isolation::IsolateError;
+use crate::pageblock::Migratetype;
+use crate::vmstat::Counter;
+use crate::Machine;
+
+pub const COMPACT_CLUSTER_MAX: usize = 32;
+const MAX_TRIES: u32 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Isolate,
+    Migrate,
+    Finish,
+}
+
+/// Why a page in a range could not be made free, and who is responsible.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Blocker {
+    pub pfn: u32,
+    /// `pinned`, `longterm_pinned`, `referenced`, `writeback`, `unmovable`, `isolated`.
+    pub reason: &'static str,
+    pub page_kind: &'static str,
+    pub owner: String,
+    /// Who holds the pin or reference, and since when (ns).
+    pub holder: Option<String>,
+    pub hold_kind: Option<&'static str>,
+    pub since_ns: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ContigRange {
+    pub start: u32,
+    pub end: u32,
+    pub mt: Migratetype,
+    phase: Phase,
+    /// `cc->migrate_pfn`.
+    cursor: u32,
+    /// `cc->migratepages`.
+    migratepages: Vec<u32>,
+    tries: u32,
+    sync_cursor: Option<usize>,
+    isolated: bool,
+    migrate_ebusy: bool,
+    cpu: u32,
+    pub nr_migrated: u64,
+    pub nr_reclaimed: u64,
+    pub failed_attempts: u64,
+    pub blockers: Vec<Blocker>,
+}
+
+/// What one step did: its cost, and the result once the range is done.
+pub struct Step {
+    pub cost: u64,
+    /// Resume no earlier than this (a synchronous pass waiting on writeback).
+    pub wait_until: Option<u64>,
+    pub result: Option<Result<(), Errno>>,
+}
+
+impl ContigRange {
+    pub fn new(start: u32, end: u32, mt: Migratetype, cpu: u32) -> Self {
+        ContigRange {
+            start,
+            end,
+            mt,
+            phase: Phase::Isolate,
+            cursor: start,
+            migratepages: Vec::new(),
+            tries: 0,
+            sync_cursor: None,
+            isolated: false,
+            migrate_ebusy: false,
+            cpu,
+            nr_migrated: 0,
+            nr_reclaimed: 0,
+            failed_attempts: 0,
+            blockers: Vec::new(),
+        }
+    }
+}
+
+impl Machine {
+    /// Run the next step of `cr`, taking the pages for `owner` on success.
+    pub fn contig_step(&mut self, cr: &mut ContigRange, owner: OwnerId) -> Step {
+        let before = self.take_charge();
+        let (wait_until, result) = match cr.phase {
+            Phase::Isolate => (None, self.contig_isolate(cr)),
+            Phase::Migrate => self.contig_migrate_batch(cr),
+            Phase::Finish => (None, Some(self.contig_finish(cr, owner))),
+        };
+        let cost = self.take_charge();
+        self.charge = before;
+        if let Some(res) = result {
+            self.contig_cleanup(cr);
+            self.trace_contig_info(cr, owner);
+            return Step {
+                cost,
+                wait_until: None,
+                result: Some(res),
+            };
+        }
+        Step {
+            cost,
+            wait_until,
+            result: None,
+        }
+    }
+
+    fn contig_isolate(&mut self, cr: &mut ContigRange) -> Option<Result<(), Errno>> {
+        match self.start_isolate_page_range(cr.start, cr.end, cr.mt) {
+            Ok(()) => {
+                cr.isolated = true;
+                let zi = self.zone_idx(cr.start);
+                self.drain_all_pages(zi);
+                cr.phase = Phase::Migrate;
+                None
+            }
+            Err(IsolateError::AlreadyIsolated(pfn)) => {
+                cr.blockers.push(self.describe_blocker(pfn, "isolated"));
+                Some(Err(Errno::Ebusy))
+            }
+            Err(IsolateError::Unmovable(pfn)) => {
+                cr.blockers.push(self.describe_blocker(pfn, "unmovable"));
+                Some(Err(Errno::Ebusy))
+            }
+        }
+    }
+
+    /// One iteration of `__alloc_contig_migrate_range`'s loop.
+    fn contig_migrate_batch(
+        &mut self,
+        cr: &mut ContigRange,
+    ) -> (Option<u64>, Option<Result<(), Errno>>) {
+        let target = Gfp::HIGHUSER_MOVABLE;
+        if cr.sync_cursor.is_none() {
+            if cr.migratepages.is_empty() {
+                if cr.cursor >= cr.end {
+                    cr.phase = Phase::Finish;
+                    return (None, None);
+                }
+                self.isolate_migratepages_range(cr);
+                cr.tries = 0;
+            } else {
+                cr.tries += 1;
+                if cr.tries == MAX_TRIES {
+                    // -EBUSY here is not final: test_pages_isolated decides.
+                    cr.migrate_ebusy = true;
+                    self.putback_movable_pages(&mut cr.migratepages);
+                    cr.phase = Phase::Finish;
+                    return (None, None);
+                }
+            }
+            cr.nr_reclaimed += self.reclaim_clean_pages_from_list(&mut cr.migratepages);
+        }
+        let mut stats = MigrateStats::default();
+        let cpu = cr.cpu;
+        let progress = self.migrate_pages(
+            &mut cr.migratepages,
+            target,
+            cpu,
+            &mut cr.sync_cursor,
+            &mut stats,
+        );
+        cr.nr_migrated += stats.succeeded;
+        cr.failed_attempts += stats.failed_attempts;
+        match progress {
+            Ok(MigrateProgress::Done) => (None, None),
+            Ok(MigrateProgress::WaitWriteback(t)) => (Some(t), None),
+            Err(errno) => {
+                self.putback_movable_pages(&mut cr.migratepages);
+                (None, Some(Err(errno)))
+            }
+        }
+    }
+
+    /// `isolate_migratepages_range`: take up to 32 LRU folios off the LRU, from the cursor.
+    fn isolate_migratepages_range(&mut self, cr: &mut ContigRange) {
+        while cr.cursor < cr.end && cr.migratepages.len() < COMPACT_CLUSTER_MAX {
+            let pfn = cr.cursor;
+            let page = self.pages[pfn as usize];
+            let step = match page.kind() {
+                Kind::Buddy => 1 << page.order(),
+                Kind::Anon | Kind::File => 1 << page.order(),
+                _ => 1,
+            };
+            cr.cursor = pfn + step;
+            if !page.kind().is_movable_kind() || !page.test(pg::LRU) {
+                continue;
+            }
+            // An anonymous folio with references beyond its mapping is pinned: migration
+            // would fail, so the kernel does not even isolate it.
+            if page.kind() == Kind::Anon && page.test(pg::EXTRA) {
+                continue;
+            }
+            self.lru_del(pfn);
+            self.pages[pfn as usize].set(pg::ISOLATED);
+            self.vmstat.inc(Counter::CompactIsolated);
+            cr.migratepages.push(pfn);
+        }
+    }
+
+    /// `putback_movable_pages`: folios that did not move go back to the LRU.
+    fn putback_movable_pages(&mut self, list: &mut Vec<u32>) {
+        for pfn in list.drain(..) {
+            self.pages[pfn as usize].clear(pg::ISOLATED);
+            self.lru_add(pfn);
+        }
+    }
+
+    /// `test_pages_isolated`, then `isolate_freepages_range` and the frees of the parts of
+    /// buddy blocks outside the range.
+    fn contig_finish(&mut self, cr: &mut ContigRange, owner: OwnerId) -> Result<(), Errno> {
+        let outer_start = self
+            .buddy_head_of(cr.start)
+            .unwrap_or(cr.start)
+            .min(cr.start);
+        let verdict = self.test_pages_isolated(outer_start, cr.end);
+        let fin_pfn = match verdict {
+            Ok(()) => cr.end,
+            Err(p) => p,
+        };
+        if self.trace.enabled() {
+            let fields = format!(
+                "start_pfn=0x{:x} end_pfn=0x{:x} fin_pfn=0x{:x} ret={}",
+                outer_start,
+                cr.end,
+                fin_pfn,
+                if verdict.is_ok() { "success" } else { "fail" }
+            );
+            self.trace_owner(owner, "test_pages_isolated", &fields);
+        }
+        if verdict.is_err() {
+            self.collect_blockers(cr);
+            return Err(Errno::Ebusy);
+        }
+        self.isolate_freepages_range(outer_start, cr.start, cr.end, owner);
+        Ok(())
+    }
+
+    /// Take the free blocks covering `[outer_start, end)`; frames outside `[start, end)`
+    /// go back to the allocator (`free_contig_range` on the head and tail).
+    fn isolate_freepages_range(&mut self, outer_start: u32, start: u32, end: u32, owner: OwnerId) {
+        let mut pfn = outer_start;
+        let mut outer_end = end;
+        while pfn < end {
+            let order = self.take_free_block(pfn);
+            outer_end = pfn + (1 << order);
+            pfn = outer_end;
+        }
+        for p in start..end {
+            let page = &mut self.pages[p as usize];
+            *page = crate::page::Page::FREE;
+            page.set_kind(Kind::Device);
+            page.owner = owner;
+            page.index = p - start;
+        }
+        for p in (outer_start..start).chain(end..outer_end) {
+            self.free_one_page(p, 0);
+        }
+    }
+
+    /// Every exit: undo the isolation and put back what was not migrated.
+    fn contig_cleanup(&mut self, cr: &mut ContigRange) {
+        self.putback_movable_pages(&mut cr.migratepages);
+        if cr.isolated {
+            self.undo_isolate_page_range(cr.start, cr.end, cr.mt);
+            cr.isolated = false;
+        }
+    }
+
+    /// The pages still in use in the range, with who is responsible (deduplicated by page).
+    fn collect_blockers(&mut self, cr: &mut ContigRange) {
+        let mut p = cr.start;
+        while p < cr.end {
+            let page = self.pages[p as usize];
+            match page.kind() {
+                Kind::Buddy => p += 1 << page.order(),
+                Kind::Free => p += 1,
+                Kind::Tail => p += 1,
+                _ => {
+                    let reason = self.blocking_reason(p);
+                    cr.blockers.push(self.describe_blocker(p, reason));
+                    p += 1 << page.order();
+                }
+            }
+        }
+    }
+
+    fn blocking_reason(&self, pfn: u32) -> &'static str {
+        let page = &self.pages[pfn as usize];
+        if !page.kind().is_movable_kind() {
+            return if page.kind() == Kind::Pcp {
+                "pcp"
+            } else {
+                "unmovable"
+            };
+        }
+        let strongest = self.holds.on_page(pfn).map(|h| h.kind).max();
+        match strongest {
+            Some(HoldKind::LongtermPin) => "longterm_pinned",
+            Some(HoldKind::Pin) => "pinned",
+            Some(_) => "referenced",
+            None if page.test(pg::WRITEBACK) => "writeback",
+            None => "busy",
+        }
+    }
+
+    pub(crate) fn describe_blocker(&self, pfn: u32, reason: &'static str) -> Blocker {
+        let head = if self.pages[pfn as usize].kind() == Kind::Tail {
+            self.pages[pfn as usize].index
+        } else {
+            pfn
+        };
+        let page = &self.pages[head as usize];
+        let hold = self
+            .holds
+            .on_page(head)
+            .max_by_key(|h| (h.kind, std::cmp::Reverse(h.since)));
+        Blocker {
+            pfn: head,
+            reason,
+            page_kind: page.kind().name(),
+            owner: self.owners.name(page.owner).to_string(),
+            holder: hold.map(|h| self.owners.name(h.holder).to_string()),
+            hold_kind: hold.map(|h| h.kind.name()),
+            since_ns: hold.map(|h| h.since),
+        }
+    }
+
+    fn trace_contig_info(&mut self, cr: &ContigRange, owner: OwnerId) {
+        if !self.trace.enabled() {
+            return;
+        }
+        let fields = format!(
+            "start=0x{:x} end=0x{:x} migratetype={} nr_migrated={} nr_reclaimed={} nr_mapped={}",
+            cr.start,
+            cr.end,
+            cr.mt.name(),
+            cr.nr_migrated,
+            cr.nr_reclaimed,
+            cr.nr_migrated
+        );
+        self.trace_owner(owner, "mm_alloc_contig_migrate_range_info", &fields);
+    }
+
+    pub(crate) fn trace_owner(&mut self, owner: OwnerId, event: &str, fields: &str) {
+        let comm = self.owners.name(owner).to_string();
+        let pid = self.owners.pid(owner);
+        let cpu = self.owners.cpu(owner);
+        self.trace.emit(self.now, &comm, pid, cpu, event, fields);
+    }
+}
+
+impl Machine {
+    /// `alloc_contig_range([start, end), mt)` outside any CMA area's bookkeeping (as
+    /// `alloc_contig_pages` does for gigantic pages), run to completion: the clock advances
+    /// step by step and other events run in between. On success the pages belong to `owner`
+    /// (kind `device`); free them with `free_contig_range`.
+    pub fn alloc_contig_range(
+        &mut self,
+        start: u32,
+        end: u32,
+        mt: Migratetype,
+        owner: OwnerId,
+    ) -> crate::error::MmResult<(Result<(), Errno>, ContigRange)> {
+        if start >= end || end > self.nr_pages() {
+            return crate::error::misuse(format!(
+                "alloc_contig_range [{start:#x}, {end:#x}) is empty or beyond the end of memory \
+                 ({:#x} pages)",
+                self.nr_pages()
+            ));
+        }
+        if self.zone_idx(start) != self.zone_idx(end - 1) {
+            return crate::error::misuse(format!(
+                "alloc_contig_range [{start:#x}, {end:#x}) spans two zones: keep it in one"
+            ));
+        }
+        let cpu = self.owners.cpu(owner);
+        let mut cr = ContigRange::new(start, end, mt, cpu);
+        loop {
+            let step = self.contig_step(&mut cr, owner);
+            let next = step.wait_until.unwrap_or(self.now).max(self.now) + step.cost;
+            self.run_until(next);
+            if let Some(result) = step.result {
+                return Ok((result, cr));
+            }
+        }
+    }
+
+    /// `free_contig_range`: give back pages taken by `alloc_contig_range`.
+    pub fn free_contig_range(&mut self, start: u32, count: u32) -> crate::error::MmResult<()> {
+        let end = start.checked_add(count).filter(|&e| e <= self.nr_pages());
+        let Some(end) = end else {
+            return crate::error::misuse("free_contig_range beyond the end of memory");
+        };
+        if let Some(bad) = (start..end).find(|&p| self.pages[p as usize].kind() != Kind::Device) {
+            return crate::error::misuse(format!(
+                "free_contig_range: pfn {bad:#x} was not allocated by alloc_contig_range"
+            ));
+        }
+        for p in start..end {
+            let cpu = self.owners.cpu(self.pages[p as usize].owner);
+            self.free_pages(p, 0, cpu);
+        }
+        self.take_charge();
+        Ok(())
+    }
+}

@@ -1,0 +1,227 @@
+//! `check_invariants`: every frame accounted for exactly once, and every counter equal to
+//! what it counts. Tests call it after every step; it is O(frames).
+
+use crate::config::MAX_PAGE_ORDER;
+use crate::error::{MmError, MmResult};
+use crate::page::{pg, Kind, NIL};
+use crate::pageblock::{Migratetype, MIGRATE_PCPTYPES};
+use crate::Machine;
+
+/// Where a frame was found while walking the lists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Not,
+    Buddy,
+    Pcp,
+}
+
+impl Machine {
+    pub fn check_invariants(&self) -> MmResult<()> {
+        let bug = |m: String| Err(MmError::Bug(m));
+        let n = self.pages.len();
+        let mut seen = vec![Seen::Not; n];
+        let pb_order = self.pageblocks.order;
+
+        for (zi, z) in self.zones.iter().enumerate() {
+            let (mut free, mut free_cma) = (0u64, 0u64);
+            for order in 0..=MAX_PAGE_ORDER {
+                let area = &z.free_area[order as usize];
+                let mut count = 0;
+                for mt in Migratetype::ALL {
+                    let list = &area.lists[mt.index()];
+                    let mut len = 0;
+                    let mut prev = NIL;
+                    for head in list.iter(&self.pages) {
+                        len += 1;
+                        let page = &self.pages[head as usize];
+                        if page.prev != prev {
+                            return bug(format!("free list broken at pfn {head:#x}"));
+                        }
+                        prev = head;
+                        if page.kind() != Kind::Buddy || page.order() != order {
+                            return bug(format!(
+                                "pfn {head:#x} on order-{order} list is not a buddy of that order"
+                            ));
+                        }
+                        if head & ((1 << order) - 1) != 0
+                            || !z.contains(head)
+                            || !z.contains(head + (1 << order) - 1)
+                        {
+                            return bug(format!(
+                                "buddy {head:#x} order {order} misaligned or outside zone"
+                            ));
+                        }
+                        for pb in (head..head + (1 << order)).step_by(1 << pb_order.min(order)) {
+                            if self.pageblocks.get(pb) != mt {
+                                return bug(format!(
+                                    "buddy {head:#x} on the {} list covers a {} pageblock",
+                                    mt.name(),
+                                    self.pageblocks.get(pb).name()
+                                ));
+                            }
+                        }
+                        for p in head..head + (1 << order) {
+                            if seen[p as usize] != Seen::Not {
+                                return bug(format!("pfn {p:#x} is in two free blocks"));
+                            }
+                            seen[p as usize] = Seen::Buddy;
+                            if p != head && self.pages[p as usize].kind() != Kind::Free {
+                                return bug(format!(
+                                    "pfn {p:#x} inside free block {head:#x} is not free"
+                                ));
+                            }
+                        }
+                        if mt != Migratetype::Isolate {
+                            free += 1 << order;
+                        }
+                        if mt == Migratetype::Cma {
+                            free_cma += 1 << order;
+                        }
+                    }
+                    if len != list.len {
+                        return bug(format!("list length {} != counted {len}", list.len));
+                    }
+                    count += len as u64;
+                }
+                if count != area.nr_free {
+                    return bug(format!(
+                        "zone {} order {order}: nr_free {} != {count}",
+                        z.id.name(),
+                        area.nr_free
+                    ));
+                }
+            }
+            if free != z.nr_free_pages || free_cma != z.nr_free_cma {
+                return bug(format!(
+                    "zone {}: NR_FREE_PAGES {} (lists {free}), NR_FREE_CMA_PAGES {} (lists {free_cma})",
+                    z.id.name(),
+                    z.nr_free_pages,
+                    z.nr_free_cma
+                ));
+            }
+            for cpu in 0..self.cfg.cpus as usize {
+                let pcp = &self.pcp[zi * self.cfg.cpus as usize + cpu];
+                let mut count = 0;
+                for mt in 0..MIGRATE_PCPTYPES {
+                    for pfn in pcp.lists[mt].iter(&self.pages) {
+                        count += 1;
+                        if seen[pfn as usize] != Seen::Not
+                            || self.pages[pfn as usize].kind() != Kind::Pcp
+                        {
+                            return bug(format!("pcp page {pfn:#x} is also elsewhere or not Pcp"));
+                        }
+                        if !z.contains(pfn) {
+                            return bug(format!("pcp page {pfn:#x} outside its zone"));
+                        }
+                        seen[pfn as usize] = Seen::Pcp;
+                    }
+                }
+                if count != pcp.count {
+                    return bug(format!("pcp count {} != {count}", pcp.count));
+                }
+            }
+        }
+
+        let mut on_lru = 0u64;
+        let (mut dirty, mut writeback) = (0u64, 0u64);
+        for pfn in 0..n as u32 {
+            let page = &self.pages[pfn as usize];
+            let kind = page.kind();
+            match (kind, seen[pfn as usize]) {
+                (Kind::Free | Kind::Buddy, Seen::Buddy) | (Kind::Pcp, Seen::Pcp) => continue,
+                (Kind::Free | Kind::Buddy | Kind::Pcp, _) => {
+                    return bug(format!(
+                        "free pfn {pfn:#x} ({}) is on no free list",
+                        kind.name()
+                    ))
+                }
+                (_, Seen::Not) => {}
+                _ => return bug(format!("in-use pfn {pfn:#x} is on a free list")),
+            }
+            if kind == Kind::Tail {
+                let head = &self.pages[page.index as usize];
+                if page.index >= pfn
+                    || pfn - page.index >= 1 << head.order()
+                    || head.kind() == Kind::Tail
+                {
+                    return bug(format!(
+                        "tail {pfn:#x} points at bad head {:#x}",
+                        page.index
+                    ));
+                }
+                continue;
+            }
+            if page.test(pg::LRU) {
+                if !kind.is_movable_kind() {
+                    return bug(format!("non-user page {pfn:#x} on the LRU"));
+                }
+                on_lru += 1;
+            }
+            if page.test(pg::LRU) && page.test(pg::ISOLATED) {
+                return bug(format!("pfn {pfn:#x} both on the LRU and isolated"));
+            }
+            dirty += page.test(pg::DIRTY) as u64;
+            writeback += page.test(pg::WRITEBACK) as u64;
+            if page.test(pg::EXTRA) != self.holds.by_pfn.contains_key(&pfn) {
+                return bug(format!(
+                    "pfn {pfn:#x}: PG_extra disagrees with the hold table"
+                ));
+            }
+            if kind.is_movable_kind() && page.test(pg::LRU) {
+                let owner = &self.owners.list[page.owner as usize];
+                if owner.map.get(page.index as usize) != Some(&pfn) {
+                    return bug(format!(
+                        "pfn {pfn:#x} is not mapped by its owner {}",
+                        owner.name
+                    ));
+                }
+            }
+        }
+        let lru_total: u64 = self.lru_sizes().iter().sum();
+        if lru_total != on_lru {
+            return bug(format!(
+                "LRU lists hold {lru_total} pages, {on_lru} frames have PG_lru"
+            ));
+        }
+        if dirty != self.writeback.nr_dirty || writeback != self.writeback.nr_writeback {
+            return bug(format!(
+                "nr_dirty {} (frames {dirty}), nr_writeback {} (frames {writeback})",
+                self.writeback.nr_dirty, self.writeback.nr_writeback
+            ));
+        }
+        for area in &self.cma {
+            for pfn in (area.base_pfn..area.base_pfn + area.count).step_by(1 << pb_order) {
+                let mt = self.pageblocks.get(pfn);
+                if mt != Migratetype::Cma && mt != Migratetype::Isolate {
+                    return bug(format!(
+                        "CMA area {} pageblock {pfn:#x} is {}",
+                        area.name,
+                        mt.name()
+                    ));
+                }
+            }
+        }
+        let in_cma = |pfn: u32| {
+            self.cma
+                .iter()
+                .any(|a| pfn >= a.base_pfn && pfn < a.base_pfn + a.count)
+        };
+        for pb in (0..n as u32).step_by(1 << pb_order) {
+            if self.pageblocks.get(pb) == Migratetype::Cma && !in_cma(pb) {
+                return bug(format!("pageblock {pb:#x} is CMA outside every CMA area"));
+            }
+        }
+        for id in self.holds.by_id.keys() {
+            let h = &self.holds.by_id[id];
+            let kind = self.pages[h.pfn as usize].kind();
+            if kind.is_free() || kind == Kind::Tail {
+                return bug(format!(
+                    "hold {id} on pfn {:#x}, which is {}",
+                    h.pfn,
+                    kind.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,530 @@
+//! CMA areas (`mm/cma.c`): the bitmap, `cma_alloc`, `cma_release`, and the allocation lock.
+//!
+//! Reproduced: first fit over the area's bitmap (one bit per 2^order_per_bit pages) for a
+//! free aligned range (`bitmap_find_next_zero_area_off`); the bits are set under the area
+//! spinlock *before* the allocation lock is taken, so concurrent callers pick different
+//! ranges; `alloc_contig_range` runs under the lock (`cma_mutex`, global, or per area as in
+//! 2025 kernels); on -EBUSY the bits are cleared, `cma_alloc_busy_retry` is traced and the
+//! walk goes on at `bitmap_no + mask + 1`; any other error ends it; one walk, then failure
+//! (mainline has no retry and no sleep). Vendor kernels' "retry with msleep(100) up to 5
+//! passes" is an option. Counters: vmstat `cma_alloc_success`/`cma_alloc_fail` (one per
+//! call), sysfs `alloc_pages_success`/`alloc_pages_fail`/`release_pages_success` (pages).
+//! The dma-heap's clearing of the buffer (`cma_heap_allocate`) is charged after the lock is
+//! released, when asked for.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+use crate::alloc_contig::{Blocker, ContigRange};
+use crate::config::CmaLock;
+use crate::error::{Errno, MmError, MmResult};
+use crate::event::EventKind;
+use crate::owner::OwnerId;
+use crate::page::{Kind, Page};
+use crate::pageblock::Migratetype;
+use crate::trace::page_ptr;
+use crate::vmstat::Counter;
+use crate::Machine;
+
+#[derive(Clone, Debug)]
+pub struct CmaArea {
+    pub id: usize,
+    pub name: String,
+    pub base_pfn: u32,
+    pub count: u32,
+    pub order_per_bit: u32,
+    bitmap: Vec<bool>,
+    pub alloc_pages_success: u64,
+    pub alloc_pages_fail: u64,
+    pub release_pages_success: u64,
+}
+
+impl CmaArea {
+    pub fn new(id: usize, name: &str, base_pfn: u32, count: u32, order_per_bit: u32) -> Self {
+        CmaArea {
+            id,
+            name: name.to_string(),
+            base_pfn,
+            count,
+            order_per_bit,
+            bitmap: vec![false; (count >> order_per_bit) as usize],
+            alloc_pages_success: 0,
+            alloc_pages_fail: 0,
+            release_pages_success: 0,
+        }
+    }
+
+    pub fn bitmap_maxno(&self) -> usize {
+        self.bitmap.len()
+    }
+
+    fn pages_to_bits(&self, pages: u32) -> usize {
+        pages.div_ceil(1 << self.order_per_bit) as usize
+    }
+
+    /// `cma_bitmap_aligned_mask`.
+    fn aligned_mask(&self, align_order: u32) -> usize {
+        if align_order <= self.order_per_bit {
+            0
+        } else {
+            (1 << (align_order - self.order_per_bit)) - 1
+        }
+    }
+
+    /// `cma_bitmap_aligned_offset`.
+    fn aligned_offset(&self, align_order: u32) -> usize {
+        ((self.base_pfn & ((1 << align_order) - 1)) >> self.order_per_bit) as usize
+    }
+
+    /// `bitmap_find_next_zero_area_off`: the first aligned run of `nr` clear bits at or
+    /// after `start`, or None.
+    fn find_next_zero_area(
+        &self,
+        start: usize,
+        nr: usize,
+        mask: usize,
+        offset: usize,
+    ) -> Option<usize> {
+        let size = self.bitmap.len();
+        let mut start = start;
+        loop {
+            let first_zero = (start..size).find(|&i| !self.bitmap[i])?;
+            let index = ((first_zero + offset + mask) & !mask) - offset;
+            let end = index + nr;
+            if end > size {
+                return None;
+            }
+            match (index..end).find(|&i| self.bitmap[i]) {
+                Some(busy) => start = busy + 1,
+                None => return Some(index),
+            }
+        }
+    }
+
+    fn set_bits(&mut self, start: usize, nr: usize, value: bool) {
+        self.bitmap[start..start + nr]
+            .iter_mut()
+            .for_each(|b| *b = value);
+    }
+
+    /// Pages not handed out (`available_pages` in sysfs: clear bits).
+    pub fn available_pages(&self) -> u64 {
+        (self.bitmap.iter().filter(|b| !**b).count() as u64) << self.order_per_bit
+    }
+}
+
+/// The allocation locks: slot 0 is `cma_mutex`; with per-area locking, slot i is area i's.
+#[derive(Clone, Debug, Default)]
+pub struct CmaLocks {
+    holder: Vec<Option<u32>>,
+    waiters: Vec<VecDeque<u32>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Looking for a free range in the bitmap.
+    Search,
+    /// Waiting for the allocation lock.
+    WaitLock,
+    /// `alloc_contig_range` in progress.
+    Running,
+    /// Vendor retry: sleeping before another pass over the bitmap.
+    Sleeping,
+    /// Clearing the buffer (dma-heap).
+    Zeroing,
+    Done,
+}
+
+/// One `cma_alloc` call in progress or finished.
+#[derive(Clone, Debug)]
+pub struct CmaJob {
+    pub id: u32,
+    pub area: usize,
+    pub count: u32,
+    pub align: u32,
+    pub owner: OwnerId,
+    pub zero: bool,
+    pub state: JobState,
+    pub issued_ns: u64,
+    pub completed_ns: Option<u64>,
+    pub pfn: Option<u32>,
+    pub errno: Option<Errno>,
+    pub busy_retries: u32,
+    pub passes: u32,
+    pub pages_migrated: u64,
+    pub pages_reclaimed: u64,
+    pub failed_attempts: u64,
+    pub lock_wait_ns: u64,
+    pub blockers: Vec<Blocker>,
+    /// The range being tried: its first bitmap bit, and the contiguous-range state.
+    bitmap_no: usize,
+    next_start: usize,
+    saw_busy: bool,
+    lock_wait_since: u64,
+    contig: Option<ContigRange>,
+    pending: Option<Result<(), Errno>>,
+}
+
+impl CmaJob {
+    pub fn latency_ns(&self) -> Option<u64> {
+        self.completed_ns.map(|c| c - self.issued_ns)
+    }
+    pub fn is_done(&self) -> bool {
+        self.state == JobState::Done
+    }
+}
+
+impl Machine {
+    pub fn cma_area_by_name(&self, name: &str) -> MmResult<usize> {
+        self.cma.iter().position(|a| a.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.cma.iter().map(|a| a.name.as_str()).collect();
+            MmError::Cma(format!(
+                "no CMA area named {name:?}; this board has {}",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        })
+    }
+
+    fn lock_slot(&self, area: usize) -> usize {
+        match self.cfg.policy.cma_lock {
+            CmaLock::Global => 0,
+            CmaLock::PerArea => area,
+        }
+    }
+
+    /// Start `cma_alloc(area, count, align)` for `owner` now; the job advances with the
+    /// event loop. Returns its id.
+    pub fn cma_alloc(
+        &mut self,
+        area: usize,
+        count: u32,
+        align: u32,
+        owner: OwnerId,
+        zero: bool,
+    ) -> MmResult<u32> {
+        let a = self
+            .cma
+            .get(area)
+            .ok_or_else(|| MmError::Cma(format!("no CMA area #{area}")))?;
+        if count == 0 || count > a.count {
+            return Err(MmError::Cma(format!(
+                "cma_alloc of {count} pages from area {:?} of {} pages: ask for between 1 and \
+                 {} pages",
+                a.name, a.count, a.count
+            )));
+        }
+        if align > crate::config::MAX_PAGE_ORDER {
+            return Err(MmError::Cma(format!(
+                "cma_alloc alignment order {align} is above {} (use an order, not a size)",
+                crate::config::MAX_PAGE_ORDER
+            )));
+        }
+        let id = self.jobs.len() as u32;
+        self.jobs.push(CmaJob {
+            id,
+            area,
+            count,
+            align,
+            owner,
+            zero,
+            state: JobState::Search,
+            issued_ns: self.now,
+            completed_ns: None,
+            pfn: None,
+            errno: None,
+            busy_retries: 0,
+            passes: 1,
+            pages_migrated: 0,
+            pages_reclaimed: 0,
+            failed_attempts: 0,
+            lock_wait_ns: 0,
+            blockers: Vec::new(),
+            bitmap_no: 0,
+            next_start: 0,
+            saw_busy: false,
+            lock_wait_since: 0,
+            contig: None,
+            pending: None,
+        });
+        if self.trace.enabled() {
+            let fields = format!(
+                "name={} count={} align={}",
+                self.cma[area].name, count, align
+            );
+            self.trace_owner(owner, "cma_alloc_start", &fields);
+        }
+        self.events.schedule(self.now, EventKind::CmaJob(id));
+        Ok(id)
+    }
+
+    /// Advance job `id` by one step.
+    pub(crate) fn cma_job_step(&mut self, id: u32) {
+        let job = &self.jobs[id as usize];
+        match job.state {
+            JobState::Search | JobState::Sleeping => self.cma_search(id),
+            JobState::WaitLock => {}
+            JobState::Running => self.cma_run_contig(id),
+            JobState::Zeroing => self.cma_job_finish(id, Ok(())),
+            JobState::Done => {}
+        }
+    }
+
+    /// Find and claim the next free aligned range in the bitmap, then go for the lock.
+    fn cma_search(&mut self, id: u32) {
+        let (area, count, align, start) = {
+            let j = &self.jobs[id as usize];
+            (j.area, j.count, j.align, j.next_start)
+        };
+        let a = &self.cma[area];
+        let nr = a.pages_to_bits(count);
+        let found =
+            a.find_next_zero_area(start, nr, a.aligned_mask(align), a.aligned_offset(align));
+        let Some(bitmap_no) = found else {
+            self.cma_walk_exhausted(id);
+            return;
+        };
+        self.cma[area].set_bits(bitmap_no, nr, true);
+        let job = &mut self.jobs[id as usize];
+        job.bitmap_no = bitmap_no;
+        job.state = JobState::WaitLock;
+        job.lock_wait_since = self.now;
+        let slot = self.lock_slot(area);
+        if self.cma_locks.holder.len() <= slot {
+            self.cma_locks.holder.resize(slot + 1, None);
+            self.cma_locks.waiters.resize(slot + 1, VecDeque::new());
+        }
+        if self.cma_locks.holder[slot].is_none() {
+            self.cma_lock_acquired(id, slot);
+        } else {
+            self.cma_locks.waiters[slot].push_back(id);
+        }
+    }
+
+    /// No free range left in this walk: fail, or (vendor option) sleep and walk again.
+    fn cma_walk_exhausted(&mut self, id: u32) {
+        let policy = &self.cfg.policy;
+        let (passes_left, sleep) = (policy.vendor_retry_passes, policy.vendor_retry_sleep_ns);
+        let job = &mut self.jobs[id as usize];
+        if job.saw_busy && job.passes <= passes_left {
+            job.passes += 1;
+            job.saw_busy = false;
+            job.next_start = 0;
+            job.state = JobState::Sleeping;
+            self.events
+                .schedule(self.now + sleep, EventKind::CmaJob(id));
+            return;
+        }
+        let errno = if job.saw_busy || job.busy_retries > 0 {
+            Errno::Ebusy
+        } else {
+            Errno::Enomem
+        };
+        self.cma_job_finish(id, Err(errno));
+    }
+
+    fn cma_lock_acquired(&mut self, id: u32, slot: usize) {
+        self.cma_locks.holder[slot] = Some(id);
+        let (area, bitmap_no, count, owner) = {
+            let j = &mut self.jobs[id as usize];
+            j.lock_wait_ns += self.now - j.lock_wait_since;
+            j.state = JobState::Running;
+            (j.area, j.bitmap_no, j.count, j.owner)
+        };
+        let a = &self.cma[area];
+        let pfn = a.base_pfn + ((bitmap_no as u32) << a.order_per_bit);
+        let cpu = self.owners.cpu(owner);
+        self.jobs[id as usize].contig =
+            Some(ContigRange::new(pfn, pfn + count, Migratetype::Cma, cpu));
+        self.events.schedule(self.now, EventKind::CmaJob(id));
+    }
+
+    fn cma_lock_release(&mut self, id: u32) {
+        let slot = self.lock_slot(self.jobs[id as usize].area);
+        debug_assert_eq!(self.cma_locks.holder[slot], Some(id));
+        self.cma_locks.holder[slot] = None;
+        if let Some(next) = self.cma_locks.waiters[slot].pop_front() {
+            self.cma_lock_acquired(next, slot);
+        }
+    }
+
+    /// One step of `alloc_contig_range`; its result takes effect when the step's cost has
+    /// elapsed (the next event of this job).
+    fn cma_run_contig(&mut self, id: u32) {
+        if let Some(result) = self.jobs[id as usize].pending.take() {
+            self.cma_contig_done(id, result);
+            return;
+        }
+        let mut cr = self.jobs[id as usize]
+            .contig
+            .take()
+            .expect("running job has a range");
+        let owner = self.jobs[id as usize].owner;
+        let step = self.contig_step(&mut cr, owner);
+        let job = &mut self.jobs[id as usize];
+        job.pending = step.result;
+        job.contig = Some(cr);
+        let next = step.wait_until.unwrap_or(self.now).max(self.now) + step.cost;
+        self.events.schedule(next, EventKind::CmaJob(id));
+    }
+
+    /// `alloc_contig_range` returned: drop the lock, then succeed, retry further on, or fail.
+    fn cma_contig_done(&mut self, id: u32, result: Result<(), Errno>) {
+        self.cma_lock_release(id);
+        let cr = self.jobs[id as usize].contig.take().expect("range");
+        let job = &mut self.jobs[id as usize];
+        job.pages_migrated += cr.nr_migrated;
+        job.pages_reclaimed += cr.nr_reclaimed;
+        job.failed_attempts += cr.failed_attempts;
+        job.blockers.extend(cr.blockers);
+        match result {
+            Ok(()) => {
+                job.pfn = Some(cr.start);
+                if job.zero {
+                    job.state = JobState::Zeroing;
+                    let cost = self.cfg.cost.zero_page_ns * job.count as u64;
+                    self.events.schedule(self.now + cost, EventKind::CmaJob(id));
+                } else {
+                    self.cma_job_finish(id, Ok(()));
+                }
+            }
+            Err(Errno::Ebusy) => {
+                let (area, count, align, bitmap_no) =
+                    (job.area, job.count, job.align, job.bitmap_no);
+                job.busy_retries += 1;
+                job.saw_busy = true;
+                let a = &mut self.cma[area];
+                let nr = a.pages_to_bits(count);
+                a.set_bits(bitmap_no, nr, false);
+                let mask = a.aligned_mask(align);
+                self.jobs[id as usize].next_start = bitmap_no + mask + 1;
+                self.jobs[id as usize].state = JobState::Search;
+                if self.trace.enabled() {
+                    let a = &self.cma[area];
+                    let fields = format!(
+                        "name={} pfn=0x{:x} page={} count={} align={}",
+                        a.name,
+                        cr.start,
+                        page_ptr(cr.start),
+                        count,
+                        align
+                    );
+                    let owner = self.jobs[id as usize].owner;
+                    self.trace_owner(owner, "cma_alloc_busy_retry", &fields);
+                }
+                self.cma_search(id);
+            }
+            Err(errno) => {
+                let (area, count, bitmap_no) = (job.area, job.count, job.bitmap_no);
+                let a = &mut self.cma[area];
+                let nr = a.pages_to_bits(count);
+                a.set_bits(bitmap_no, nr, false);
+                self.cma_job_finish(id, Err(errno));
+            }
+        }
+    }
+
+    fn cma_job_finish(&mut self, id: u32, result: Result<(), Errno>) {
+        let now = self.now;
+        let job = &mut self.jobs[id as usize];
+        job.state = JobState::Done;
+        job.completed_ns = Some(now);
+        let (area, count, align, owner) = (job.area, job.count, job.align, job.owner);
+        let pfn = match result {
+            Ok(()) => job.pfn,
+            Err(e) => {
+                job.errno = Some(e);
+                None
+            }
+        };
+        match pfn {
+            Some(_) => {
+                self.vmstat.inc(Counter::CmaAllocSuccess);
+                self.cma[area].alloc_pages_success += count as u64;
+            }
+            None => {
+                self.vmstat.inc(Counter::CmaAllocFail);
+                self.cma[area].alloc_pages_fail += count as u64;
+            }
+        }
+        if self.trace.enabled() {
+            let errorno = result.err().map(|e| e.code()).unwrap_or(0);
+            let p = pfn.unwrap_or(u32::MAX);
+            let fields = format!(
+                "name={} pfn=0x{:x} page={} count={} align={} errorno={}",
+                self.cma[area].name,
+                if pfn.is_some() { p as u64 } else { u64::MAX },
+                if pfn.is_some() {
+                    page_ptr(p)
+                } else {
+                    "0000000000000000".into()
+                },
+                count,
+                align,
+                errorno
+            );
+            self.trace_owner(owner, "cma_alloc_finish", &fields);
+        }
+    }
+
+    /// `cma_release`: free `[pfn, pfn + count)` back to the allocator, without migration.
+    pub fn cma_release(&mut self, area: usize, pfn: u32, count: u32) -> MmResult<()> {
+        let a = self
+            .cma
+            .get(area)
+            .ok_or_else(|| MmError::Cma(format!("no CMA area #{area}")))?;
+        if pfn < a.base_pfn || pfn + count > a.base_pfn + a.count || count == 0 {
+            return Err(MmError::Misuse(format!(
+                "cma_release of pfn {pfn:#x} + {count} pages is outside area {:?} \
+                 [{:#x}, {:#x})",
+                a.name,
+                a.base_pfn,
+                a.base_pfn + a.count
+            )));
+        }
+        let opb = a.order_per_bit;
+        if (pfn - a.base_pfn) % (1 << opb) != 0 {
+            return Err(MmError::Misuse(format!(
+                "cma_release of pfn {pfn:#x} does not start an allocation of area {:?}",
+                a.name
+            )));
+        }
+        let owner = self.pages[pfn as usize].owner;
+        if let Some(bad) = (pfn..pfn + count).find(|&p| {
+            let page = &self.pages[p as usize];
+            page.kind() != Kind::Device || page.owner != owner
+        }) {
+            return Err(MmError::Misuse(format!(
+                "cma_release of pfn {pfn:#x} + {count} pages: pfn {bad:#x} is not part of one \
+                 cma_alloc'd buffer (released twice, or a wrong count?)"
+            )));
+        }
+        let cpu = self.owners.cpu(owner);
+        for p in pfn..pfn + count {
+            self.pages[p as usize] = Page::FREE;
+            self.free_pages(p, 0, cpu);
+        }
+        let a = &mut self.cma[area];
+        let bit = ((pfn - a.base_pfn) >> opb) as usize;
+        let nr = a.pages_to_bits(count);
+        a.set_bits(bit, nr, false);
+        a.release_pages_success += count as u64;
+        if self.trace.enabled() {
+            let fields = format!(
+                "name={} pfn=0x{:x} page={} count={}",
+                self.cma[area].name,
+                pfn,
+                page_ptr(pfn),
+                count
+            );
+            self.trace_owner(owner, "cma_release", &fields);
+        }
+        self.take_charge();
+        Ok(())
+    }
+}

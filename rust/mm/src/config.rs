@@ -1,0 +1,253 @@
+//! The machine description the engine is built from.
+//!
+//! Python's pydantic models (`cmadev.models`) validate user input and serialise it to this
+//! JSON shape; the engine trusts nothing and re-checks what could break its invariants
+//! (`MachineConfig::validate`). All sizes are in bytes, all times in nanoseconds.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::CostModel;
+use crate::error::{MmError, MmResult};
+
+/// One reserved CMA area (`cma_declare_contiguous` at boot).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CmaAreaConfig {
+    pub name: String,
+    pub size: u64,
+    /// Each bitmap bit stands for 2^order_per_bit pages (`cma->order_per_bit`).
+    #[serde(default)]
+    pub order_per_bit: u32,
+}
+
+/// Where movable requests may take CMA pages (SPEC §3).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// Mainline in 2015: CMA only once the movable free lists are empty.
+    Legacy,
+    /// Mainline since 5.x (Roman Gushchin, 2020): CMA first when it holds over half the
+    /// zone's free pages.
+    Balanced,
+    /// Joonsoo Kim's ZONE_CMA: the CMA areas form their own zone.
+    ZoneCma,
+    /// CMA memory managed as ZONE_MOVABLE (4.17 rework, reverted).
+    MovableZone,
+    /// SeongJae Park's guaranteed CMA: the area holds only discardable pages.
+    Gcma,
+}
+
+/// Serialisation of concurrent `cma_alloc` calls.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CmaLock {
+    /// `cma_mutex`: one lock for every area (mainline until 2025).
+    Global,
+    /// `cma->alloc_mutex`: one lock per area (mainline since 2025).
+    PerArea,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub placement: Placement,
+    #[serde(default)]
+    pub migrate_on_longterm_pin: bool,
+    #[serde(default)]
+    pub migrate_on_pin: bool,
+    #[serde(default)]
+    pub migrate_on_first_dirty: bool,
+    #[serde(default)]
+    pub warn_cma_pins: bool,
+    /// `pin_duration_warn`: warn in `put_page`/unpin when a pin lasted longer than this.
+    #[serde(default)]
+    pub pin_duration_warn_ns: Option<u64>,
+    #[serde(default)]
+    pub fs_superblock_unmovable: bool,
+    #[serde(default = "default_lock")]
+    pub cma_lock: CmaLock,
+    /// Vendor kernels: when one walk over the bitmap fails with -EBUSY, sleep and walk
+    /// again, up to this many extra passes (Android: 5 passes, `msleep(100)`).
+    #[serde(default)]
+    pub vendor_retry_passes: u32,
+    #[serde(default = "default_vendor_sleep")]
+    pub vendor_retry_sleep_ns: u64,
+}
+
+fn default_lock() -> CmaLock {
+    CmaLock::Global
+}
+
+fn default_vendor_sleep() -> u64 {
+    100_000_000
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            placement: Placement::Balanced,
+            migrate_on_longterm_pin: false,
+            migrate_on_pin: false,
+            migrate_on_first_dirty: false,
+            warn_cma_pins: false,
+            pin_duration_warn_ns: None,
+            fs_superblock_unmovable: false,
+            cma_lock: CmaLock::Global,
+            vendor_retry_passes: 0,
+            vendor_retry_sleep_ns: default_vendor_sleep(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MachineConfig {
+    pub ram: u64,
+    #[serde(default = "default_cpus")]
+    pub cpus: u32,
+    /// Memory the kernel keeps for itself at boot (image, memmap): never managed by buddy.
+    #[serde(default)]
+    pub reserved: u64,
+    #[serde(default = "default_pageblock_order")]
+    pub pageblock_order: u32,
+    /// `vm.min_free_kbytes`; None computes the kernel's default from lowmem size.
+    #[serde(default)]
+    pub min_free_kbytes: Option<u64>,
+    #[serde(default = "default_wsf")]
+    pub watermark_scale_factor: u64,
+    #[serde(default)]
+    pub cma_areas: Vec<CmaAreaConfig>,
+    #[serde(default)]
+    pub swap: u64,
+    /// `vm.dirty_expire_centisecs`, in ns.
+    #[serde(default = "default_dirty_expire")]
+    pub dirty_expire_ns: u64,
+    /// `vm.dirty_ratio`, percent of available memory.
+    #[serde(default = "default_dirty_ratio")]
+    pub dirty_ratio: u32,
+    #[serde(default)]
+    pub cost: CostModel,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default)]
+    pub seed: u64,
+    /// Keep at most this many trace lines (oldest dropped first); 0 disables tracing.
+    #[serde(default = "default_trace_limit")]
+    pub trace_limit: usize,
+}
+
+fn default_cpus() -> u32 {
+    4
+}
+fn default_pageblock_order() -> u32 {
+    9
+}
+fn default_wsf() -> u64 {
+    10
+}
+fn default_dirty_expire() -> u64 {
+    30_000_000_000
+}
+fn default_dirty_ratio() -> u32 {
+    20
+}
+fn default_trace_limit() -> usize {
+    200_000
+}
+
+pub const PAGE_SIZE: u64 = 4096;
+/// Orders 0..=MAX_PAGE_ORDER (10), as x86-64 before 6.4 calls MAX_ORDER 11.
+pub const MAX_PAGE_ORDER: u32 = 10;
+/// Frame numbers must fit the mapping encoding (high bit marks a non-resident slot).
+pub const MAX_FRAMES: u64 = 1 << 30;
+
+impl MachineConfig {
+    /// A board with `ram` bytes and default everything else (tests and benches).
+    pub fn with_ram(ram: u64) -> Self {
+        serde_json::from_value(serde_json::json!({ "ram": ram })).expect("defaults are valid")
+    }
+
+    pub fn validate(&self) -> MmResult<()> {
+        let bad = |msg: String| Err(MmError::InvalidConfig(msg));
+        if self.ram % (PAGE_SIZE << MAX_PAGE_ORDER) != 0 || self.ram == 0 {
+            return bad(format!(
+                "ram = {} bytes is not a positive multiple of 4 MiB (the largest buddy block): \
+                 round it to a whole number of MiB divisible by 4",
+                self.ram
+            ));
+        }
+        if !(1..=10).contains(&self.pageblock_order) {
+            return bad(format!(
+                "pageblock_order = {} is outside 1..=10 (the kernel uses 9: 2 MiB pageblocks)",
+                self.pageblock_order
+            ));
+        }
+        let block = PAGE_SIZE << MAX_PAGE_ORDER;
+        if self.ram < 16 * block {
+            return bad(format!(
+                "ram = {} bytes is too small: a board needs at least 64 MiB",
+                self.ram
+            ));
+        }
+        if self.ram / PAGE_SIZE > MAX_FRAMES {
+            return bad(format!(
+                "ram = {} bytes exceeds the 4 TiB the engine models",
+                self.ram
+            ));
+        }
+        if self.cpus == 0 || self.cpus > 256 {
+            return bad(format!("cpus = {} is outside 1..=256", self.cpus));
+        }
+        if self.dirty_ratio == 0 || self.dirty_ratio > 100 {
+            return bad(format!(
+                "dirty_ratio = {} is outside 1..=100",
+                self.dirty_ratio
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        let mut cma_total = 0u64;
+        for area in &self.cma_areas {
+            if area.name.is_empty() || !names.insert(area.name.as_str()) {
+                return bad(format!(
+                    "CMA area name {:?} is empty or used twice: give every area its own name",
+                    area.name
+                ));
+            }
+            if area.size == 0 || area.size % block != 0 {
+                return bad(format!(
+                    "CMA area {:?}: size {} is not a positive multiple of 4 MiB (the CMA \
+                     alignment, MAX_ORDER_NR_PAGES pages)",
+                    area.name, area.size
+                ));
+            }
+            if area.order_per_bit > MAX_PAGE_ORDER {
+                return bad(format!(
+                    "CMA area {:?}: order_per_bit {} is above {}",
+                    area.name, area.order_per_bit, MAX_PAGE_ORDER
+                ));
+            }
+            cma_total += area.size;
+        }
+        if self.reserved % PAGE_SIZE != 0 {
+            return bad(format!(
+                "reserved = {} is not a multiple of 4 KiB",
+                self.reserved
+            ));
+        }
+        if cma_total + self.reserved + 8 * block > self.ram {
+            return bad(format!(
+                "CMA areas ({} bytes) and reserved memory ({} bytes) leave less than 32 MiB of \
+                 ram ({} bytes) for the rest of the system: shrink the areas",
+                cma_total, self.reserved, self.ram
+            ));
+        }
+        if self.policy.placement == Placement::Gcma && self.policy.migrate_on_first_dirty {
+            return bad(
+                "migrate_on_first_dirty makes no sense with gcma: a gcma area never \
+                        holds dirty pages"
+                    .to_string(),
+            );
+        }
+        self.cost.validate()
+    }
+}

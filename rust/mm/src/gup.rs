@@ -1,0 +1,280 @@
+//! References and pins (`mm/gup.c`, `include/linux/mm.h`): `get_page`/`put_page`,
+//! `pin_user_pages` (FOLL_PIN) and FOLL_LONGTERM pins.
+//!
+//! A page's reference count is 1 (its owner's mapping) plus one per `get_page` plus
+//! `GUP_PIN_COUNTING_BIAS` per pin, as in the kernel, so pins are distinguishable from
+//! plain references (`folio_maybe_dma_pinned`). Each reference and pin is a *hold* in a
+//! side table, with its holder and start time, so a report can name what blocked a device;
+//! the frame itself only carries `PG_extra` (the kernel keeps no such attribution: this is
+//! the instrumentation the seed's discussion asks for).
+//!
+//! Fixes reproduced here (SPEC §3): `migrate_on_longterm_pin` (`check_and_migrate_movable_pages`,
+//! 5.13: unpin, migrate out of CMA/ZONE_MOVABLE with `memalloc_pin_save` gfp, re-pin; the
+//! pin fails with -ENOMEM if migration fails), `migrate_on_pin` (Mel Gorman's proposal: the
+//! same on every pin), `warn_cma_pins` (a warning when `get_page` takes a CMA page;
+//! `get_page_short`, Peter Zijlstra's annotated variant, is exempt) and `pin_duration_warn`
+//! (Dave Hansen's proposal: `put_page` warns when a hold lasted past a threshold).
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::error::{misuse, MmError, MmResult};
+use crate::event::EventKind;
+use crate::gfp::Gfp;
+use crate::migrate::MigrateMode;
+use crate::owner::OwnerId;
+use crate::page::{pg, Kind};
+use crate::pageblock::Migratetype;
+use crate::vmstat::Counter;
+use crate::zone::ZoneId;
+use crate::Machine;
+
+pub const GUP_PIN_COUNTING_BIAS: u32 = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldKind {
+    /// `get_page`: a plain reference (I/O in flight, a driver holding the page).
+    Ref,
+    /// `get_page_short`: a reference annotated as brief (exempt from `warn_cma_pins`).
+    RefShort,
+    /// `pin_user_pages` (FOLL_PIN): direct I/O and other short DMA.
+    Pin,
+    /// `pin_user_pages(FOLL_LONGTERM)`: RDMA, vfio, io_uring fixed buffers.
+    LongtermPin,
+}
+
+impl HoldKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            HoldKind::Ref => "get_page",
+            HoldKind::RefShort => "get_page_short",
+            HoldKind::Pin => "FOLL_PIN",
+            HoldKind::LongtermPin => "FOLL_LONGTERM",
+        }
+    }
+
+    pub fn parse(s: &str) -> MmResult<HoldKind> {
+        match s {
+            "get_page" | "ref" => Ok(HoldKind::Ref),
+            "get_page_short" | "ref_short" => Ok(HoldKind::RefShort),
+            "pin" | "FOLL_PIN" => Ok(HoldKind::Pin),
+            "longterm" | "FOLL_LONGTERM" => Ok(HoldKind::LongtermPin),
+            _ => misuse(format!(
+                "unknown hold kind {s:?}: use get_page, get_page_short, pin or longterm"
+            )),
+        }
+    }
+
+    pub fn is_pin(self) -> bool {
+        matches!(self, HoldKind::Pin | HoldKind::LongtermPin)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hold {
+    pub pfn: u32,
+    pub holder: OwnerId,
+    pub kind: HoldKind,
+    pub since: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Holds {
+    pub by_id: BTreeMap<u64, Hold>,
+    pub by_pfn: FxHashMap<u32, Vec<u64>>,
+    next_id: u64,
+}
+
+impl Holds {
+    fn add(&mut self, hold: Hold) -> u64 {
+        self.next_id += 1;
+        self.by_id.insert(self.next_id, hold);
+        self.by_pfn.entry(hold.pfn).or_default().push(self.next_id);
+        self.next_id
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Hold> {
+        let hold = self.by_id.remove(&id)?;
+        let ids = self.by_pfn.get_mut(&hold.pfn).expect("hold indexed by pfn");
+        ids.retain(|&i| i != id);
+        if ids.is_empty() {
+            self.by_pfn.remove(&hold.pfn);
+        }
+        Some(hold)
+    }
+
+    /// The holds on a page, oldest first.
+    pub fn on_page(&self, pfn: u32) -> impl Iterator<Item = &Hold> {
+        self.by_pfn
+            .get(&pfn)
+            .into_iter()
+            .flatten()
+            .map(move |id| &self.by_id[id])
+    }
+
+    /// `page_ref_count` less the owner's own reference.
+    pub fn extra_refcount(&self, pfn: u32) -> u32 {
+        self.on_page(pfn)
+            .map(|h| {
+                if h.kind.is_pin() {
+                    GUP_PIN_COUNTING_BIAS
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+impl Machine {
+    /// The head of the compound page holding `pfn`, which must be in use.
+    pub(crate) fn in_use_head(&self, pfn: u32) -> MmResult<u32> {
+        let Some(page) = self.pages.get(pfn as usize) else {
+            return misuse(format!("pfn {pfn:#x} is beyond the end of memory"));
+        };
+        match page.kind() {
+            Kind::Tail => Ok(page.index),
+            k if k.is_free() => misuse(format!("pfn {pfn:#x} is free: it cannot be referenced")),
+            Kind::Reserved => misuse(format!("pfn {pfn:#x} is reserved boot memory")),
+            _ => Ok(pfn),
+        }
+    }
+
+    pub(crate) fn in_cma_pageblock(&self, pfn: u32) -> bool {
+        self.pageblocks.get(pfn) == Migratetype::Cma
+            || self
+                .cma
+                .iter()
+                .any(|a| pfn >= a.base_pfn && pfn < a.base_pfn + a.count)
+    }
+
+    /// Take a hold on `pfn` for `holder`; with `duration`, drop it automatically then.
+    /// Pins may first migrate the page out of CMA (the policy's fixes), in which case the
+    /// returned pfn differs from the one asked for.
+    pub fn take_hold(
+        &mut self,
+        pfn: u32,
+        holder: OwnerId,
+        kind: HoldKind,
+        duration: Option<u64>,
+    ) -> MmResult<(u64, u32)> {
+        let mut head = self.in_use_head(pfn)?;
+        if kind.is_pin() && self.should_migrate_before_pin(head, kind) {
+            head = self.migrate_for_pin(head, holder)?;
+        }
+        if matches!(kind, HoldKind::Ref)
+            && self.cfg.policy.warn_cma_pins
+            && self.in_cma_pageblock(head)
+        {
+            let msg = format!(
+                "cma: get_page() on CMA page pfn {:#x} by {} (owner {}): use get_page_short() \
+                 for brief references",
+                head,
+                self.owners.name(holder),
+                self.owners.name(self.pages[head as usize].owner)
+            );
+            self.dmesg.printk(self.now, &msg);
+        }
+        let id = self.holds.add(crate::gup::Hold {
+            pfn: head,
+            holder,
+            kind,
+            since: self.now,
+        });
+        self.pages[head as usize].set(pg::EXTRA);
+        if let Some(d) = duration {
+            self.events
+                .schedule(self.now + d, EventKind::ReleaseHold(id));
+        }
+        Ok((id, head))
+    }
+
+    fn should_migrate_before_pin(&self, head: u32, kind: HoldKind) -> bool {
+        let policy = &self.cfg.policy;
+        let page = &self.pages[head as usize];
+        if !page.kind().is_movable_kind() {
+            return false;
+        }
+        let in_movable_zone = self.zones[self.zone_idx(head)].id != ZoneId::Normal;
+        let in_cma = self.in_cma_pageblock(head);
+        let longterm_fix = kind == HoldKind::LongtermPin
+            && policy.migrate_on_longterm_pin
+            && (in_cma || in_movable_zone);
+        let every_pin_fix = policy.migrate_on_pin && in_cma;
+        longterm_fix || every_pin_fix
+    }
+
+    /// `check_and_migrate_movable_pages`: move the page out before it is pinned, with the
+    /// cost charged to the pinner. Failure fails the pin (-ENOMEM).
+    fn migrate_for_pin(&mut self, head: u32, holder: OwnerId) -> MmResult<u32> {
+        let cpu = self.owners.cpu(holder);
+        let gfp = Gfp::HIGHUSER_MOVABLE.pinned();
+        // Pins wait for writeback (the kernel migrates in MIGRATE_SYNC mode).
+        if let Some(&end) = self.writeback_end.get(&head) {
+            self.charge += end.saturating_sub(self.now);
+        }
+        match self.migrate_folio(head, MigrateMode::Sync, gfp, cpu, true) {
+            Ok(new) => {
+                self.vmstat.inc(Counter::PinMigrations);
+                Ok(new)
+            }
+            Err(e) => {
+                self.vmstat.inc(Counter::PinMigrationFail);
+                Err(MmError::OutOfMemory(format!(
+                    "pin of pfn {head:#x} by {} failed with -ENOMEM: the page could not be \
+                     migrated out of CMA ({e:?})",
+                    self.owners.name(holder)
+                )))
+            }
+        }
+    }
+
+    /// Drop a hold (`put_page` / `unpin_user_page`). With `pin_duration_warn`, a hold that
+    /// lasted past the threshold on a CMA page is reported with its holder.
+    pub fn release_hold(&mut self, id: u64) -> MmResult<Hold> {
+        let Some(hold) = self.holds.remove(id) else {
+            return misuse(format!(
+                "hold {id} is not held: it was already released (put_page/unpin twice?)"
+            ));
+        };
+        if self.holds.by_pfn.get(&hold.pfn).is_none() {
+            self.pages[hold.pfn as usize].clear(pg::EXTRA);
+        }
+        if let Some(threshold) = self.cfg.policy.pin_duration_warn_ns {
+            let held = self.now - hold.since;
+            if held > threshold && self.in_cma_pageblock(hold.pfn) {
+                let msg = format!(
+                    "cma: {} held CMA page pfn {:#x} for {} ms (> {} ms) via {}",
+                    self.owners.name(hold.holder),
+                    hold.pfn,
+                    held / 1_000_000,
+                    threshold / 1_000_000,
+                    hold.kind.name()
+                );
+                self.dmesg.printk(self.now, &msg);
+            }
+        }
+        Ok(hold)
+    }
+
+    pub(crate) fn release_hold_event(&mut self, id: u64) {
+        // A hold released early by hand has nothing left to release.
+        let _ = self.release_hold(id);
+    }
+
+    /// Total pins (not plain references) on `pfn`.
+    pub fn pin_count(&self, pfn: u32) -> u32 {
+        self.holds.on_page(pfn).filter(|h| h.kind.is_pin()).count() as u32
+    }
+}

@@ -1,0 +1,59 @@
+//! cmadev-mm: a model of the Linux kernel's physical memory management and the Contiguous
+//! Memory Allocator, run in virtual time. Pure Rust: the Python bindings live in
+//! `rust/py`. Each kernel mechanism lives in the file named after the kernel's:
+//!
+//! | file | kernel | what |
+//! | --- | --- | --- |
+//! | `page.rs` | `include/linux/mm_types.h` | the 16-byte `struct page` |
+//! | `pageblock.rs` | `include/linux/pageblock-flags.h` | pageblocks and migratetypes |
+//! | `zone.rs` | `include/linux/mmzone.h` | zones, free areas, watermarks |
+//! | `gfp.rs` | `include/linux/gfp_types.h` | allocation masks |
+//! | `page_alloc.rs` | `mm/page_alloc.c` | buddy allocator, fallback, per-CPU lists |
+//! | `placement.rs` | (policy seam) | where movable requests take CMA pages |
+//! | `vmscan.rs` | `mm/vmscan.c` | LRU, reclaim, kswapd |
+//! | `writeback.rs` | `mm/page-writeback.c` | dirty pages, writeback, swap, storage |
+//! | `memory.rs` | `mm/memory.c`, `mm/filemap.c` | faults, refaults, owners' pages |
+//! | `gup.rs` | `mm/gup.c` | references and pins |
+//! | `migrate.rs` | `mm/migrate.c` | page migration |
+//! | `page_isolation.rs` | `mm/page_isolation.c` | pageblock isolation |
+//! | `alloc_contig.rs` | `mm/page_alloc.c` | `alloc_contig_range` in virtual time |
+//! | `cma.rs` | `mm/cma.c` | CMA areas, `cma_alloc`, `cma_release` |
+//! | `gcma.rs` | (guaranteed CMA) | cleancache in a CMA area |
+//! | `workload.rs` | — | background workloads |
+//! | `event.rs`, `cost.rs` | — | virtual clock, event queue, cost model |
+//! | `vmstat.rs`, `trace.rs`, `procfs.rs` | `mm/vmstat.c`, tracepoints | counters and views |
+//! | `check.rs` | — | `check_invariants` |
+
+pub mod alloc_contig;
+pub mod check;
+pub mod cma;
+pub mod config;
+pub mod cost;
+pub mod error;
+pub mod event;
+pub mod gcma;
+pub mod gfp;
+pub mod gup;
+pub mod list;
+pub mod machine;
+pub mod memory;
+pub mod migrate;
+pub mod owner;
+pub mod page;
+pub mod page_alloc;
+pub mod page_isolation;
+pub mod pageblock;
+pub mod placement;
+pub mod procfs;
+pub mod rng;
+pub mod series;
+pub mod trace;
+pub mod vmscan;
+pub mod vmstat;
+pub mod workload;
+pub mod writeback;
+pub mod zone;
+
+pub use config::{MachineConfig, Placement, PolicyConfig};
+pub use error::{Errno, MmError, MmResult};
+pub use machine::Machine;

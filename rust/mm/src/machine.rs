@@ -1,0 +1,251 @@
+//! The machine: one node of physical memory with its allocator state, the clock and the
+//! event loop. Each kernel mechanism adds its methods to `Machine` in the file named after
+//! it (`page_alloc.rs`, `migrate.rs`, `cma.rs`, ...), the way `mm/` functions share the
+//! global state of a node.
+
+use rustc_hash::FxHashMap;
+
+use crate::cma::{CmaArea, CmaJob, CmaLocks};
+use crate::config::{MachineConfig, Placement, MAX_PAGE_ORDER, PAGE_SIZE};
+use crate::error::MmResult;
+use crate::event::{EventKind, EventQueue};
+use crate::gup::Holds;
+use crate::owner::{Owners, OWNER_KERNEL};
+use crate::page::{Kind, Page};
+use crate::page_alloc::PerCpuPages;
+use crate::pageblock::{Migratetype, Pageblocks};
+use crate::rng::Rng;
+use crate::trace::{Dmesg, Trace};
+use crate::vmscan::Lru;
+use crate::vmstat::Vmstat;
+use crate::workload::Workloads;
+use crate::zone::{default_min_free_kbytes, setup_watermarks, Zone, ZoneId};
+
+pub struct Machine {
+    pub cfg: MachineConfig,
+    pub pages: Vec<Page>,
+    pub pageblocks: Pageblocks,
+    /// Ordered by `ZoneId`.
+    pub zones: Vec<Zone>,
+    /// `[zone index * cpus + cpu]`.
+    pub pcp: Vec<PerCpuPages>,
+    pub cma: Vec<CmaArea>,
+    pub cma_locks: CmaLocks,
+    pub jobs: Vec<CmaJob>,
+    pub holds: Holds,
+    pub lru: Lru,
+    pub owners: Owners,
+    pub workloads: Workloads,
+    pub events: EventQueue,
+    pub now: u64,
+    pub vmstat: Vmstat,
+    pub trace: Trace,
+    pub dmesg: Dmesg,
+    pub rng: Rng,
+    /// Completion time of each page under writeback.
+    pub writeback_end: FxHashMap<u32, u64>,
+    /// Virtual time charged to whoever is calling into the allocator right now (direct
+    /// reclaim, storage reads, migration on pin). Callers take it with `take_charge`.
+    pub charge: u64,
+    pub kswapd: crate::vmscan::Kswapd,
+    pub writeback: crate::writeback::Writeback,
+    pub series: crate::series::Series,
+}
+
+impl Machine {
+    pub fn new(cfg: MachineConfig) -> MmResult<Machine> {
+        cfg.validate()?;
+        let nr_pages = (cfg.ram / PAGE_SIZE) as u32;
+        let cma_pages: u32 = cfg
+            .cma_areas
+            .iter()
+            .map(|a| (a.size / PAGE_SIZE) as u32)
+            .sum();
+        let cma_start = nr_pages - cma_pages;
+        let zones = zone_layout(cfg.policy.placement, nr_pages, cma_start, cma_pages);
+        let cpus = cfg.cpus;
+        let mut m = Machine {
+            pages: vec![Page::FREE; nr_pages as usize],
+            pageblocks: Pageblocks::new(nr_pages as u64, cfg.pageblock_order),
+            pcp: (0..zones.len() * cpus as usize)
+                .map(|_| PerCpuPages::default())
+                .collect(),
+            zones,
+            cma: Vec::new(),
+            cma_locks: CmaLocks::default(),
+            jobs: Vec::new(),
+            holds: Holds::default(),
+            lru: Lru::default(),
+            owners: Owners::new(cpus),
+            workloads: Workloads::default(),
+            events: EventQueue::default(),
+            now: 0,
+            vmstat: Vmstat::default(),
+            trace: Trace::new(cfg.trace_limit),
+            dmesg: Dmesg::default(),
+            rng: Rng::new(cfg.seed),
+            writeback_end: FxHashMap::default(),
+            charge: 0,
+            kswapd: Default::default(),
+            writeback: Default::default(),
+            series: Default::default(),
+            cfg,
+        };
+        m.boot(cma_start)?;
+        Ok(m)
+    }
+
+    /// `mm_init` in miniature: keep the reserved memory, mark the CMA pageblocks
+    /// (`init_cma_reserved_pageblock`), hand everything else to the buddy allocator
+    /// (`memblock_free_all`), then compute watermarks and per-CPU list sizes.
+    fn boot(&mut self, cma_start: u32) -> MmResult<()> {
+        let nr_pages = self.pages.len() as u32;
+        let reserved = (self.cfg.reserved / PAGE_SIZE) as u32;
+        for pfn in 0..reserved {
+            let page = &mut self.pages[pfn as usize];
+            page.set_kind(Kind::Reserved);
+            page.owner = OWNER_KERNEL;
+        }
+        let mut base = nr_pages;
+        let areas = self.cfg.cma_areas.clone();
+        for (i, area) in areas.iter().enumerate() {
+            let count = (area.size / PAGE_SIZE) as u32;
+            base -= count;
+            for pb in (base..base + count).step_by(self.pageblocks.nr_pages() as usize) {
+                self.pageblocks.set(pb, Migratetype::Cma);
+            }
+            self.cma
+                .push(CmaArea::new(i, &area.name, base, count, area.order_per_bit));
+        }
+        debug_assert_eq!(base, cma_start);
+        let pb_order = self.cfg.pageblock_order;
+        for zi in 0..self.zones.len() {
+            let (start, end) = (
+                self.zones[zi].start_pfn.max(reserved),
+                self.zones[zi].end_pfn,
+            );
+            self.zones[zi].managed_pages = end.saturating_sub(start) as u64;
+            self.free_range_at_boot(start, end);
+        }
+        let lowmem: u64 = self
+            .zones
+            .iter()
+            .filter(|z| z.id == ZoneId::Normal)
+            .map(|z| z.managed_pages)
+            .sum();
+        let min_free_kbytes = self
+            .cfg
+            .min_free_kbytes
+            .unwrap_or_else(|| default_min_free_kbytes(lowmem));
+        setup_watermarks(
+            &mut self.zones,
+            min_free_kbytes,
+            self.cfg.watermark_scale_factor,
+        );
+        for zi in 0..self.zones.len() {
+            let (high, batch) = PerCpuPages::sizes(self.zones[zi].managed_pages);
+            for cpu in 0..self.cfg.cpus as usize {
+                let pcp = &mut self.pcp[zi * self.cfg.cpus as usize + cpu];
+                pcp.high = high;
+                pcp.batch = batch;
+            }
+        }
+        let _ = pb_order;
+        self.schedule_background();
+        Ok(())
+    }
+
+    /// Free `[start, end)` in the largest naturally aligned blocks (`__free_pages_core`).
+    fn free_range_at_boot(&mut self, start: u32, end: u32) {
+        let mut pfn = start;
+        while pfn < end {
+            let mut order = MAX_PAGE_ORDER;
+            while order > 0 && (pfn & ((1 << order) - 1) != 0 || pfn + (1 << order) > end) {
+                order -= 1;
+            }
+            for p in pfn..pfn + (1 << order) {
+                self.pages[p as usize] = Page::FREE;
+            }
+            self.free_one_page(pfn, order);
+            pfn += 1 << order;
+        }
+    }
+
+    pub fn nr_pages(&self) -> u32 {
+        self.pages.len() as u32
+    }
+
+    /// Index into `zones` of the zone spanning `pfn`.
+    #[inline]
+    pub fn zone_idx(&self, pfn: u32) -> usize {
+        let mut zi = 0;
+        while zi + 1 < self.zones.len() && pfn >= self.zones[zi + 1].start_pfn {
+            zi += 1;
+        }
+        zi
+    }
+
+    #[inline]
+    pub fn take_charge(&mut self) -> u64 {
+        std::mem::take(&mut self.charge)
+    }
+
+    /// Run every event due at or before `t`, then stop the clock at `t`.
+    pub fn run_until(&mut self, t: u64) {
+        while let Some(ev) = self.events.pop_due(t) {
+            self.now = self.now.max(ev.at);
+            self.dispatch(ev.kind);
+        }
+        self.now = self.now.max(t);
+    }
+
+    /// Run until `done` holds or the clock reaches `limit`; true if `done` held.
+    pub fn run_while(&mut self, limit: u64, mut done: impl FnMut(&Machine) -> bool) -> bool {
+        loop {
+            if done(self) {
+                return true;
+            }
+            match self.events.pop_due(limit) {
+                Some(ev) => {
+                    self.now = self.now.max(ev.at);
+                    self.dispatch(ev.kind);
+                }
+                None => {
+                    self.now = self.now.max(limit);
+                    return done(self);
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::CmaJob(id) => self.cma_job_step(id),
+            EventKind::ReleaseHold(id) => self.release_hold_event(id),
+            EventKind::WritebackDone(id) => self.writeback_request_done(id),
+            EventKind::Kswapd => self.kswapd_run(),
+            EventKind::Workload(id) => self.workload_step(id),
+            EventKind::Flusher => self.flusher_run(),
+            EventKind::Sample => self.sample(),
+        }
+    }
+}
+
+/// Zones for a placement: everything in ZONE_NORMAL, or the CMA areas (at the top of
+/// memory, where memblock puts them) in their own ZONE_MOVABLE or ZONE_CMA.
+fn zone_layout(placement: Placement, nr_pages: u32, cma_start: u32, cma_pages: u32) -> Vec<Zone> {
+    let own_zone = match placement {
+        Placement::ZoneCma => Some(ZoneId::Cma),
+        Placement::MovableZone => Some(ZoneId::Movable),
+        _ => None,
+    };
+    match own_zone {
+        Some(id) if cma_pages > 0 => {
+            vec![
+                Zone::new(ZoneId::Normal, 0, cma_start),
+                Zone::new(id, cma_start, nr_pages),
+            ]
+        }
+        _ => vec![Zone::new(ZoneId::Normal, 0, nr_pages)],
+    }
+}

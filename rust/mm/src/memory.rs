@@ -1,0 +1,239 @@
+//! User memory on behalf of owners (`mm/memory.c`, `mm/filemap.c`): allocating pages into
+//! an owner's mapping, touching them (faults, refaults, swap-ins, cleancache hits), dirtying
+//! and freeing them. Background workloads and the Python API both go through here.
+
+use crate::error::{misuse, MmError, MmResult};
+use crate::gfp::Gfp;
+use crate::owner::{
+    slot_cached_pfn, slot_is_resident, OwnerId, SLOT_EMPTY, SLOT_EVICTED, SLOT_SWAPPED,
+};
+use crate::page::{pg, Kind};
+use crate::page_alloc::AllocRequest;
+use crate::vmstat::Counter;
+use crate::Machine;
+
+/// What an access found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The page was resident.
+    Hit,
+    /// First touch: a new page (a minor fault, or a first read from storage for file pages).
+    Populated,
+    /// A file page read again after reclaim dropped it.
+    Refault,
+    /// An anonymous page read back from swap.
+    SwapIn,
+    /// A file page found in the gcma cleancache.
+    CleancacheHit,
+}
+
+impl Machine {
+    fn owner_slot(&self, owner: OwnerId, index: u32) -> MmResult<u32> {
+        let o = self
+            .owners
+            .list
+            .get(owner as usize)
+            .ok_or_else(|| MmError::Misuse(format!("owner #{owner} does not exist")))?;
+        match o.map.get(index as usize) {
+            Some(&slot) if slot != SLOT_EMPTY => Ok(slot),
+            _ => misuse(format!(
+                "{} has no page at index {index}: it was never allocated or was freed",
+                o.name
+            )),
+        }
+    }
+
+    /// The frame holding `owner`'s page `index`, if resident.
+    pub fn owned_pfn(&self, owner: OwnerId, index: u32) -> MmResult<Option<u32>> {
+        let slot = self.owner_slot(owner, index)?;
+        Ok(slot_is_resident(slot).then_some(slot))
+    }
+
+    /// Allocate a page (block of 2^order pages) for `owner` at a new index of its mapping.
+    pub fn alloc_owned(
+        &mut self,
+        owner: OwnerId,
+        gfp: Gfp,
+        order: u32,
+        kind: Kind,
+    ) -> MmResult<u32> {
+        if order > crate::config::MAX_PAGE_ORDER {
+            return misuse(format!("order {order} is above MAX_PAGE_ORDER (10)"));
+        }
+        if !matches!(kind, Kind::Anon | Kind::File | Kind::Kernel) {
+            return misuse(format!(
+                "pages of kind {:?} cannot be allocated directly: use anon, file or kernel",
+                kind.name()
+            ));
+        }
+        if kind.is_movable_kind() != (gfp.migratetype == crate::pageblock::Migratetype::Movable)
+            && kind != Kind::File
+        {
+            return misuse(format!(
+                "a {} page needs a {} gfp mask",
+                kind.name(),
+                if kind.is_movable_kind() {
+                    "movable (GFP_HIGHUSER_MOVABLE)"
+                } else {
+                    "non-movable (GFP_KERNEL)"
+                }
+            ));
+        }
+        let index = self.owners.list[owner as usize].map.len() as u32;
+        let pfn = self.alloc_for_slot(owner, gfp, order, kind, index)?;
+        self.owners.list[owner as usize].map.push(pfn);
+        Ok(index)
+    }
+
+    /// Allocate and prepare a page for `owner`'s slot `index`, putting user memory on the
+    /// LRU. Does not touch the mapping.
+    pub(crate) fn alloc_for_slot(
+        &mut self,
+        owner: OwnerId,
+        gfp: Gfp,
+        order: u32,
+        kind: Kind,
+        index: u32,
+    ) -> MmResult<u32> {
+        let cpu = self.owners.cpu(owner);
+        let req = AllocRequest {
+            order,
+            gfp,
+            owner,
+            cpu,
+        };
+        let pfn = self.alloc_prepared(&req, kind, index).map_err(|_| {
+            MmError::OutOfMemory(format!(
+                "order-{order} allocation for {} failed (-ENOMEM) even after reclaim",
+                self.owners.name(owner)
+            ))
+        })?;
+        if kind.is_movable_kind() {
+            self.lru_add(pfn);
+        }
+        Ok(pfn)
+    }
+
+    /// Free `owner`'s page `index`. A pinned, referenced or under-writeback page cannot be
+    /// freed: release the holds or wait for writeback first.
+    pub fn free_owned(&mut self, owner: OwnerId, index: u32) -> MmResult<()> {
+        let slot = self.owner_slot(owner, index)?;
+        if !slot_is_resident(slot) {
+            if let Some(cache_pfn) = slot_cached_pfn(slot) {
+                self.cleancache_invalidate(cache_pfn);
+            }
+            if slot == SLOT_SWAPPED {
+                self.writeback.swap_used -= 1;
+            }
+            self.owners.list[owner as usize].map[index as usize] = SLOT_EMPTY;
+            return Ok(());
+        }
+        let pfn = slot;
+        let page = self.pages[pfn as usize];
+        if page.test(pg::EXTRA) {
+            let holders: Vec<String> = self
+                .holds
+                .on_page(pfn)
+                .map(|h| format!("{} ({})", self.owners.name(h.holder), h.kind.name()))
+                .collect();
+            return misuse(format!(
+                "{}'s page {index} (pfn {pfn:#x}) is still held by {}: release it first",
+                self.owners.name(owner),
+                holders.join(", ")
+            ));
+        }
+        if page.test(pg::WRITEBACK) {
+            return misuse(format!(
+                "{}'s page {index} (pfn {pfn:#x}) is under writeback: run the machine until \
+                 it completes",
+                self.owners.name(owner)
+            ));
+        }
+        if page.test(pg::LRU) {
+            self.lru_del(pfn);
+        }
+        self.clear_dirty_accounting(pfn);
+        self.owners.list[owner as usize].map[index as usize] = SLOT_EMPTY;
+        let cpu = self.owners.cpu(owner);
+        self.free_pages(pfn, page.order(), cpu);
+        Ok(())
+    }
+
+    /// Access `owner`'s page `index` (reading, or writing with `write`), faulting it back
+    /// in when it was reclaimed. Storage time is charged to `self.charge`.
+    pub fn access_owned(
+        &mut self,
+        owner: OwnerId,
+        index: u32,
+        write: bool,
+    ) -> MmResult<(u32, Access)> {
+        let slot = self.owner_slot(owner, index)?;
+        let (pfn, how) = if slot_is_resident(slot) {
+            self.mark_page_accessed(slot);
+            (slot, Access::Hit)
+        } else {
+            self.fault_in(owner, index, slot)?
+        };
+        let pfn = if write { self.set_page_dirty(pfn) } else { pfn };
+        Ok((pfn, how))
+    }
+
+    /// Bring a non-resident page back: a refault, a swap-in or a cleancache hit.
+    fn fault_in(&mut self, owner: OwnerId, index: u32, slot: u32) -> MmResult<(u32, Access)> {
+        let anon = slot == SLOT_SWAPPED;
+        let kind = if anon { Kind::Anon } else { Kind::File };
+        let pfn = self.alloc_for_slot(owner, Gfp::HIGHUSER_MOVABLE, 0, kind, index)?;
+        let how = if let Some(cache_pfn) = slot_cached_pfn(slot) {
+            self.cleancache_get(cache_pfn);
+            Access::CleancacheHit
+        } else if anon {
+            self.writeback.swap_used -= 1;
+            self.vmstat.inc(Counter::Pswpin);
+            self.vmstat.inc(Counter::Pgmajfault);
+            self.vmstat.inc(Counter::WorkingsetRefaultAnon);
+            self.charge += self.storage_read(1);
+            Access::SwapIn
+        } else {
+            debug_assert_eq!(slot, SLOT_EVICTED);
+            self.vmstat.inc(Counter::WorkingsetRefaultFile);
+            self.vmstat.inc(Counter::Pgmajfault);
+            self.charge += self.storage_read(1);
+            Access::Refault
+        };
+        self.owners.list[owner as usize].map[index as usize] = pfn;
+        Ok((pfn, how))
+    }
+
+    /// Make sure the owner's mapping has `len` slots (a file of `len` pages).
+    pub(crate) fn reserve_slots(&mut self, owner: OwnerId, len: u32) {
+        let map = &mut self.owners.list[owner as usize].map;
+        if map.len() < len as usize {
+            map.resize(len as usize, SLOT_EMPTY);
+        }
+    }
+
+    /// Read or write page `index` of a file-like mapping, populating it on first use
+    /// (`filemap_read` / a write fault). Used by workloads whose slots start empty.
+    pub(crate) fn touch_slot(
+        &mut self,
+        owner: OwnerId,
+        index: u32,
+        gfp: Gfp,
+        kind: Kind,
+        write: bool,
+    ) -> MmResult<(u32, Access)> {
+        let slot = self.owners.list[owner as usize].map[index as usize];
+        if slot != SLOT_EMPTY {
+            return self.access_owned(owner, index, write);
+        }
+        let pfn = self.alloc_for_slot(owner, gfp, 0, kind, index)?;
+        self.owners.list[owner as usize].map[index as usize] = pfn;
+        if kind == Kind::File && !write {
+            self.charge += self.storage_read(1);
+        } else {
+            self.vmstat.inc(Counter::Pgfault);
+        }
+        let pfn = if write { self.set_page_dirty(pfn) } else { pfn };
+        Ok((pfn, Access::Populated))
+    }
+}

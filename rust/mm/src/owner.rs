@@ -1,0 +1,113 @@
+//! Owners: who a page belongs to (a workload, a device, a name given from Python), and each
+//! owner's mapping from its own page indices (file offsets, virtual pages) to frames: the
+//! role of `page->mapping` + `page->index` and of the page tables/page cache xarray.
+//!
+//! A slot holds a pfn while the page is resident; otherwise a marker saying why it is not,
+//! which is how refaults and swap-ins are recognised (the kernel's shadow entries and swap
+//! entries).
+
+use rustc_hash::FxHashMap;
+
+use crate::error::{misuse, MmResult};
+
+/// Slot never populated, or freed.
+pub const SLOT_EMPTY: u32 = u32::MAX;
+/// A file page that was reclaimed: reading it again is a refault (a shadow entry).
+pub const SLOT_EVICTED: u32 = u32::MAX - 1;
+/// An anonymous page that was swapped out (a swap entry).
+pub const SLOT_SWAPPED: u32 = u32::MAX - 2;
+/// Bit 31 set and below the markers above: the page is kept in the gcma cleancache at the
+/// pfn in the low bits.
+pub const SLOT_CACHED: u32 = 1 << 31;
+
+#[inline]
+pub fn slot_is_resident(slot: u32) -> bool {
+    slot & SLOT_CACHED == 0
+}
+
+#[inline]
+pub fn slot_cached_pfn(slot: u32) -> Option<u32> {
+    (slot & SLOT_CACHED != 0 && slot < SLOT_SWAPPED).then_some(slot & !SLOT_CACHED)
+}
+
+pub type OwnerId = u16;
+/// Owner 0 is "nobody" (free pages); owner 1 is the kernel itself (boot memory).
+pub const OWNER_NONE: OwnerId = 0;
+pub const OWNER_KERNEL: OwnerId = 1;
+
+#[derive(Clone, Debug)]
+pub struct Owner {
+    pub name: String,
+    /// The CPU the owner runs on: its per-CPU lists and its trace lines.
+    pub cpu: u32,
+    pub map: Vec<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Owners {
+    pub list: Vec<Owner>,
+    by_name: FxHashMap<String, OwnerId>,
+    cpus: u32,
+}
+
+impl Owners {
+    pub fn new(cpus: u32) -> Self {
+        let mut owners = Owners {
+            list: Vec::new(),
+            by_name: FxHashMap::default(),
+            cpus,
+        };
+        owners.intern("-").expect("first owner");
+        owners.intern("kernel").expect("second owner");
+        owners
+    }
+
+    /// The id of `name`, registering it on first use.
+    pub fn intern(&mut self, name: &str) -> MmResult<OwnerId> {
+        if let Some(&id) = self.by_name.get(name) {
+            return Ok(id);
+        }
+        if name.is_empty() {
+            return misuse("an owner name must not be empty");
+        }
+        if self.list.len() >= u16::MAX as usize {
+            return misuse("too many owners (65535): reuse owner names");
+        }
+        let id = self.list.len() as OwnerId;
+        // Spread owners over the CPUs, the kernel task itself on CPU 0.
+        let cpu = (id as u32).saturating_sub(1) % self.cpus;
+        self.list.push(Owner {
+            name: name.to_string(),
+            cpu,
+            map: Vec::new(),
+        });
+        self.by_name.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    pub fn lookup(&self, name: &str) -> MmResult<OwnerId> {
+        match self.by_name.get(name) {
+            Some(&id) => Ok(id),
+            None => misuse(format!("no owner named {name:?} has allocated anything")),
+        }
+    }
+
+    #[inline]
+    pub fn name(&self, id: OwnerId) -> &str {
+        &self.list[id as usize].name
+    }
+
+    #[inline]
+    pub fn cpu(&self, id: OwnerId) -> u32 {
+        self.list[id as usize].cpu
+    }
+
+    /// Pid shown in trace lines: stable per owner.
+    pub fn pid(&self, id: OwnerId) -> u32 {
+        if id <= OWNER_KERNEL {
+            0
+        } else {
+            1000 + id as u32
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Page frames: the model's `struct page`.
+//!
+//! The kernel's `struct page` is 64 bytes; ours is 16 (SPEC §6). What the kernel keeps in
+//! `struct page` that is rare here (extra references, pins with their owners and start
+//! times, writeback completion times) lives in side tables (`gup.rs`, `writeback.rs`); a
+//! frame only carries a flag saying "look in the side table".
+//!
+//! Layout (16 bytes):
+//! - `link`: next/prev pfn of the intrusive list the frame is on: a buddy free list, a
+//!   per-CPU list or an LRU list (the kernel's `page->lru`/`buddy_list`/`pcp_list`, which
+//!   also share one `list_head`);
+//! - `index`: `page->index`, the slot in the owner's mapping (file offset or virtual page);
+//!   for a tail page of a compound allocation, the head's pfn;
+//! - `flags`: kind (4 bits), order (4 bits, for a buddy head or a compound head) and
+//!   eight PG_ flags;
+//! - `owner`: who allocated the page (a workload, a device, a Python-named owner).
+
+/// "No frame": the end of a list, an unmapped slot.
+pub const NIL: u32 = u32::MAX;
+
+/// What a frame is used for. Free frames are `Free` (inside a buddy block), `Buddy` (the
+/// head of a free buddy block) or `Pcp` (on a per-CPU list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    Free = 0,
+    Buddy = 1,
+    Pcp = 2,
+    /// Tail page of a compound (order > 0) allocation; `index` holds the head pfn.
+    Tail = 3,
+    Anon = 4,
+    File = 5,
+    /// Kernel memory: slab, page tables, driver buffers. Never migratable.
+    Kernel = 6,
+    /// Part of a contiguous range handed to a device by `alloc_contig_range`/`cma_alloc`.
+    Device = 7,
+    /// A discardable page in a gcma area (cleancache or frontswap copy).
+    Cache = 8,
+    /// Memory the kernel kept at boot (image, memmap); never in the buddy allocator.
+    Reserved = 9,
+}
+
+impl Kind {
+    const ALL: [Kind; 10] = [
+        Kind::Free,
+        Kind::Buddy,
+        Kind::Pcp,
+        Kind::Tail,
+        Kind::Anon,
+        Kind::File,
+        Kind::Kernel,
+        Kind::Device,
+        Kind::Cache,
+        Kind::Reserved,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Free => "free",
+            Kind::Buddy => "buddy",
+            Kind::Pcp => "pcp",
+            Kind::Tail => "tail",
+            Kind::Anon => "anon",
+            Kind::File => "file",
+            Kind::Kernel => "kernel",
+            Kind::Device => "device",
+            Kind::Cache => "cache",
+            Kind::Reserved => "reserved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.iter().copied().find(|k| k.name() == s)
+    }
+
+    pub fn is_free(self) -> bool {
+        matches!(self, Kind::Free | Kind::Buddy | Kind::Pcp)
+    }
+
+    /// Pages the LRU and migration can move: user memory.
+    pub fn is_movable_kind(self) -> bool {
+        matches!(self, Kind::Anon | Kind::File)
+    }
+}
+
+/// PG_ flags kept in the frame (bits 8..16 of `flags`).
+pub mod pg {
+    pub const LRU: u16 = 1 << 8;
+    pub const ACTIVE: u16 = 1 << 9;
+    pub const REFERENCED: u16 = 1 << 10;
+    pub const DIRTY: u16 = 1 << 11;
+    pub const WRITEBACK: u16 = 1 << 12;
+    /// The page has extra references or pins recorded in the side table (`gup.rs`).
+    pub const EXTRA: u16 = 1 << 13;
+    /// Isolated from the LRU for migration (`folio_isolate_lru`).
+    pub const ISOLATED: u16 = 1 << 14;
+    /// Allocated with `__GFP_MOVABLE` (`PageMovable` intent; used by pageblock stealing).
+    pub const MOVABLE: u16 = 1 << 15;
+}
+
+const KIND_MASK: u16 = 0x000f;
+const ORDER_SHIFT: u16 = 4;
+const ORDER_MASK: u16 = 0x00f0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Page {
+    pub next: u32,
+    pub prev: u32,
+    pub index: u32,
+    pub flags: u16,
+    pub owner: u16,
+}
+
+const _: () = assert!(std::mem::size_of::<Page>() == 16);
+
+impl Page {
+    pub const FREE: Page = Page {
+        next: NIL,
+        prev: NIL,
+        index: 0,
+        flags: 0,
+        owner: 0,
+    };
+
+    #[inline]
+    pub fn kind(&self) -> Kind {
+        Kind::ALL[(self.flags & KIND_MASK) as usize]
+    }
+
+    #[inline]
+    pub fn set_kind(&mut self, kind: Kind) {
+        self.flags = (self.flags & !KIND_MASK) | kind as u16;
+    }
+
+    /// Order of a buddy head or a compound head (0 for everything else).
+    #[inline]
+    pub fn order(&self) -> u32 {
+        ((self.flags & ORDER_MASK) >> ORDER_SHIFT) as u32
+    }
+
+    #[inline]
+    pub fn set_order(&mut self, order: u32) {
+        debug_assert!(order <= 15);
+        self.flags = (self.flags & !ORDER_MASK) | ((order as u16) << ORDER_SHIFT);
+    }
+
+    #[inline]
+    pub fn test(&self, flag: u16) -> bool {
+        self.flags & flag != 0
+    }
+
+    #[inline]
+    pub fn set(&mut self, flag: u16) {
+        self.flags |= flag;
+    }
+
+    #[inline]
+    pub fn clear(&mut self, flag: u16) {
+        self.flags &= !flag;
+    }
+
+    /// Reset to a plain free frame of the given kind and order (all PG_ flags cleared).
+    #[inline]
+    pub fn make_free(&mut self, kind: Kind, order: u32) {
+        *self = Page::FREE;
+        self.set_kind(kind);
+        self.set_order(order);
+    }
+
+    /// Names of the PG_ flags set, kernel style (`%pGp`).
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        const NAMES: [(u16, &str); 8] = [
+            (pg::LRU, "lru"),
+            (pg::ACTIVE, "active"),
+            (pg::REFERENCED, "referenced"),
+            (pg::DIRTY, "dirty"),
+            (pg::WRITEBACK, "writeback"),
+            (pg::EXTRA, "extra_refs"),
+            (pg::ISOLATED, "isolated"),
+            (pg::MOVABLE, "movable"),
+        ];
+        NAMES
+            .iter()
+            .filter(|(f, _)| self.test(*f))
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_fields_do_not_overlap() {
+        let mut p = Page::FREE;
+        p.set_kind(Kind::Cache);
+        p.set_order(10);
+        p.set(pg::DIRTY | pg::MOVABLE);
+        assert_eq!(p.kind(), Kind::Cache);
+        assert_eq!(p.order(), 10);
+        assert!(p.test(pg::DIRTY) && p.test(pg::MOVABLE) && !p.test(pg::LRU));
+        p.set_kind(Kind::Anon);
+        assert_eq!(p.order(), 10);
+        assert_eq!(p.flag_names(), vec!["dirty", "movable"]);
+    }
+}

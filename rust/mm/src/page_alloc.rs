@@ -1,0 +1,579 @@
+//! The buddy allocator (`mm/page_alloc.c`): free lists per zone x order x migratetype,
+//! `__rmqueue_smallest`, CMA fallback, `__rmqueue_fallback` with pageblock stealing,
+//! `__free_one_page` with coalescing, per-CPU page lists and their drain, and the fast and
+//! slow paths of `__alloc_pages`.
+//!
+//! Reproduced from Linux 6.10 unless a placement says otherwise:
+//! - a free block sits on the free list of its pageblock's migratetype; free pages in
+//!   ISOLATE pageblocks are not counted in NR_FREE_PAGES (`account_freepages`);
+//! - buddies merge across pageblocks only when both types are mergeable
+//!   (UNMOVABLE/MOVABLE/RECLAIMABLE), and the buddy's blocks then take the merged type;
+//! - per-CPU lists hold order-0 pages only (as before 5.13), one list per
+//!   UNMOVABLE/MOVABLE/RECLAIMABLE; a freed CMA page goes on the MOVABLE list; a movable
+//!   request that may not use CMA bypasses the lists (`rmqueue`, 5.x);
+//! - `__rmqueue_fallback` takes the largest fallback block, claims its pageblock when
+//!   `can_steal_fallback` and enough of it is free or alike, else takes a single page.
+//!
+//! Simplified: no highatomic reserves, no ALLOC_NOFRAGMENT, no watermark boosting, no
+//! compaction (a high-order request that finds no block after reclaim fails), no OOM killer.
+
+use crate::config::MAX_PAGE_ORDER;
+use crate::error::Errno;
+use crate::gfp::Gfp;
+use crate::list::List;
+use crate::owner::OwnerId;
+use crate::page::{pg, Kind, Page};
+use crate::pageblock::{Migratetype, MIGRATE_PCPTYPES};
+use crate::vmstat::Counter;
+use crate::zone::{Wmark, ZoneId};
+use crate::Machine;
+
+/// `struct per_cpu_pages` (order-0 lists only).
+#[derive(Clone, Debug, Default)]
+pub struct PerCpuPages {
+    pub lists: [List; MIGRATE_PCPTYPES],
+    pub count: u32,
+    pub high: u32,
+    pub batch: u32,
+}
+
+impl PerCpuPages {
+    /// `zone_batchsize` and the classic `high = 6 * batch`.
+    pub fn sizes(managed_pages: u64) -> (u32, u32) {
+        let batch = ((managed_pages >> 10).min(256) / 4).max(1);
+        let x = batch + batch / 2;
+        let rounddown_pow2 = 1u64 << (63 - x.leading_zeros());
+        let batch = (rounddown_pow2 as u32).saturating_sub(1).max(1);
+        (6 * batch, batch)
+    }
+}
+
+/// How a request is allowed to allocate (the kernel's `alloc_flags`).
+#[derive(Clone, Copy, Debug)]
+pub struct AllocFlags {
+    pub wmark: Wmark,
+    /// `ALLOC_CMA`.
+    pub cma: bool,
+}
+
+/// The request being served: everything `get_page_from_freelist` needs.
+#[derive(Clone, Copy, Debug)]
+pub struct AllocRequest {
+    pub order: u32,
+    pub gfp: Gfp,
+    pub owner: OwnerId,
+    pub cpu: u32,
+}
+
+impl Machine {
+    // ----- free lists -------------------------------------------------------------------
+
+    /// Count free pages in or out of a zone's counters (`account_freepages`).
+    #[inline]
+    fn account_freepages(&mut self, zi: usize, nr: i64, mt: Migratetype) {
+        if mt == Migratetype::Isolate {
+            return;
+        }
+        let zone = &mut self.zones[zi];
+        zone.nr_free_pages = (zone.nr_free_pages as i64 + nr) as u64;
+        if mt == Migratetype::Cma {
+            zone.nr_free_cma = (zone.nr_free_cma as i64 + nr) as u64;
+        }
+    }
+
+    /// Put the free block at `pfn` on its free list: the head becomes PageBuddy with its
+    /// order, every other frame of the block is a plain free frame.
+    #[inline]
+    fn add_to_free_list(&mut self, zi: usize, pfn: u32, order: u32, mt: Migratetype) {
+        self.pages[pfn as usize].make_free(Kind::Buddy, order);
+        let area = &mut self.zones[zi].free_area[order as usize];
+        area.lists[mt.index()].push_head(&mut self.pages, pfn);
+        area.nr_free += 1;
+        self.account_freepages(zi, 1 << order, mt);
+    }
+
+    #[inline]
+    fn del_page_from_free_list(&mut self, zi: usize, pfn: u32, order: u32, mt: Migratetype) {
+        let area = &mut self.zones[zi].free_area[order as usize];
+        area.lists[mt.index()].remove(&mut self.pages, pfn);
+        area.nr_free -= 1;
+        self.pages[pfn as usize].make_free(Kind::Free, 0);
+        self.account_freepages(zi, -(1 << order), mt);
+    }
+
+    /// `expand`: split a block of order `high` down to `low`, giving back the upper halves.
+    #[inline]
+    fn expand(&mut self, zi: usize, pfn: u32, low: u32, mut high: u32, mt: Migratetype) {
+        while high > low {
+            high -= 1;
+            self.add_to_free_list(zi, pfn + (1 << high), high, mt);
+        }
+    }
+
+    /// `__rmqueue_smallest`: the smallest free block of `mt` that fits.
+    fn rmqueue_smallest(&mut self, zi: usize, order: u32, mt: Migratetype) -> Option<u32> {
+        for current in order..=MAX_PAGE_ORDER {
+            let pfn = self.zones[zi].free_area[current as usize].lists[mt.index()].head;
+            if pfn != crate::page::NIL {
+                self.del_page_from_free_list(zi, pfn, current, mt);
+                self.expand(zi, pfn, order, current, mt);
+                return Some(pfn);
+            }
+        }
+        None
+    }
+
+    /// `__rmqueue_cma_fallback`.
+    #[inline]
+    fn rmqueue_cma_fallback(&mut self, zi: usize, order: u32) -> Option<u32> {
+        self.rmqueue_smallest(zi, order, Migratetype::Cma)
+    }
+
+    /// `__rmqueue`: where a movable request that may use CMA takes its pages is the
+    /// placement policy (`placement.rs`).
+    fn rmqueue_one(
+        &mut self,
+        zi: usize,
+        order: u32,
+        mt: Migratetype,
+        flags: AllocFlags,
+    ) -> Option<u32> {
+        if flags.cma && self.cma_first(zi) {
+            if let Some(pfn) = self.rmqueue_cma_fallback(zi, order) {
+                return Some(pfn);
+            }
+        }
+        if let Some(pfn) = self.rmqueue_smallest(zi, order, mt) {
+            return Some(pfn);
+        }
+        if flags.cma {
+            if let Some(pfn) = self.rmqueue_cma_fallback(zi, order) {
+                return Some(pfn);
+            }
+        }
+        self.rmqueue_fallback(zi, order, mt)
+    }
+
+    /// `can_steal_fallback`.
+    fn can_steal_fallback(&self, order: u32, start_mt: Migratetype) -> bool {
+        let pb = self.pageblocks.order;
+        order >= pb / 2 || matches!(start_mt, Migratetype::Reclaimable | Migratetype::Unmovable)
+    }
+
+    /// `find_suitable_fallback`: the first fallback type with a free block of this order.
+    fn find_suitable_fallback(
+        &self,
+        zi: usize,
+        order: u32,
+        start_mt: Migratetype,
+    ) -> Option<Migratetype> {
+        let area = &self.zones[zi].free_area[order as usize];
+        start_mt
+            .fallbacks()
+            .iter()
+            .copied()
+            .find(|fb| !area.lists[fb.index()].is_empty())
+    }
+
+    /// `__rmqueue_fallback` (6.10): steal from another migratetype, largest block first.
+    fn rmqueue_fallback(&mut self, zi: usize, order: u32, start_mt: Migratetype) -> Option<u32> {
+        let mut found = None;
+        for current in (order..=MAX_PAGE_ORDER).rev() {
+            if let Some(fb) = self.find_suitable_fallback(zi, current, start_mt) {
+                let can_steal = self.can_steal_fallback(current, start_mt);
+                if !can_steal && start_mt == Migratetype::Movable && current > order {
+                    // find_smallest: a movable request does not break up a large block it
+                    // cannot claim.
+                    found = (order..=MAX_PAGE_ORDER).find_map(|o| {
+                        self.find_suitable_fallback(zi, o, start_mt)
+                            .map(|fb| (o, fb, false))
+                    });
+                } else {
+                    found = Some((current, fb, can_steal));
+                }
+                break;
+            }
+        }
+        let (current, fallback_mt, can_steal) = found?;
+        let pfn = self.zones[zi].free_area[current as usize].lists[fallback_mt.index()].head;
+        Some(self.steal_suitable_fallback(zi, pfn, current, order, start_mt, can_steal))
+    }
+
+    /// `steal_suitable_fallback` (6.10): claim whole pageblocks for large blocks, or the
+    /// pageblock when at least half of it is free or holds pages of the same mobility.
+    fn steal_suitable_fallback(
+        &mut self,
+        zi: usize,
+        pfn: u32,
+        current: u32,
+        order: u32,
+        start_mt: Migratetype,
+        whole_block: bool,
+    ) -> u32 {
+        let block_mt = self.pageblocks.get(pfn);
+        let pb_order = self.pageblocks.order;
+        if current >= pb_order {
+            self.del_page_from_free_list(zi, pfn, current, block_mt);
+            for pb in (pfn..pfn + (1 << current)).step_by(1 << pb_order) {
+                self.pageblocks.set(pb, start_mt);
+            }
+            self.expand(zi, pfn, order, current, start_mt);
+            return pfn;
+        }
+        if whole_block {
+            let (free, movable) = self.count_pageblock(pfn);
+            let alike = if start_mt == Migratetype::Movable {
+                movable
+            } else if block_mt == Migratetype::Movable {
+                (1u32 << pb_order) - (free + movable)
+            } else {
+                0
+            };
+            if free + alike >= 1 << (pb_order - 1) {
+                self.move_freepages_block(pfn, start_mt);
+                return self
+                    .rmqueue_smallest(zi, order, start_mt)
+                    .expect("the claimed pageblock has a free block of this order");
+            }
+        }
+        self.del_page_from_free_list(zi, pfn, current, block_mt);
+        self.expand(zi, pfn, order, current, block_mt);
+        pfn
+    }
+
+    /// Free pages and movable (LRU) pages in the pageblock of `pfn`
+    /// (`prep_move_freepages_block`).
+    fn count_pageblock(&self, pfn: u32) -> (u32, u32) {
+        let start = self.pageblocks.start(pfn);
+        let end = start + self.pageblocks.nr_pages();
+        let (mut free, mut movable, mut p) = (0, 0, start);
+        while p < end {
+            let page = &self.pages[p as usize];
+            match page.kind() {
+                Kind::Buddy => {
+                    free += 1 << page.order();
+                    p += 1 << page.order();
+                    continue;
+                }
+                Kind::Anon | Kind::File if page.test(pg::LRU) || page.test(pg::ISOLATED) => {
+                    movable += 1
+                }
+                _ => {}
+            }
+            p += 1;
+        }
+        (free, movable)
+    }
+
+    /// If the pageblock of `pfn` lies inside a free block larger than a pageblock, split
+    /// that block into pageblock-sized ones (`split_large_buddy`), so the pageblock's type
+    /// can change on its own.
+    pub(crate) fn split_large_buddy(&mut self, pfn: u32) {
+        let pb_order = self.pageblocks.order;
+        let start = self.pageblocks.start(pfn);
+        for order in pb_order + 1..=MAX_PAGE_ORDER {
+            let head = start & !((1 << order) - 1);
+            let page = self.pages[head as usize];
+            if page.kind() == Kind::Buddy && page.order() >= order {
+                let (zi, big) = (self.zone_idx(head), page.order());
+                let mt = self.pageblocks.get(head);
+                self.del_page_from_free_list(zi, head, big, mt);
+                for pb in (head..head + (1 << big)).step_by(1 << pb_order) {
+                    self.add_to_free_list(zi, pb, pb_order, mt);
+                }
+                return;
+            }
+        }
+    }
+
+    /// `move_freepages_block` + `set_pageblock_migratetype`: retype the pageblock of `pfn`
+    /// and move its free blocks to the new type's lists. Returns the free pages moved.
+    pub(crate) fn move_freepages_block(&mut self, pfn: u32, new_mt: Migratetype) -> u32 {
+        self.split_large_buddy(pfn);
+        let start = self.pageblocks.start(pfn);
+        let end = start + self.pageblocks.nr_pages();
+        let old_mt = self.pageblocks.get(start);
+        let zi = self.zone_idx(start);
+        let (mut moved, mut p) = (0, start);
+        while p < end {
+            let page = self.pages[p as usize];
+            if page.kind() == Kind::Buddy {
+                let order = page.order();
+                self.del_page_from_free_list(zi, p, order, old_mt);
+                self.add_to_free_list(zi, p, order, new_mt);
+                moved += 1 << order;
+                p += 1 << order;
+            } else {
+                p += 1;
+            }
+        }
+        self.pageblocks.set(start, new_mt);
+        moved
+    }
+
+    // ----- freeing ----------------------------------------------------------------------
+
+    /// `__free_one_page`: give the block back and merge it with its free buddies. The
+    /// frames must already be in their free state (`free_pages_prepare`).
+    pub(crate) fn free_one_page(&mut self, mut pfn: u32, mut order: u32) {
+        let zi = self.zone_idx(pfn);
+        let mt = self.pageblocks.get(pfn);
+        let pb_order = self.pageblocks.order;
+        let (zstart, zend) = (self.zones[zi].start_pfn, self.zones[zi].end_pfn);
+        while order < MAX_PAGE_ORDER {
+            let buddy = pfn ^ (1 << order);
+            if buddy < zstart || buddy + (1 << order) > zend {
+                break;
+            }
+            let bp = self.pages[buddy as usize];
+            if bp.kind() != Kind::Buddy || bp.order() != order {
+                break;
+            }
+            let buddy_mt = self.pageblocks.get(buddy);
+            if order >= pb_order
+                && buddy_mt != mt
+                && (!mt.is_mergeable() || !buddy_mt.is_mergeable())
+            {
+                break;
+            }
+            self.del_page_from_free_list(zi, buddy, order, buddy_mt);
+            if buddy_mt != mt {
+                // Match the buddy's type, so an expand() later puts the halves on the
+                // right lists.
+                for pb in (buddy..buddy + (1 << order)).step_by(1 << pb_order) {
+                    self.pageblocks.set(pb, mt);
+                }
+            }
+            pfn &= buddy;
+            order += 1;
+        }
+        self.add_to_free_list(zi, pfn, order, mt);
+    }
+
+    /// `free_pages_prepare` + the free path: order-0 pages go to the CPU's list, larger
+    /// blocks straight to the buddy lists.
+    pub(crate) fn free_pages(&mut self, pfn: u32, order: u32, cpu: u32) {
+        for p in pfn..pfn + (1 << order) {
+            self.pages[p as usize] = Page::FREE;
+        }
+        self.vmstat.add(Counter::Pgfree, 1 << order);
+        self.charge += self.cfg.cost.page_alloc_ns;
+        if order == 0 {
+            self.free_unref_page(pfn, cpu);
+        } else {
+            self.free_one_page(pfn, order);
+        }
+    }
+
+    fn pcp_index(&self, zi: usize, cpu: u32) -> usize {
+        zi * self.cfg.cpus as usize + cpu as usize
+    }
+
+    /// `free_unref_page`: onto the per-CPU list of the page's type (CMA pages on the
+    /// MOVABLE list), unless its pageblock is isolated.
+    fn free_unref_page(&mut self, pfn: u32, cpu: u32) {
+        let mt = self.pageblocks.get(pfn);
+        if mt == Migratetype::Isolate {
+            self.free_one_page(pfn, 0);
+            return;
+        }
+        let pcp_mt = if mt.index() >= MIGRATE_PCPTYPES {
+            Migratetype::Movable
+        } else {
+            mt
+        };
+        let zi = self.zone_idx(pfn);
+        let idx = self.pcp_index(zi, cpu);
+        self.pages[pfn as usize].set_kind(Kind::Pcp);
+        let pcp = &mut self.pcp[idx];
+        pcp.lists[pcp_mt.index()].push_head(&mut self.pages, pfn);
+        pcp.count += 1;
+        if pcp.count >= pcp.high {
+            let batch = pcp.batch;
+            self.free_pcppages_bulk(idx, batch);
+        }
+    }
+
+    /// `free_pcppages_bulk`: return `count` pages from the tails of the lists, round robin.
+    fn free_pcppages_bulk(&mut self, idx: usize, mut count: u32) {
+        let mut list = 0;
+        while count > 0 && self.pcp[idx].count > 0 {
+            if let Some(pfn) = self.pcp[idx].lists[list].pop_tail(&mut self.pages) {
+                self.pcp[idx].count -= 1;
+                count -= 1;
+                self.pages[pfn as usize] = Page::FREE;
+                self.free_one_page(pfn, 0);
+            }
+            list = (list + 1) % MIGRATE_PCPTYPES;
+        }
+    }
+
+    /// `drain_all_pages(zone)`: every CPU gives its lists back (an IPI/work item each).
+    pub fn drain_all_pages(&mut self, zi: usize) {
+        for cpu in 0..self.cfg.cpus {
+            let idx = self.pcp_index(zi, cpu);
+            let count = self.pcp[idx].count;
+            self.free_pcppages_bulk(idx, count);
+        }
+        self.charge += self.cfg.cost.drain_per_cpu_ns * self.cfg.cpus as u64;
+    }
+
+    /// `rmqueue_bulk`: refill a per-CPU list with `batch` pages taken one by one.
+    fn rmqueue_bulk(&mut self, zi: usize, idx: usize, mt: Migratetype, flags: AllocFlags) {
+        let batch = self.pcp[idx].batch;
+        for _ in 0..batch {
+            let Some(pfn) = self.rmqueue_one(zi, 0, mt, flags) else {
+                break;
+            };
+            self.pages[pfn as usize].set_kind(Kind::Pcp);
+            self.pcp[idx].lists[mt.index()].push_tail(&mut self.pages, pfn);
+            self.pcp[idx].count += 1;
+        }
+    }
+
+    /// `rmqueue`: order-0 pages from the per-CPU list, the rest from the buddy lists.
+    fn rmqueue(&mut self, zi: usize, req: &AllocRequest, flags: AllocFlags) -> Option<u32> {
+        let mt = req.gfp.migratetype;
+        if req.order == 0 && (flags.cma || mt != Migratetype::Movable) {
+            let idx = self.pcp_index(zi, req.cpu);
+            if self.pcp[idx].lists[mt.index()].is_empty() {
+                self.rmqueue_bulk(zi, idx, mt, flags);
+            }
+            let pfn = self.pcp[idx].lists[mt.index()].pop_head(&mut self.pages)?;
+            self.pcp[idx].count -= 1;
+            self.pages[pfn as usize] = Page::FREE;
+            return Some(pfn);
+        }
+        self.rmqueue_one(zi, req.order, mt, flags)
+    }
+
+    // ----- allocation -------------------------------------------------------------------
+
+    /// The zones a request may use, highest first (`gfp_zone` + the zonelist).
+    #[inline]
+    pub(crate) fn highest_zone(&self, gfp: Gfp) -> usize {
+        if gfp.highmem && gfp.migratetype == Migratetype::Movable && !gfp.pin {
+            self.zones.len() - 1
+        } else {
+            0
+        }
+    }
+
+    /// `get_page_from_freelist`: the first zone, highest first, that passes its watermark
+    /// and has a block.
+    fn get_page_from_freelist(&mut self, req: &AllocRequest, flags: AllocFlags) -> Option<u32> {
+        let highest = self.highest_zone(req.gfp);
+        let highest_id: ZoneId = self.zones[highest].id;
+        let counts_cma = self.wmark_counts_cma(flags.cma);
+        for zi in (0..=highest).rev() {
+            let zone = &self.zones[zi];
+            let mark = zone.wmark(flags.wmark);
+            if !zone.watermark_ok(req.order, mark, highest_id, counts_cma) {
+                continue;
+            }
+            if let Some(pfn) = self.rmqueue(zi, req, flags) {
+                return Some(pfn);
+            }
+        }
+        None
+    }
+
+    /// `__alloc_pages`: fast path at the low watermark; else wake kswapd, retry at min,
+    /// then direct reclaim (charged to the caller) for requests that may sleep.
+    /// Returns the first pfn of a block whose frames are still in the free state: the
+    /// caller prepares them (`prep_new_page`).
+    pub(crate) fn alloc_pages_raw(&mut self, req: &AllocRequest) -> Result<u32, Errno> {
+        self.charge += self.cfg.cost.page_alloc_ns;
+        let cma = self.may_use_cma(req.gfp);
+        let fast = AllocFlags {
+            wmark: Wmark::Low,
+            cma,
+        };
+        if let Some(pfn) = self.get_page_from_freelist(req, fast) {
+            return Ok(pfn);
+        }
+        if req.gfp.kswapd_reclaim {
+            self.wake_all_kswapds(req.order, self.highest_zone(req.gfp));
+        }
+        let slow = AllocFlags {
+            wmark: Wmark::Min,
+            cma,
+        };
+        if let Some(pfn) = self.get_page_from_freelist(req, slow) {
+            return Ok(pfn);
+        }
+        if !req.gfp.direct_reclaim {
+            return Err(Errno::Enomem);
+        }
+        const MAX_RECLAIM_RETRIES: u32 = 16;
+        for _ in 0..MAX_RECLAIM_RETRIES {
+            let progress = self.try_to_free_pages(req);
+            if let Some(pfn) = self.get_page_from_freelist(req, slow) {
+                return Ok(pfn);
+            }
+            if progress == 0 {
+                break;
+            }
+        }
+        self.vmstat.inc(Counter::AllocFail);
+        Err(Errno::Enomem)
+    }
+
+    /// Allocate and prepare a block for `owner`: the head carries kind, owner and index;
+    /// tail frames point at the head. Counts `pgalloc_<zone>`.
+    pub(crate) fn alloc_prepared(
+        &mut self,
+        req: &AllocRequest,
+        kind: Kind,
+        index: u32,
+    ) -> Result<u32, Errno> {
+        let pfn = self.alloc_pages_raw(req)?;
+        self.prep_new_page(pfn, req.order, kind, req.owner, index, req.gfp);
+        Ok(pfn)
+    }
+
+    pub(crate) fn prep_new_page(
+        &mut self,
+        pfn: u32,
+        order: u32,
+        kind: Kind,
+        owner: OwnerId,
+        index: u32,
+        gfp: Gfp,
+    ) {
+        let head = &mut self.pages[pfn as usize];
+        *head = Page::FREE;
+        head.set_kind(kind);
+        head.set_order(order);
+        head.owner = owner;
+        head.index = index;
+        if gfp.migratetype == Migratetype::Movable {
+            head.set(pg::MOVABLE);
+        }
+        for p in pfn + 1..pfn + (1 << order) {
+            let tail = &mut self.pages[p as usize];
+            *tail = Page::FREE;
+            tail.set_kind(Kind::Tail);
+            tail.owner = owner;
+            tail.index = pfn;
+        }
+        let counter = match self.zones[self.zone_idx(pfn)].id {
+            ZoneId::Normal => Counter::PgallocNormal,
+            ZoneId::Movable => Counter::PgallocMovable,
+            ZoneId::Cma => Counter::PgallocCma,
+        };
+        self.vmstat.add(counter, 1 << order);
+    }
+}
+
+impl Machine {
+    /// Take the free block headed at `pfn` off its list (`__isolate_free_page` without the
+    /// watermark check). Returns its order; its frames are left in the free state.
+    pub(crate) fn take_free_block(&mut self, pfn: u32) -> u32 {
+        let order = self.pages[pfn as usize].order();
+        let zi = self.zone_idx(pfn);
+        let mt = self.pageblocks.get(pfn);
+        self.del_page_from_free_list(zi, pfn, order, mt);
+        order
+    }
+}

@@ -1,0 +1,120 @@
+//! Pageblocks and migratetypes (`include/linux/mmzone.h`, `mm/page_alloc.c`
+//! `set_pageblock_migratetype`).
+//!
+//! Memory is grouped into pageblocks of 2^pageblock_order pages; each has one migratetype,
+//! and a free buddy block always sits on the free list of its pageblock's migratetype
+//! (the strict free-list accounting of Linux 6.10+; older kernels let a few pages drift,
+//! which cmadev does not reproduce).
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[repr(u8)]
+pub enum Migratetype {
+    Unmovable = 0,
+    Movable = 1,
+    Reclaimable = 2,
+    Cma = 3,
+    Isolate = 4,
+}
+
+pub const MIGRATE_TYPES: usize = 5;
+/// Types with a per-CPU list (`MIGRATE_PCPTYPES`): a freed CMA page goes on the MOVABLE
+/// list.
+pub const MIGRATE_PCPTYPES: usize = 3;
+
+impl Migratetype {
+    pub const ALL: [Migratetype; MIGRATE_TYPES] = [
+        Migratetype::Unmovable,
+        Migratetype::Movable,
+        Migratetype::Reclaimable,
+        Migratetype::Cma,
+        Migratetype::Isolate,
+    ];
+
+    /// The name `/proc/pagetypeinfo` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Migratetype::Unmovable => "Unmovable",
+            Migratetype::Movable => "Movable",
+            Migratetype::Reclaimable => "Reclaimable",
+            Migratetype::Cma => "CMA",
+            Migratetype::Isolate => "Isolate",
+        }
+    }
+
+    #[inline]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// `migratetype_is_mergeable`: buddies of these types may merge across pageblocks.
+    pub fn is_mergeable(self) -> bool {
+        (self as usize) < MIGRATE_PCPTYPES
+    }
+
+    /// The fallback order of `__rmqueue_fallback` (`fallbacks[]` in `mm/page_alloc.c`).
+    /// CMA and ISOLATE blocks are never stolen.
+    pub fn fallbacks(self) -> &'static [Migratetype] {
+        match self {
+            Migratetype::Unmovable => &[Migratetype::Reclaimable, Migratetype::Movable],
+            Migratetype::Movable => &[Migratetype::Reclaimable, Migratetype::Unmovable],
+            Migratetype::Reclaimable => &[Migratetype::Unmovable, Migratetype::Movable],
+            Migratetype::Cma | Migratetype::Isolate => &[],
+        }
+    }
+}
+
+/// One migratetype per pageblock (the kernel's `pageblock_flags` bitmap).
+#[derive(Clone, Debug)]
+pub struct Pageblocks {
+    pub order: u32,
+    types: Vec<Migratetype>,
+}
+
+impl Pageblocks {
+    pub fn new(nr_pages: u64, order: u32) -> Self {
+        let n = nr_pages.div_ceil(1 << order) as usize;
+        Pageblocks {
+            order,
+            types: vec![Migratetype::Movable; n],
+        }
+    }
+
+    #[inline]
+    pub fn nr_pages(&self) -> u32 {
+        1 << self.order
+    }
+
+    #[inline]
+    pub fn get(&self, pfn: u32) -> Migratetype {
+        self.types[(pfn >> self.order) as usize]
+    }
+
+    #[inline]
+    pub fn set(&mut self, pfn: u32, mt: Migratetype) {
+        self.types[(pfn >> self.order) as usize] = mt;
+    }
+
+    /// First pfn of the pageblock holding `pfn` (`pageblock_start_pfn`).
+    #[inline]
+    pub fn start(&self, pfn: u32) -> u32 {
+        pfn & !(self.nr_pages() - 1)
+    }
+
+    /// First pfn after the pageblock holding `pfn - 1`, rounding up (`pageblock_end_pfn`
+    /// applied to an exclusive end).
+    #[inline]
+    pub fn align_up(&self, pfn: u32) -> u32 {
+        let mask = self.nr_pages() - 1;
+        (pfn + mask) & !mask
+    }
+
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+}

@@ -1,0 +1,411 @@
+//! LRU lists and reclaim (`mm/vmscan.c`, `mm/swap.c`), and kswapd.
+//!
+//! The LRU is per node, as in Linux 4.8+ (one node here): four lists (inactive/active x
+//! anon/file). Reclaim for a request whose highest usable zone is below a page's zone
+//! skips that page (`isolate_lru_folios`: counted in `pgskip_<zone>`, not in
+//! `pgscan_*`, but it costs scanning work): this is where ZONE_CMA's extra zone costs page
+//! aging work. Pages are added at the head, reclaimed from the tail; a second access
+//! activates (`folio_mark_accessed`); the active list is aged into the inactive list when
+//! the inactive list is small (`inactive_is_low`); anon pages are scanned only with swap.
+//!
+//! kswapd is woken by the slow path and balances the node until one eligible zone is above
+//! its high watermark, counted *without* free CMA pages (`pgdat_balanced` ->
+//! `zone_watermark_ok_safe` with `alloc_flags == 0`): the check that lets the CMA area sit
+//! idle while kswapd throws page cache away (the seed's second problem).
+//!
+//! Simplified: no MGLRU, no swappiness-driven cost model beyond a fixed anon/file split, no
+//! workingset activation of refaulting pages, anon writeout to swap completes without
+//! holding the page (it is freed at once and the write occupies the storage queue).
+
+use crate::config::Placement;
+use crate::list::List;
+use crate::page::{pg, Kind};
+use crate::page_alloc::AllocRequest;
+use crate::vmstat::Counter;
+use crate::zone::{Wmark, ZoneId};
+use crate::Machine;
+
+pub const LRU_INACTIVE_ANON: usize = 0;
+pub const LRU_ACTIVE_ANON: usize = 1;
+pub const LRU_INACTIVE_FILE: usize = 2;
+pub const LRU_ACTIVE_FILE: usize = 3;
+pub const SWAP_CLUSTER_MAX: usize = 32;
+
+#[derive(Clone, Debug, Default)]
+pub struct Lru {
+    pub lists: [List; 4],
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Kswapd {
+    pub running: bool,
+    pub order: u32,
+    pub highest_zone: usize,
+    /// Virtual time kswapd has spent reclaiming.
+    pub busy_ns: u64,
+    failures: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ScanResult {
+    scanned: u64,
+    skipped: u64,
+    reclaimed: u64,
+}
+
+impl Machine {
+    #[inline]
+    fn lru_index(&self, pfn: u32) -> usize {
+        let page = &self.pages[pfn as usize];
+        let base = if page.kind() == Kind::File {
+            LRU_INACTIVE_FILE
+        } else {
+            LRU_INACTIVE_ANON
+        };
+        base + page.test(pg::ACTIVE) as usize
+    }
+
+    /// `lruvec_add_folio`: onto the head of its list.
+    pub(crate) fn lru_add(&mut self, pfn: u32) {
+        let idx = self.lru_index(pfn);
+        self.pages[pfn as usize].set(pg::LRU);
+        self.lru.lists[idx].push_head(&mut self.pages, pfn);
+    }
+
+    pub(crate) fn lru_del(&mut self, pfn: u32) {
+        let idx = self.lru_index(pfn);
+        self.lru.lists[idx].remove(&mut self.pages, pfn);
+        self.pages[pfn as usize].clear(pg::LRU);
+    }
+
+    /// `folio_mark_accessed`: the first access sets PG_referenced, the second activates.
+    pub(crate) fn mark_page_accessed(&mut self, pfn: u32) {
+        let page = self.pages[pfn as usize];
+        if !page.test(pg::REFERENCED) {
+            self.pages[pfn as usize].set(pg::REFERENCED);
+        } else if !page.test(pg::ACTIVE) && page.test(pg::LRU) {
+            self.lru_del(pfn);
+            let p = &mut self.pages[pfn as usize];
+            p.set(pg::ACTIVE);
+            p.clear(pg::REFERENCED);
+            self.lru_add(pfn);
+            self.vmstat.inc(Counter::Pgactivate);
+        }
+    }
+
+    pub fn lru_sizes(&self) -> [u64; 4] {
+        [0, 1, 2, 3].map(|i| self.lru.lists[i].len as u64)
+    }
+
+    fn can_swap(&self) -> bool {
+        self.swap_free() > 0
+    }
+
+    /// `shrink_node`: reclaim up to `nr_to_reclaim` pages from zones up to `reclaim_idx`.
+    /// Charges the scanning work to `self.charge`.
+    fn shrink_node(&mut self, nr_to_reclaim: u64, reclaim_idx: usize, kswapd: bool) -> ScanResult {
+        let mut total = ScanResult::default();
+        let lru_pages: u64 = self.lru_sizes().iter().sum();
+        // Give up after scanning the LRU twice over (the kernel's priority loop ends after
+        // scanning everything at priority 0).
+        let budget = 2 * lru_pages + SWAP_CLUSTER_MAX as u64;
+        while total.reclaimed < nr_to_reclaim && total.scanned + total.skipped < budget {
+            let file_first = !self.can_swap() || self.scan_file_next();
+            let order = if file_first {
+                [true, false]
+            } else {
+                [false, true]
+            };
+            let mut progress = false;
+            for file in order {
+                if !file && !self.can_swap() {
+                    continue;
+                }
+                let r = self.shrink_lruvec(file, reclaim_idx);
+                total.scanned += r.scanned;
+                total.skipped += r.skipped;
+                total.reclaimed += r.reclaimed;
+                progress |= r.scanned + r.skipped > 0;
+                if r.reclaimed > 0 {
+                    break;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        let (scan, steal) = if kswapd {
+            (Counter::PgscanKswapd, Counter::PgstealKswapd)
+        } else {
+            (Counter::PgscanDirect, Counter::PgstealDirect)
+        };
+        self.vmstat.add(scan, total.scanned);
+        self.vmstat.add(steal, total.reclaimed);
+        self.charge += (total.scanned + total.skipped) * self.cfg.cost.reclaim_scan_page_ns;
+        total
+    }
+
+    /// Anon vs file in proportion to their sizes, weighted by swappiness 60 (of 200).
+    fn scan_file_next(&mut self) -> bool {
+        let s = self.lru_sizes();
+        let anon = (s[0] + s[1]) * 60;
+        let file = (s[2] + s[3]) * 140;
+        if anon + file == 0 {
+            return true;
+        }
+        self.rng.below(anon + file) < file
+    }
+
+    fn shrink_lruvec(&mut self, file: bool, reclaim_idx: usize) -> ScanResult {
+        let (inactive, active) = if file {
+            (LRU_INACTIVE_FILE, LRU_ACTIVE_FILE)
+        } else {
+            (LRU_INACTIVE_ANON, LRU_ACTIVE_ANON)
+        };
+        let mut r = ScanResult::default();
+        if self.inactive_is_low(inactive, active) {
+            let a = self.shrink_active_list(active, reclaim_idx);
+            r.skipped += a.skipped;
+            r.scanned += a.scanned;
+        }
+        let i = self.shrink_inactive_list(inactive, reclaim_idx);
+        r.scanned += i.scanned;
+        r.skipped += i.skipped;
+        r.reclaimed += i.reclaimed;
+        r
+    }
+
+    /// `inactive_is_low`: the inactive list is smaller than active / sqrt(10 * size in GB).
+    fn inactive_is_low(&self, inactive: usize, active: usize) -> bool {
+        let (i, a) = (
+            self.lru.lists[inactive].len as u64,
+            self.lru.lists[active].len as u64,
+        );
+        let gb = (i + a) >> 18;
+        let ratio = if gb > 0 {
+            ((10 * gb) as f64).sqrt() as u64
+        } else {
+            1
+        };
+        i * ratio < a
+    }
+
+    fn zone_counter_skip(&self, zi: usize) -> Counter {
+        match self.zones[zi].id {
+            ZoneId::Normal => Counter::PgskipNormal,
+            ZoneId::Movable => Counter::PgskipMovable,
+            ZoneId::Cma => Counter::PgskipCma,
+        }
+    }
+
+    /// Take a page off the tail of `list`. Pages of zones above `reclaim_idx` rotate to
+    /// the head and count as skipped (at most one lap of the list per call).
+    fn isolate_lru_tail(
+        &mut self,
+        list: usize,
+        reclaim_idx: usize,
+        r: &mut ScanResult,
+    ) -> Option<u32> {
+        let len = self.lru.lists[list].len as u64;
+        let mut skipped_here = 0;
+        while skipped_here < len {
+            let pfn = self.lru.lists[list].pop_tail(&mut self.pages)?;
+            let zi = self.zone_idx(pfn);
+            if zi > reclaim_idx {
+                self.lru.lists[list].push_head(&mut self.pages, pfn);
+                self.vmstat.inc(self.zone_counter_skip(zi));
+                r.skipped += 1;
+                skipped_here += 1;
+                continue;
+            }
+            self.pages[pfn as usize].clear(pg::LRU);
+            r.scanned += 1;
+            return Some(pfn);
+        }
+        None
+    }
+
+    /// `shrink_active_list`: deactivate a batch from the active tail.
+    fn shrink_active_list(&mut self, active: usize, reclaim_idx: usize) -> ScanResult {
+        let mut r = ScanResult::default();
+        let mut moved = 0;
+        while moved < SWAP_CLUSTER_MAX {
+            let Some(pfn) = self.isolate_lru_tail(active, reclaim_idx, &mut r) else {
+                break;
+            };
+            let p = &mut self.pages[pfn as usize];
+            p.clear(pg::ACTIVE);
+            p.clear(pg::REFERENCED);
+            self.lru_add(pfn);
+            moved += 1;
+        }
+        self.vmstat.add(Counter::Pgrefill, r.scanned);
+        self.vmstat.add(Counter::Pgdeactivate, moved as u64);
+        r
+    }
+
+    /// `shrink_inactive_list` + `shrink_folio_list`: up to 32 pages from the inactive tail.
+    fn shrink_inactive_list(&mut self, inactive: usize, reclaim_idx: usize) -> ScanResult {
+        let mut r = ScanResult::default();
+        let mut taken = 0;
+        while taken < SWAP_CLUSTER_MAX {
+            let Some(pfn) = self.isolate_lru_tail(inactive, reclaim_idx, &mut r) else {
+                break;
+            };
+            taken += 1;
+            if self.shrink_folio(pfn) {
+                r.reclaimed += 1;
+            }
+        }
+        r
+    }
+
+    /// Decide one isolated folio's fate: reclaim it (true) or put it back.
+    fn shrink_folio(&mut self, pfn: u32) -> bool {
+        let page = self.pages[pfn as usize];
+        let busy = page.test(pg::EXTRA) || page.test(pg::WRITEBACK);
+        let anon = page.kind() == Kind::Anon;
+        if busy || (anon && page.test(pg::REFERENCED)) {
+            // Pinned or referenced pages cannot be freed (`__remove_mapping` refcount
+            // freeze fails); a referenced mapped page is activated.
+            if anon && page.test(pg::REFERENCED) && !busy {
+                let p = &mut self.pages[pfn as usize];
+                p.set(pg::ACTIVE);
+                p.clear(pg::REFERENCED);
+                self.vmstat.inc(Counter::Pgactivate);
+            }
+            self.lru_add(pfn);
+            return false;
+        }
+        if !anon && page.test(pg::DIRTY) {
+            // Reclaim does not write file pages itself: the flusher is asked to, and the
+            // page rotates (`PG_reclaim`).
+            self.writeback_pages(&[pfn]);
+            self.lru_add(pfn);
+            return false;
+        }
+        if anon {
+            self.swap_out(pfn);
+        }
+        self.evict_page(pfn);
+        true
+    }
+
+    /// Free a resident page and record why its slot is empty (shadow or swap entry).
+    pub(crate) fn evict_page(&mut self, pfn: u32) {
+        let page = self.pages[pfn as usize];
+        if page.test(pg::LRU) {
+            self.lru_del(pfn);
+        }
+        let marker = if page.kind() == Kind::File {
+            self.cleancache_put(pfn)
+                .unwrap_or(crate::owner::SLOT_EVICTED)
+        } else {
+            crate::owner::SLOT_SWAPPED
+        };
+        if let Some(slot) = self.owners.list[page.owner as usize]
+            .map
+            .get_mut(page.index as usize)
+        {
+            if *slot == pfn {
+                *slot = marker;
+            }
+        }
+        self.clear_dirty_accounting(pfn);
+        let cpu = self.owners.cpu(page.owner);
+        self.free_pages(pfn, page.order(), cpu);
+    }
+
+    /// `try_to_free_pages`: direct reclaim for a request, charged to it.
+    pub(crate) fn try_to_free_pages(&mut self, req: &AllocRequest) -> u64 {
+        let highest = self.highest_zone(req.gfp);
+        let counter = match self.zones[highest].id {
+            ZoneId::Normal => Counter::AllocstallNormal,
+            ZoneId::Movable => Counter::AllocstallMovable,
+            ZoneId::Cma => Counter::AllocstallCma,
+        };
+        self.vmstat.inc(counter);
+        let nr = (SWAP_CLUSTER_MAX as u64).max(1 << req.order);
+        let r = self.shrink_node(nr, highest, false);
+        self.kswapd.failures = 0;
+        r.reclaimed
+    }
+
+    /// Whether free CMA pages count towards a zone's watermark for this request. Where the
+    /// CMA area is its own zone (ZONE_CMA, ZONE_MOVABLE), the series removed ALLOC_CMA and
+    /// every free page counts.
+    pub(crate) fn wmark_counts_cma(&self, alloc_cma: bool) -> bool {
+        alloc_cma
+            || matches!(
+                self.cfg.policy.placement,
+                Placement::ZoneCma | Placement::MovableZone
+            )
+    }
+
+    /// `pgdat_balanced`: balanced when *any* eligible zone is above its high watermark,
+    /// counting no free CMA pages (`zone_watermark_ok_safe(.., alloc_flags = 0)`).
+    pub fn pgdat_balanced(&self, order: u32, highest: usize) -> bool {
+        let highest_id = self.zones[highest].id;
+        let counts_cma = self.wmark_counts_cma(false);
+        self.zones[..=highest].iter().any(|z| {
+            z.managed_pages > 0
+                && z.watermark_ok(order, z.wmark(Wmark::High), highest_id, counts_cma)
+        })
+    }
+
+    /// `wakeup_kswapd`.
+    pub(crate) fn wake_all_kswapds(&mut self, order: u32, highest: usize) {
+        if self.kswapd.running {
+            self.kswapd.order = self.kswapd.order.max(order);
+            self.kswapd.highest_zone = self.kswapd.highest_zone.max(highest);
+            return;
+        }
+        if self.kswapd.failures >= 16 || self.pgdat_balanced(order, highest) {
+            return;
+        }
+        self.kswapd.running = true;
+        self.kswapd.order = order;
+        self.kswapd.highest_zone = highest;
+        self.vmstat.inc(Counter::KswapdWakeups);
+        if self.trace.enabled() {
+            let fields = format!("nid=0 order={order}");
+            self.trace
+                .emit(self.now, "kswapd0", 80, 0, "mm_vmscan_kswapd_wake", &fields);
+        }
+        self.events
+            .schedule(self.now, crate::event::EventKind::Kswapd);
+    }
+
+    /// One round of `balance_pgdat`: reclaim a batch, then run again after the time it took,
+    /// or sleep when balanced (or when reclaim keeps failing).
+    pub(crate) fn kswapd_run(&mut self) {
+        let (order, highest) = (self.kswapd.order, self.kswapd.highest_zone);
+        if self.pgdat_balanced(order, highest) || self.kswapd.failures >= 16 {
+            self.kswapd.running = false;
+            if self.trace.enabled() {
+                self.trace.emit(
+                    self.now,
+                    "kswapd0",
+                    80,
+                    0,
+                    "mm_vmscan_kswapd_sleep",
+                    "nid=0",
+                );
+            }
+            return;
+        }
+        self.vmstat.inc(Counter::Pageoutrun);
+        let saved = self.take_charge();
+        let r = self.shrink_node(4 * SWAP_CLUSTER_MAX as u64, highest, true);
+        let cost = self.take_charge().max(1_000);
+        self.charge = saved;
+        self.kswapd.busy_ns += cost;
+        if r.reclaimed == 0 {
+            self.kswapd.failures += 1;
+        } else {
+            self.kswapd.failures = 0;
+        }
+        self.events
+            .schedule(self.now + cost, crate::event::EventKind::Kswapd);
+    }
+}

@@ -1,0 +1,223 @@
+//! Dirty pages, writeback and swap (`mm/page-writeback.c`, `fs/fs-writeback.c`,
+//! `mm/page_io.c`), and the storage device they queue on.
+//!
+//! Reproduced: a page dirtied is counted in `nr_dirty`; the flusher wakes every 5 s
+//! (`dirty_writeback_interval`) and writes back pages dirty for longer than
+//! `dirty_expire`; when dirty pages exceed `dirty_ratio` percent of available memory the
+//! dirtier is throttled (`balance_dirty_pages`): it starts writeback itself and waits for
+//! it; a page under writeback cannot be migrated (synchronous migration waits) until the
+//! write completes. Storage is one queue: reads (refaults, swap-ins) wait behind writes.
+//!
+//! Simplified: pages are written in requests of up to 256 pages (1 MiB), oldest first, one
+//! queue for the whole device; no per-inode or per-bdi accounting; no
+//! `dirty_background_ratio` separate from the flusher's periodic pass.
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+
+use crate::event::EventKind;
+use crate::migrate::MigrateMode;
+use crate::page::pg;
+use crate::vmstat::Counter;
+use crate::Machine;
+
+const DIRTY_WRITEBACK_INTERVAL_NS: u64 = 5_000_000_000;
+const MAX_WRITEBACK_PAGES: usize = 256;
+
+#[derive(Clone, Debug, Default)]
+pub struct Writeback {
+    pub nr_dirty: u64,
+    pub nr_writeback: u64,
+    /// Pages in the order they were first dirtied, with the time: the flusher's queue.
+    /// Entries go stale when a page is cleaned or freed; they are skipped then.
+    dirty_fifo: VecDeque<(u32, u64)>,
+    /// In-flight write requests: completion event id -> pages.
+    requests: FxHashMap<u32, Vec<u32>>,
+    next_request: u32,
+    /// When the storage device is next idle.
+    pub storage_free_at: u64,
+    pub swap_used: u64,
+}
+
+impl Machine {
+    /// Queue `cost` of work on the storage device; returns when it completes.
+    pub(crate) fn storage_submit(&mut self, cost: u64) -> u64 {
+        let start = self.writeback.storage_free_at.max(self.now);
+        self.writeback.storage_free_at = start + cost;
+        start + cost
+    }
+
+    /// A synchronous read of `pages` pages: the caller waits until it completes.
+    pub(crate) fn storage_read(&mut self, pages: u64) -> u64 {
+        let cost = self.cfg.cost.storage_read_ns(pages);
+        let done = self.storage_submit(cost);
+        self.vmstat.add(Counter::Pgpgin, pages * 4);
+        done - self.now
+    }
+
+    /// `folio_mark_dirty`. With `migrate_on_first_dirty`, a CMA page is first moved out of
+    /// the area (Mel Gorman's proposal), at the dirtier's expense. Returns the page's pfn
+    /// afterwards.
+    pub(crate) fn set_page_dirty(&mut self, pfn: u32) -> u32 {
+        if self.pages[pfn as usize].test(pg::DIRTY) {
+            return pfn;
+        }
+        let pfn = self.migrate_if_first_dirty(pfn);
+        self.pages[pfn as usize].set(pg::DIRTY);
+        self.writeback.nr_dirty += 1;
+        self.writeback.dirty_fifo.push_back((pfn, self.now));
+        self.balance_dirty_pages();
+        pfn
+    }
+
+    fn migrate_if_first_dirty(&mut self, pfn: u32) -> u32 {
+        let page = self.pages[pfn as usize];
+        if !self.cfg.policy.migrate_on_first_dirty
+            || !self.in_cma_pageblock(pfn)
+            || page.test(pg::EXTRA)
+            || page.test(pg::WRITEBACK)
+        {
+            return pfn;
+        }
+        let cpu = self.owners.cpu(page.owner);
+        let gfp = crate::gfp::Gfp::HIGHUSER_MOVABLE.pinned();
+        match self.migrate_folio(pfn, MigrateMode::Sync, gfp, cpu, true) {
+            Ok(new) => {
+                self.vmstat.inc(Counter::PinMigrations);
+                new
+            }
+            Err(_) => pfn,
+        }
+    }
+
+    /// A dirty page moved (migration): the flusher must find it at its new place.
+    pub(crate) fn dirty_moved(&mut self, _old: u32, new: u32) {
+        if self.pages[new as usize].test(pg::DIRTY) {
+            self.writeback.dirty_fifo.push_back((new, self.now));
+        }
+    }
+
+    /// A page leaves memory: forget its dirty state.
+    pub(crate) fn clear_dirty_accounting(&mut self, pfn: u32) {
+        if self.pages[pfn as usize].test(pg::DIRTY) {
+            self.pages[pfn as usize].clear(pg::DIRTY);
+            self.writeback.nr_dirty -= 1;
+        }
+    }
+
+    /// Start writeback of these dirty pages as requests of up to 1 MiB.
+    pub(crate) fn writeback_pages(&mut self, pfns: &[u32]) -> u64 {
+        let mut last_done = self.now;
+        for chunk in pfns.chunks(MAX_WRITEBACK_PAGES) {
+            let pages: Vec<u32> = chunk
+                .iter()
+                .copied()
+                .filter(|&p| self.pages[p as usize].test(pg::DIRTY))
+                .collect();
+            if pages.is_empty() {
+                continue;
+            }
+            let pfn0 = pages[0];
+            let _ = pfn0;
+            let cost = self.cfg.cost.storage_write_ns(pages.len() as u64);
+            let done = self.storage_submit(cost);
+            for &p in &pages {
+                let page = &mut self.pages[p as usize];
+                page.clear(pg::DIRTY);
+                page.set(pg::WRITEBACK);
+                self.writeback_end.insert(p, done);
+            }
+            self.writeback.nr_dirty -= pages.len() as u64;
+            self.writeback.nr_writeback += pages.len() as u64;
+            self.vmstat.add(Counter::Pgpgout, pages.len() as u64 * 4);
+            let id = self.writeback.next_request;
+            self.writeback.next_request = self.writeback.next_request.wrapping_add(1);
+            self.writeback.requests.insert(id, pages);
+            self.events.schedule(done, EventKind::WritebackDone(id));
+            last_done = done;
+        }
+        last_done
+    }
+
+    /// A write request completed: `folio_end_writeback` on each of its pages.
+    pub(crate) fn writeback_request_done(&mut self, id: u32) {
+        let Some(pages) = self.writeback.requests.remove(&id) else {
+            return;
+        };
+        for pfn in pages {
+            self.end_page_writeback(pfn);
+        }
+    }
+
+    /// `folio_end_writeback` (idempotent: a waiter may have ended it already).
+    pub(crate) fn end_page_writeback(&mut self, pfn: u32) {
+        if self.writeback_end.remove(&pfn).is_some() {
+            self.pages[pfn as usize].clear(pg::WRITEBACK);
+            self.writeback.nr_writeback -= 1;
+        }
+    }
+
+    /// Pages dirty for longer than `dirty_expire`, oldest first, at most `limit`.
+    fn expired_dirty(&mut self, expire_before: u64, limit: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        while out.len() < limit {
+            match self.writeback.dirty_fifo.front() {
+                Some(&(pfn, at)) if at <= expire_before => {
+                    self.writeback.dirty_fifo.pop_front();
+                    if self.pages[pfn as usize].test(pg::DIRTY) && !out.contains(&pfn) {
+                        out.push(pfn);
+                    }
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// The flusher's periodic pass (`wb_workfn` -> `wb_check_old_data_flush`).
+    pub(crate) fn flusher_run(&mut self) {
+        let expire_before = self.now.saturating_sub(self.cfg.dirty_expire_ns);
+        let pages = self.expired_dirty(expire_before, usize::MAX);
+        self.writeback_pages(&pages);
+        self.events
+            .schedule(self.now + DIRTY_WRITEBACK_INTERVAL_NS, EventKind::Flusher);
+    }
+
+    /// Pages dirty memory may use before dirtiers are throttled.
+    fn dirty_limit(&self) -> u64 {
+        let s = self.lru_sizes();
+        let free: u64 = self.zones.iter().map(|z| z.nr_free_pages).sum();
+        (free + s[2] + s[3]) * self.cfg.dirty_ratio as u64 / 100
+    }
+
+    /// `balance_dirty_pages`: over the limit, the dirtier writes back the oldest dirty pages
+    /// and waits for them (charged).
+    fn balance_dirty_pages(&mut self) {
+        if self.writeback.nr_dirty <= self.dirty_limit() {
+            return;
+        }
+        let pages = self.expired_dirty(u64::MAX, MAX_WRITEBACK_PAGES);
+        let done = self.writeback_pages(&pages);
+        self.charge += done.saturating_sub(self.now);
+    }
+
+    pub(crate) fn swap_free(&self) -> u64 {
+        (self.cfg.swap / crate::config::PAGE_SIZE).saturating_sub(self.writeback.swap_used)
+    }
+
+    /// Write an anonymous page to swap (the write occupies the storage queue; the page is
+    /// freed at once, see the simplifications in `vmscan.rs`).
+    pub(crate) fn swap_out(&mut self, _pfn: u32) {
+        let cost = self.cfg.cost.storage_write_ns(1);
+        self.storage_submit(cost);
+        self.writeback.swap_used += 1;
+        self.vmstat.inc(Counter::Pswpout);
+        self.vmstat.add(Counter::Pgpgout, 4);
+    }
+
+    pub(crate) fn schedule_flusher(&mut self) {
+        self.events
+            .schedule(DIRTY_WRITEBACK_INTERVAL_NS, EventKind::Flusher);
+    }
+}

@@ -1,0 +1,178 @@
+//! Zones and watermarks (`include/linux/mmzone.h`, `mm/page_alloc.c`:
+//! `__setup_per_zone_wmarks`, `setup_per_zone_lowmem_reserve`, `__zone_watermark_ok`).
+//!
+//! Zones are contiguous pfn ranges. NORMAL always exists; MOVABLE (the `movable_zone`
+//! placement) or CMA (Joonsoo Kim's ZONE_CMA) hold the CMA areas when a policy asks for
+//! them. There is one node.
+
+use serde::Serialize;
+
+use crate::config::MAX_PAGE_ORDER;
+use crate::list::List;
+use crate::pageblock::{Migratetype, MIGRATE_PCPTYPES, MIGRATE_TYPES};
+
+pub const NR_ORDERS: usize = MAX_PAGE_ORDER as usize + 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum ZoneId {
+    Normal = 0,
+    Movable = 1,
+    /// ZONE_CMA sits above ZONE_MOVABLE in Joonsoo Kim's series; the two never coexist here.
+    Cma = 2,
+}
+
+impl ZoneId {
+    pub fn name(self) -> &'static str {
+        match self {
+            ZoneId::Normal => "Normal",
+            ZoneId::Movable => "Movable",
+            ZoneId::Cma => "CMA",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wmark {
+    Min = 0,
+    Low = 1,
+    High = 2,
+}
+
+/// `struct free_area`: one list per migratetype for one order.
+#[derive(Clone, Debug, Default)]
+pub struct FreeArea {
+    pub lists: [List; MIGRATE_TYPES],
+    pub nr_free: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Zone {
+    pub id: ZoneId,
+    /// `[start_pfn, end_pfn)`.
+    pub start_pfn: u32,
+    pub end_pfn: u32,
+    pub managed_pages: u64,
+    pub free_area: [FreeArea; NR_ORDERS],
+    /// `NR_FREE_PAGES`: pages in the buddy free lists (not on per-CPU lists).
+    pub nr_free_pages: u64,
+    /// `NR_FREE_CMA_PAGES`: the part of `nr_free_pages` in CMA pageblocks.
+    pub nr_free_cma: u64,
+    pub watermark: [u64; 3],
+    /// `lowmem_reserve[j]`: pages this zone keeps back from requests whose highest zone is j.
+    pub lowmem_reserve: [u64; 3],
+}
+
+impl Zone {
+    pub fn new(id: ZoneId, start_pfn: u32, end_pfn: u32) -> Self {
+        Zone {
+            id,
+            start_pfn,
+            end_pfn,
+            managed_pages: 0,
+            free_area: Default::default(),
+            nr_free_pages: 0,
+            nr_free_cma: 0,
+            watermark: [0; 3],
+            lowmem_reserve: [0; 3],
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, pfn: u32) -> bool {
+        pfn >= self.start_pfn && pfn < self.end_pfn
+    }
+
+    #[inline]
+    pub fn wmark(&self, w: Wmark) -> u64 {
+        self.watermark[w as usize]
+    }
+
+    /// Free pages a request that may not use CMA cannot count
+    /// (`__zone_watermark_unusable_free`, highatomic reserves not modelled).
+    #[inline]
+    pub fn unusable_free(&self, order: u32, alloc_cma: bool) -> i64 {
+        let mut unusable = (1i64 << order) - 1;
+        if !alloc_cma {
+            unusable += self.nr_free_cma as i64;
+        }
+        unusable
+    }
+
+    /// `__zone_watermark_ok`: free pages, less what the request may not use, must exceed the
+    /// mark plus the lowmem reserve; a high-order request also needs a free block of at
+    /// least its order on a list it may use.
+    pub fn watermark_ok(
+        &self,
+        order: u32,
+        mark: u64,
+        highest_zone: ZoneId,
+        alloc_cma: bool,
+    ) -> bool {
+        let free = self.nr_free_pages as i64 - self.unusable_free(order, alloc_cma);
+        let min = mark as i64 + self.lowmem_reserve[highest_zone as usize] as i64;
+        if free <= min {
+            return false;
+        }
+        if order == 0 {
+            return true;
+        }
+        (order as usize..NR_ORDERS).any(|o| {
+            let area = &self.free_area[o];
+            area.nr_free > 0
+                && (area.lists[..MIGRATE_PCPTYPES].iter().any(|l| !l.is_empty())
+                    || (alloc_cma && !area.lists[Migratetype::Cma.index()].is_empty()))
+        })
+    }
+}
+
+/// `calculate_min_free_kbytes`: sqrt(lowmem_kbytes * 16), clamped to [128, 262144].
+pub fn default_min_free_kbytes(lowmem_pages: u64) -> u64 {
+    let lowmem_kbytes = lowmem_pages * 4;
+    ((lowmem_kbytes * 16) as f64)
+        .sqrt()
+        .floor()
+        .clamp(128.0, 262_144.0) as u64
+}
+
+/// `__setup_per_zone_wmarks`: min is shared out among lowmem zones in proportion to their
+/// size; MOVABLE (and CMA, treated alike) get a small fixed min; low and high sit
+/// `max(min/4, managed * watermark_scale_factor / 10000)` above it.
+pub fn setup_watermarks(zones: &mut [Zone], min_free_kbytes: u64, watermark_scale_factor: u64) {
+    let pages_min = min_free_kbytes / 4;
+    let lowmem: u64 = zones
+        .iter()
+        .filter(|z| z.id == ZoneId::Normal)
+        .map(|z| z.managed_pages)
+        .sum::<u64>()
+        .max(1);
+    for zone in zones.iter_mut() {
+        let share = pages_min * zone.managed_pages / lowmem;
+        let min = if zone.id == ZoneId::Normal {
+            share
+        } else {
+            (zone.managed_pages / 1024).clamp(32, 128)
+        };
+        let gap = (share / 4).max(zone.managed_pages * watermark_scale_factor / 10_000);
+        zone.watermark = [min, min + gap, min + 2 * gap];
+    }
+    setup_lowmem_reserve(zones);
+}
+
+/// `setup_per_zone_lowmem_reserve` with `sysctl_lowmem_reserve_ratio[ZONE_NORMAL] = 32`:
+/// a lower zone keeps back 1/32 of the pages of the zones above it from requests that could
+/// have used those zones.
+fn setup_lowmem_reserve(zones: &mut [Zone]) {
+    const NORMAL_RATIO: u64 = 32;
+    let above: Vec<(ZoneId, u64)> = zones.iter().map(|z| (z.id, z.managed_pages)).collect();
+    for zone in zones.iter_mut() {
+        zone.lowmem_reserve = [0; 3];
+        if zone.id != ZoneId::Normal {
+            continue;
+        }
+        let mut sum = 0;
+        for &(id, managed) in above.iter().filter(|(id, _)| *id > ZoneId::Normal) {
+            sum += managed;
+            zone.lowmem_reserve[id as usize] = sum / NORMAL_RATIO;
+        }
+    }
+}

@@ -1,0 +1,136 @@
+mod common;
+
+use cmadev_mm::config::Placement;
+use cmadev_mm::gfp::Gfp;
+use cmadev_mm::gup::HoldKind;
+use cmadev_mm::page::Kind;
+use cmadev_mm::Errno;
+use common::*;
+
+/// Fill memory with anonymous pages for `owner` until allocation fails, then free every
+/// other one so that migration finds targets.
+fn fill_movable(m: &mut cmadev_mm::Machine, owner: u16) {
+    let mut n = 0;
+    while m
+        .alloc_owned(owner, Gfp::HIGHUSER_MOVABLE, 0, Kind::Anon)
+        .is_ok()
+    {
+        n += 1;
+    }
+    for i in (0..n).step_by(2) {
+        m.free_owned(owner, i).unwrap();
+    }
+}
+
+#[test]
+fn boot_accounts_every_page() {
+    let m = machine(256, 64, Placement::Legacy);
+    let info: std::collections::BTreeMap<_, _> = m.meminfo().into_iter().collect();
+    assert_eq!(info["MemTotal"], 256 * 1024);
+    assert_eq!(info["MemFree"], 256 * 1024);
+    assert_eq!(info["CmaTotal"], 64 * 1024);
+    assert_eq!(info["CmaFree"], 64 * 1024);
+}
+
+#[test]
+fn alloc_free_roundtrip_keeps_invariants() {
+    let mut m = machine(256, 64, Placement::Balanced);
+    let owner = m.owners.intern("app").unwrap();
+    let mut idx = Vec::new();
+    for i in 0..5000 {
+        let order = (i % 4) as u32;
+        let (gfp, kind) = if i % 3 == 0 {
+            (Gfp::KERNEL, Kind::Kernel)
+        } else {
+            (Gfp::HIGHUSER_MOVABLE, Kind::Anon)
+        };
+        idx.push(m.alloc_owned(owner, gfp, order, kind).unwrap());
+    }
+    m.check_invariants().unwrap();
+    for i in idx.iter().step_by(2) {
+        m.free_owned(owner, *i).unwrap();
+    }
+    m.check_invariants().unwrap();
+    for i in idx.iter().skip(1).step_by(2) {
+        m.free_owned(owner, *i).unwrap();
+    }
+    m.check_invariants().unwrap();
+    for zi in 0..m.zones.len() {
+        m.drain_all_pages(zi);
+    }
+    m.check_invariants().unwrap();
+    let info: std::collections::BTreeMap<_, _> = m.meminfo().into_iter().collect();
+    assert_eq!(info["MemFree"], 256 * 1024, "everything freed comes back");
+    assert!(
+        m.free_owned(owner, idx[0]).is_err(),
+        "double free is refused"
+    );
+}
+
+#[test]
+fn cma_alloc_migrates_movable_pages_out() {
+    let mut m = machine(256, 64, Placement::Balanced);
+    let app = m.owners.intern("app").unwrap();
+    // Fill most of memory with movable pages: balanced puts many in CMA.
+    fill_movable(&mut m, app);
+    let usage = m.cma_usage(0);
+    assert!(
+        usage.anon > 6_000,
+        "balanced placement fills CMA under pressure: {usage:?}"
+    );
+    let cam = m.owners.intern("camera").unwrap();
+    let id = m.cma_alloc(0, 4096, 8, cam, false).unwrap();
+    run_job(&mut m, id, 10_000_000_000);
+    let job = &m.jobs[id as usize];
+    assert!(job.pfn.is_some(), "allocation succeeded: {:?}", job.errno);
+    assert!(job.pages_migrated > 0);
+    m.check_invariants().unwrap();
+    let pfn = job.pfn.unwrap();
+    m.cma_release(0, pfn, 4096).unwrap();
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn pinned_page_makes_cma_alloc_retry_further_on() {
+    let mut m = machine(256, 64, Placement::Balanced);
+    let app = m.owners.intern("app").unwrap();
+    fill_movable(&mut m, app);
+    let base = m.cma[0].base_pfn;
+    let pfn = (base..base + 256)
+        .find(|&p| m.pages[p as usize].kind() == Kind::Anon)
+        .unwrap();
+    let rdma = m.owners.intern("rdma").unwrap();
+    m.take_hold(pfn, rdma, HoldKind::LongtermPin, None).unwrap();
+    let cam = m.owners.intern("camera").unwrap();
+    let id = m.cma_alloc(0, 1024, 8, cam, false).unwrap();
+    run_job(&mut m, id, 10_000_000_000);
+    let job = &m.jobs[id as usize];
+    assert_eq!(job.busy_retries, 1);
+    assert_eq!(job.pfn, Some(base + 256), "next aligned position");
+    assert!(job
+        .blockers
+        .iter()
+        .any(|b| b.holder.as_deref() == Some("rdma")));
+    m.check_invariants().unwrap();
+    let trace = m.trace.lines_since(0).join("\n");
+    assert!(trace.contains("cma_alloc_busy_retry"), "{trace}");
+    assert!(trace.contains("test_pages_isolated") && trace.contains("ret=fail"));
+}
+
+#[test]
+fn unmovable_page_fails_isolation_at_once() {
+    let mut m = machine(256, 0, Placement::Balanced);
+    let k = m.owners.intern("driver").unwrap();
+    let i = m.alloc_owned(k, Gfp::KERNEL, 0, Kind::Kernel).unwrap();
+    let pfn = m.owned_pfn(k, i).unwrap().unwrap();
+    let start = pfn & !511;
+    let mut cr = cmadev_mm::alloc_contig::ContigRange::new(
+        start,
+        start + 512,
+        cmadev_mm::pageblock::Migratetype::Movable,
+        0,
+    );
+    let step = m.contig_step(&mut cr, k);
+    assert_eq!(step.result, Some(Err(Errno::Ebusy)));
+    m.check_invariants().unwrap();
+}
