@@ -236,4 +236,20 @@ impl Machine {
         let pfn = if write { self.set_page_dirty(pfn) } else { pfn };
         Ok((pfn, Access::Populated))
     }
+
+    /// Start writeback of `owner`'s dirty page `index` now; returns when it completes.
+    pub fn writeback_owned(&mut self, owner: OwnerId, index: u32) -> MmResult<u64> {
+        let Some(pfn) = self.owned_pfn(owner, index)? else {
+            return misuse(format!(
+                "page {index} of {} is not resident",
+                self.owners.name(owner)
+            ));
+        };
+        if !self.pages[pfn as usize].test(pg::DIRTY) {
+            return misuse(format!(
+                "page {index} (pfn {pfn:#x}) is clean: dirty it (access with write) first"
+            ));
+        }
+        Ok(self.writeback_pages(&[pfn]))
+    }
 }

@@ -1,1 +1,502 @@
+//! The `cmadev._core` extension module: a thin PyO3 layer over `cmadev-mm`.
+//!
+//! Conversion only: every method parses its arguments, calls one engine function and
+//! converts the result. Engine errors become `cmadev.errors` exceptions in `to_pyerr`; a
+//! panic (an engine bug) is caught, reported as `EngineBugError`, and poisons the engine so
+//! that no half-updated state is used afterwards.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use cmadev_mm::alloc_contig::Blocker;
+use cmadev_mm::cma::CmaJob;
+use cmadev_mm::gfp::Gfp;
+use cmadev_mm::gup::HoldKind;
+use cmadev_mm::page::Kind;
+use cmadev_mm::pageblock::Migratetype;
+use cmadev_mm::{Machine, MachineConfig, MmError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Map an engine error onto the exception class of the same category in `cmadev.errors`.
+fn to_pyerr(py: Python<'_>, err: MmError) -> PyErr {
+    let class = match &err {
+        MmError::InvalidConfig(_) => "InvalidConfigError",
+        MmError::Misuse(_) => "MisuseError",
+        MmError::OutOfMemory(_) => "OutOfMemoryError",
+        MmError::Cma(_) => "CmaError",
+        MmError::Bug(_) => "EngineBugError",
+    };
+    match py.import("cmadev.errors").and_then(|m| m.getattr(class)) {
+        Ok(cls) => PyErr::from_value(match cls.call1((err.to_string(),)) {
+            Ok(v) => v,
+            Err(e) => return e,
+        }),
+        Err(e) => e,
+    }
+}
+
+fn misuse(py: Python<'_>, msg: String) -> PyErr {
+    to_pyerr(py, MmError::Misuse(msg))
+}
+
+#[pyclass(module = "cmadev._core")]
+struct Engine {
+    machine: Machine,
+    poisoned: Option<String>,
+}
+
+impl Engine {
+    /// Run `f` on the machine, turning engine errors and panics into Python exceptions.
+    fn with<T>(
+        &mut self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Machine) -> Result<T, MmError>,
+    ) -> PyResult<T> {
+        if let Some(why) = &self.poisoned {
+            return Err(to_pyerr(
+                py,
+                MmError::Bug(format!("the engine stopped after an internal error: {why}")),
+            ));
+        }
+        match catch_unwind(AssertUnwindSafe(|| f(&mut self.machine))) {
+            Ok(r) => r.map_err(|e| to_pyerr(py, e)),
+            Err(payload) => {
+                let msg = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                self.poisoned = Some(msg.clone());
+                Err(to_pyerr(py, MmError::Bug(format!("engine panic: {msg}"))))
+            }
+        }
+    }
+}
+
+fn parse_kind(py: Python<'_>, kind: &str) -> PyResult<Kind> {
+    Kind::parse(kind).ok_or_else(|| {
+        misuse(
+            py,
+            format!("unknown page kind {kind:?}: use anon, file or kernel"),
+        )
+    })
+}
+
+fn parse_migratetype(py: Python<'_>, mt: &str) -> PyResult<Migratetype> {
+    Migratetype::ALL
+        .into_iter()
+        .find(|m| m.name().eq_ignore_ascii_case(mt))
+        .ok_or_else(|| {
+            misuse(
+                py,
+                format!("unknown migratetype {mt:?}: use Movable or CMA"),
+            )
+        })
+}
+
+fn blocker_dict<'py>(py: Python<'py>, b: &Blocker) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("pfn", b.pfn)?;
+    d.set_item("reason", b.reason)?;
+    d.set_item("page_kind", b.page_kind)?;
+    d.set_item("owner", &b.owner)?;
+    d.set_item("holder", &b.holder)?;
+    d.set_item("hold_kind", b.hold_kind)?;
+    d.set_item("since_ns", b.since_ns)?;
+    Ok(d)
+}
+
+fn job_dict<'py>(py: Python<'py>, m: &Machine, j: &CmaJob) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("id", j.id)?;
+    d.set_item("area", &m.cma[j.area].name)?;
+    d.set_item("count", j.count)?;
+    d.set_item("align", j.align)?;
+    d.set_item("owner", m.owners.name(j.owner))?;
+    d.set_item("state", format!("{:?}", j.state).to_lowercase())?;
+    d.set_item("issued_ns", j.issued_ns)?;
+    d.set_item("completed_ns", j.completed_ns)?;
+    d.set_item("pfn", j.pfn)?;
+    d.set_item("errno", j.errno.map(|e| e.name()))?;
+    d.set_item("busy_retries", j.busy_retries)?;
+    d.set_item("passes", j.passes)?;
+    d.set_item("pages_migrated", j.pages_migrated)?;
+    d.set_item("pages_reclaimed", j.pages_reclaimed)?;
+    d.set_item("failed_attempts", j.failed_attempts)?;
+    d.set_item("lock_wait_ns", j.lock_wait_ns)?;
+    let blockers: PyResult<Vec<_>> = j.blockers.iter().map(|b| blocker_dict(py, b)).collect();
+    d.set_item("blockers", blockers?)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    fn new(py: Python<'_>, config_json: &str) -> PyResult<Self> {
+        let cfg: MachineConfig = serde_json::from_str(config_json).map_err(|e| {
+            to_pyerr(
+                py,
+                MmError::InvalidConfig(format!("machine configuration: {e}")),
+            )
+        })?;
+        let machine = Machine::new(cfg).map_err(|e| to_pyerr(py, e))?;
+        Ok(Engine {
+            machine,
+            poisoned: None,
+        })
+    }
+
+    #[getter]
+    fn now_ns(&self) -> u64 {
+        self.machine.now
+    }
+
+    #[getter]
+    fn nr_pages(&self) -> u32 {
+        self.machine.nr_pages()
+    }
+
+    fn owner(&mut self, py: Python<'_>, name: &str) -> PyResult<u16> {
+        self.with(py, |m| m.owners.intern(name))
+    }
+
+    fn owner_name(&self, id: u16) -> Option<String> {
+        self.machine
+            .owners
+            .list
+            .get(id as usize)
+            .map(|o| o.name.clone())
+    }
+
+    fn alloc(
+        &mut self,
+        py: Python<'_>,
+        owner: u16,
+        gfp: &str,
+        order: u32,
+        kind: &str,
+    ) -> PyResult<u32> {
+        let kind = parse_kind(py, kind)?;
+        self.with(py, |m| {
+            let gfp = Gfp::parse(gfp)?;
+            let index = m.alloc_owned(owner, gfp, order, kind);
+            m.take_charge();
+            index
+        })
+    }
+
+    fn free(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<()> {
+        self.with(py, |m| {
+            let r = m.free_owned(owner, index);
+            m.take_charge();
+            r
+        })
+    }
+
+    fn pfn_of(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<Option<u32>> {
+        self.with(py, |m| m.owned_pfn(owner, index))
+    }
+
+    /// Access a page; returns (pfn, what happened, ns the access cost).
+    fn access(
+        &mut self,
+        py: Python<'_>,
+        owner: u16,
+        index: u32,
+        write: bool,
+    ) -> PyResult<(u32, String, u64)> {
+        self.with(py, |m| {
+            let (pfn, how) = m.access_owned(owner, index, write)?;
+            Ok((pfn, format!("{how:?}").to_lowercase(), m.take_charge()))
+        })
+    }
+
+    /// Take a reference or pin; returns (hold id, pfn pinned, ns charged to the holder).
+    #[pyo3(signature = (pfn, holder, kind, duration_ns=None))]
+    fn hold(
+        &mut self,
+        py: Python<'_>,
+        pfn: u32,
+        holder: u16,
+        kind: &str,
+        duration_ns: Option<u64>,
+    ) -> PyResult<(u64, u32, u64)> {
+        self.with(py, |m| {
+            let kind = HoldKind::parse(kind)?;
+            let r = m.take_hold(pfn, holder, kind, duration_ns);
+            let cost = m.take_charge();
+            r.map(|(id, pfn)| (id, pfn, cost))
+        })
+    }
+
+    fn release(&mut self, py: Python<'_>, hold_id: u64) -> PyResult<()> {
+        self.with(py, |m| m.release_hold(hold_id).map(|_| ()))
+    }
+
+    /// The holds on a page: (id, holder name, kind, since ns).
+    fn holds(&self, pfn: u32) -> Vec<(u64, String, &'static str, u64)> {
+        let m = &self.machine;
+        let ids = m.holds.by_pfn.get(&pfn).cloned().unwrap_or_default();
+        ids.into_iter()
+            .map(|id| {
+                let h = m.holds.by_id[&id];
+                (
+                    id,
+                    m.owners.name(h.holder).to_string(),
+                    h.kind.name(),
+                    h.since,
+                )
+            })
+            .collect()
+    }
+
+    /// Start writeback of a dirty page now; returns when it completes (ns).
+    fn writeback(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<u64> {
+        self.with(py, |m| m.writeback_owned(owner, index))
+    }
+
+    #[pyo3(signature = (area, count, align, owner, zero=false))]
+    fn cma_alloc(
+        &mut self,
+        py: Python<'_>,
+        area: &str,
+        count: u32,
+        align: u32,
+        owner: u16,
+        zero: bool,
+    ) -> PyResult<u32> {
+        self.with(py, |m| {
+            let a = m.cma_area_by_name(area)?;
+            m.cma_alloc(a, count, align, owner, zero)
+        })
+    }
+
+    fn job<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Bound<'py, PyDict>> {
+        let j = self
+            .machine
+            .jobs
+            .get(id as usize)
+            .ok_or_else(|| misuse(py, format!("no cma_alloc request #{id}")))?;
+        job_dict(py, &self.machine, j)
+    }
+
+    fn job_done(&self, id: u32) -> bool {
+        self.machine
+            .jobs
+            .get(id as usize)
+            .is_some_and(|j| j.is_done())
+    }
+
+    fn cma_release(&mut self, py: Python<'_>, area: &str, pfn: u32, count: u32) -> PyResult<()> {
+        self.with(py, |m| {
+            let a = m.cma_area_by_name(area)?;
+            m.cma_release(a, pfn, count)
+        })
+    }
+
+    /// Run `alloc_contig_range` to completion; returns (errno or None, migrated, reclaimed,
+    /// blockers).
+    fn alloc_contig_range<'py>(
+        &mut self,
+        py: Python<'py>,
+        start: u32,
+        end: u32,
+        migratetype: &str,
+        owner: u16,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mt = parse_migratetype(py, migratetype)?;
+        let (res, cr) = self.with(py, |m| m.alloc_contig_range(start, end, mt, owner))?;
+        let d = PyDict::new(py);
+        d.set_item("errno", res.err().map(|e| e.name()))?;
+        d.set_item("pages_migrated", cr.nr_migrated)?;
+        d.set_item("pages_reclaimed", cr.nr_reclaimed)?;
+        let blockers: PyResult<Vec<_>> = cr.blockers.iter().map(|b| blocker_dict(py, b)).collect();
+        d.set_item("blockers", blockers?)?;
+        Ok(d)
+    }
+
+    fn free_contig_range(&mut self, py: Python<'_>, start: u32, count: u32) -> PyResult<()> {
+        self.with(py, |m| m.free_contig_range(start, count))
+    }
+
+    fn run_until(&mut self, py: Python<'_>, t_ns: u64) -> PyResult<()> {
+        self.with(py, |m| {
+            m.run_until(t_ns);
+            Ok(())
+        })
+    }
+
+    /// Run until request `id` is done or `limit_ns` is reached; true if done.
+    fn run_until_job(&mut self, py: Python<'_>, id: u32, limit_ns: u64) -> PyResult<bool> {
+        if id as usize >= self.machine.jobs.len() {
+            return Err(misuse(py, format!("no cma_alloc request #{id}")));
+        }
+        self.with(py, |m| {
+            Ok(m.run_while(limit_ns, |m| m.jobs[id as usize].is_done()))
+        })
+    }
+
+    fn next_event_ns(&self) -> Option<u64> {
+        self.machine.events.peek_time()
+    }
+
+    fn meminfo(&self) -> Vec<(&'static str, u64)> {
+        self.machine.meminfo()
+    }
+
+    fn meminfo_text(&self) -> String {
+        self.machine.meminfo_text()
+    }
+
+    fn buddyinfo_text(&self) -> String {
+        self.machine.buddyinfo_text()
+    }
+
+    fn pagetypeinfo_text(&self) -> String {
+        self.machine.pagetypeinfo_text()
+    }
+
+    fn vmstat(&self) -> Vec<(String, u64)> {
+        self.machine.vmstat()
+    }
+
+    fn cma_sysfs(&mut self, py: Python<'_>, area: &str) -> PyResult<Vec<(&'static str, u64)>> {
+        self.with(py, |m| {
+            let a = m.cma_area_by_name(area)?;
+            Ok(m.cma_sysfs(a))
+        })
+    }
+
+    fn cma_usage(&mut self, py: Python<'_>, area: &str) -> PyResult<Vec<(&'static str, u64)>> {
+        self.with(py, |m| {
+            let a = m.cma_area_by_name(area)?;
+            let u = m.cma_usage(a);
+            Ok(vec![
+                ("free", u.free),
+                ("anon", u.anon),
+                ("file", u.file),
+                ("device", u.device),
+                ("cache", u.cache),
+                ("other", u.other),
+            ])
+        })
+    }
+
+    /// (name, base pfn, pages) of each CMA area.
+    fn cma_areas(&self) -> Vec<(String, u32, u32)> {
+        self.machine
+            .cma
+            .iter()
+            .map(|a| (a.name.clone(), a.base_pfn, a.count))
+            .collect()
+    }
+
+    /// (name, start pfn, end pfn, managed, free, free cma, [min, low, high]) per zone.
+    #[allow(clippy::type_complexity)]
+    fn zones(&self) -> Vec<(&'static str, u32, u32, u64, u64, u64, [u64; 3])> {
+        self.machine
+            .zones
+            .iter()
+            .map(|z| {
+                (
+                    z.id.name(),
+                    z.start_pfn,
+                    z.end_pfn,
+                    z.managed_pages,
+                    z.nr_free_pages,
+                    z.nr_free_cma,
+                    z.watermark,
+                )
+            })
+            .collect()
+    }
+
+    #[pyo3(signature = (since=0))]
+    fn trace(&self, since: u64) -> Vec<String> {
+        self.machine.trace.lines_since(since)
+    }
+
+    fn trace_emitted(&self) -> u64 {
+        self.machine.trace.emitted()
+    }
+
+    fn dmesg(&self) -> Vec<String> {
+        self.machine.dmesg.lines.clone()
+    }
+
+    fn page_info<'py>(&self, py: Python<'py>, pfn: u32) -> PyResult<Bound<'py, PyDict>> {
+        let m = &self.machine;
+        let page = m
+            .pages
+            .get(pfn as usize)
+            .ok_or_else(|| misuse(py, format!("pfn {pfn:#x} is beyond the end of memory")))?;
+        let d = PyDict::new(py);
+        d.set_item("pfn", pfn)?;
+        d.set_item("kind", page.kind().name())?;
+        d.set_item("order", page.order())?;
+        d.set_item("owner", m.owners.name(page.owner))?;
+        d.set_item("index", page.index)?;
+        d.set_item("flags", page.flag_names())?;
+        d.set_item("migratetype", m.pageblocks.get(pfn).name())?;
+        d.set_item("zone", m.zones[m.zone_idx(pfn)].id.name())?;
+        d.set_item(
+            "refcount",
+            if page.kind().is_free() {
+                0
+            } else {
+                1 + m.holds.extra_refcount(pfn)
+            },
+        )?;
+        d.set_item("pincount", m.pin_count(pfn))?;
+        Ok(d)
+    }
+
+    /// Start a background workload from its JSON spec; returns its id.
+    fn start_workload(&mut self, py: Python<'_>, spec_json: &str) -> PyResult<u32> {
+        let spec = serde_json::from_str(spec_json).map_err(|e| {
+            to_pyerr(
+                py,
+                MmError::InvalidConfig(format!("workload specification: {e}")),
+            )
+        })?;
+        self.with(py, |m| m.start_workload(spec))
+    }
+
+    fn stop_workload(&mut self, py: Python<'_>, id: u32) -> PyResult<()> {
+        self.with(py, |m| m.stop_workload(id))
+    }
+
+    /// A workload's statistics, as JSON.
+    fn workload_stats(&mut self, py: Python<'_>, id: u32) -> PyResult<String> {
+        let stats = self.with(py, |m| m.workload_stats(id))?;
+        Ok(serde_json::to_string(&stats).expect("stats serialise"))
+    }
+
+    fn set_sampling(&mut self, py: Python<'_>, interval_ns: u64) -> PyResult<()> {
+        self.with(py, |m| {
+            m.set_sampling(interval_ns);
+            Ok(())
+        })
+    }
+
+    /// The sampled time series, as JSON.
+    fn series_json(&self) -> String {
+        serde_json::to_string(&self.machine.series).expect("series serialise")
+    }
+
+    fn check_invariants(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |m| m.check_invariants())
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Engine>()?;
+    m.add("PAGE_SIZE", cmadev_mm::config::PAGE_SIZE)?;
+    m.add("MAX_PAGE_ORDER", cmadev_mm::config::MAX_PAGE_ORDER)?;
+    m.add(
+        "GFP_NAMES",
+        Gfp::NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+    )?;
+    Ok(())
+}
