@@ -171,7 +171,8 @@ def test_board_to_engine_checks_seed_and_trace_limit() -> None:
     ("changes", "field", "words"),
     [
         ({"ram": "32MiB"}, "ram", "at least 64 MiB"),
-        ({"ram": 100 * MiB + 1}, "ram", "whole number of 4 KiB pages"),
+        ({"ram": 100 * MiB + 1}, "ram", "multiple of 4 MiB"),
+        ({"ram": 98 * MiB}, "ram", "use '96MiB'"),
         ({"reserved": 5000}, "reserved", "use 8192"),
         ({"swap": 1}, "swap", "use 4096"),
         ({"cpus": 0}, "cpus", "greater than or equal to 1"),

@@ -509,7 +509,13 @@ class Board(_Spec):
             raise ValueError(
                 f"ram must be at least 64 MiB; got {format_size(value)}: use '64MiB' or more"
             )
-        return _check_pages(value, "ram")
+        if value % CMA_AREA_ALIGN:
+            rounded = value // CMA_AREA_ALIGN * CMA_AREA_ALIGN
+            raise ValueError(
+                f"ram must be a multiple of 4 MiB (the largest buddy block); got "
+                f"{format_size(value)}: use '{format_size(rounded).replace(' ', '')}'"
+            )
+        return value
 
     @field_validator("reserved", "swap")
     @classmethod
