@@ -6,8 +6,9 @@ import json
 import os
 from pathlib import Path
 
-import cmadev.devices
 import pytest
+
+import cmadev.devices
 from cmadev.catalog import list_boards, list_devices, load_board, load_device
 from cmadev.errors import SpecError
 from cmadev.models import Board, CostModel, DeviceSpec, Policy

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from cmadev.errors import SpecError
 from cmadev.models import (
     FIXES,
@@ -22,7 +24,6 @@ from cmadev.models import (
     validate_model,
 )
 from cmadev.units import GiB, KiB, MiB
-from pydantic import ValidationError
 
 RUST_COST_DEFAULTS = {
     "page_copy_ns": 2000,
@@ -317,9 +318,16 @@ def test_gcma_rejects_pointless_fixes_with_the_reason(fix: str) -> None:
     assert "dirty" in message or "pinned" in message
 
 
-def test_gcma_keeps_harmless_fixes() -> None:
-    p = Policy(placement="gcma", fixes=["warn_cma_pins", "fs_superblock_unmovable"])
-    assert p.to_engine()["fs_superblock_unmovable"]
+@pytest.mark.parametrize("placement", ["zone_cma", "movable_zone", "gcma"])
+def test_superblock_fix_is_pointless_where_bdev_cache_never_reaches_cma(placement: str) -> None:
+    message = spec_error(Policy, {"placement": placement, "fixes": ["fs_superblock_unmovable"]})
+    assert f"no sense with placement '{placement}'" in message
+    assert "block device's page cache" in message
+
+
+def test_fixes_that_make_sense_stay() -> None:
+    p = Policy(placement="zone_cma", fixes=["warn_cma_pins", "migrate_on_longterm_pin"])
+    assert p.to_engine()["warn_cma_pins"] and p.to_engine()["migrate_on_longterm_pin"]
 
 
 def test_policy_rejects_unknown_fix_and_placement() -> None:

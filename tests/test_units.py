@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel, ValidationError
+
 from cmadev.errors import SpecError
 from cmadev.units import (
     Duration,
@@ -20,7 +22,6 @@ from cmadev.units import (
     parse_rate,
     parse_size,
 )
-from pydantic import BaseModel, ValidationError
 
 
 @pytest.mark.parametrize(

@@ -147,6 +147,7 @@ class CmaResult:
     passes: int
     pages_migrated: int
     pages_reclaimed: int
+    pages_discarded: int
     failed_attempts: int
     lock_wait_ns: int
     blockers: tuple[Blocker, ...]
@@ -406,6 +407,16 @@ class Machine:
 
     def free_contig_range(self, start: int, count: int) -> None:
         self.engine.free_contig_range(start, count)
+
+    def offline_pages(self, start: int, end: int) -> dict[str, Any]:
+        """Memory hot-remove of ``[start, end)`` (4 MiB aligned, one zone), run to completion:
+        ``errno`` is None when the range went offline."""
+        out = dict(self.engine.offline_pages(start, end))
+        out["blockers"] = [Blocker(**b) for b in out["blockers"]]
+        return out
+
+    def online_pages(self, start: int, end: int) -> None:
+        self.engine.online_pages(start, end)
 
     def cma_areas(self) -> list[dict[str, Any]]:
         return [

@@ -182,15 +182,37 @@ CmaLock = Literal["global", "per_area"]
 PLACEMENTS: tuple[str, ...] = get_args(Placement)
 FIXES: tuple[str, ...] = get_args(Fix)
 
-# Why a fix makes no sense with placement "gcma": the area holds only discardable pages.
-_GCMA_POINTLESS = {
-    "migrate_on_longterm_pin": "a gcma area holds no movable pages that could be pinned "
-    "(only discardable cache pages), so there is nothing to migrate out before a pin",
-    "migrate_on_pin": "a gcma area holds no movable pages that could be pinned (only "
-    "discardable cache pages), so there is nothing to migrate out on a pin",
-    "migrate_on_first_dirty": "a gcma area never holds dirty pages (only clean, discardable "
-    "ones), so no page in it is ever first dirtied",
+_NOTHING_TO_MOVE = (
+    "a gcma area holds only discardable cache pages, never a movable page that could be "
+    "pinned or dirtied, so there is nothing to migrate out of it"
+)
+_NOTHING_TO_WARN = "no page of a gcma area can be referenced or pinned, so the warning never fires"
+_SB_NEVER_IN_CMA = (
+    "superblock buffers come from the block device's page cache (GFP_USER | __GFP_MOVABLE, no "
+    "__GFP_HIGHMEM), which this placement never puts in CMA memory, so the fix keeps nothing out"
+)
+
+# Why a fix makes no sense with a placement (the engine's PolicyConfig::validate says the same).
+_POINTLESS: dict[str, dict[str, str]] = {
+    "gcma": {
+        "migrate_on_longterm_pin": _NOTHING_TO_MOVE,
+        "migrate_on_pin": _NOTHING_TO_MOVE,
+        "migrate_on_first_dirty": _NOTHING_TO_MOVE,
+        "warn_cma_pins": _NOTHING_TO_WARN,
+        "pin_duration_warn": _NOTHING_TO_WARN,
+        "fs_superblock_unmovable": _SB_NEVER_IN_CMA,
+    },
+    "zone_cma": {"fs_superblock_unmovable": _SB_NEVER_IN_CMA},
+    "movable_zone": {"fs_superblock_unmovable": _SB_NEVER_IN_CMA},
 }
+
+
+def sensible_fixes(placement: str, fixes: "frozenset[str] | set[str]") -> frozenset[str]:
+    """The subset of ``fixes`` that makes sense under ``placement`` (for comparisons that
+    apply one set of fixes to every placement)."""
+    pointless = _POINTLESS.get(placement, {})
+    return frozenset(f for f in fixes if f not in pointless)
+
 
 _FIX_LABELS = {
     "migrate_on_longterm_pin": "longterm_pin",
@@ -291,16 +313,17 @@ class Policy(_Spec):
     @field_validator("fixes")
     @classmethod
     def _fixes_fit_placement(cls, fixes: frozenset[str], info: ValidationInfo) -> frozenset[str]:
-        if info.data.get("placement") == "gcma":
-            pointless = [fix for fix in FIXES if fix in fixes and fix in _GCMA_POINTLESS]
-            if pointless:
-                reasons = "; ".join(f"{fix}: {_GCMA_POINTLESS[fix]}" for fix in pointless)
-                raise ValueError(
-                    f"{', '.join(pointless)} make{'s' if len(pointless) == 1 else ''} no sense "
-                    f"with placement 'gcma' ({reasons}). Remove "
-                    f"{'it' if len(pointless) == 1 else 'them'} from fixes, or choose another "
-                    f"placement."
-                )
+        placement = str(info.data.get("placement"))
+        table = _POINTLESS.get(placement, {})
+        pointless = [fix for fix in FIXES if fix in fixes and fix in table]
+        if pointless:
+            reasons = "; ".join(f"{fix}: {table[fix]}" for fix in pointless)
+            raise ValueError(
+                f"{', '.join(pointless)} make{'s' if len(pointless) == 1 else ''} no sense "
+                f"with placement {placement!r} ({reasons}). Remove "
+                f"{'it' if len(pointless) == 1 else 'them'} from fixes, or choose another "
+                f"placement."
+            )
         return fixes
 
     @field_serializer("fixes")

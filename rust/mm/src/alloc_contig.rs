@@ -68,6 +68,8 @@ pub struct ContigRange {
     cpu: u32,
     pub nr_migrated: u64,
     pub nr_reclaimed: u64,
+    /// gcma cache pages dropped from the range (`cleancache_discard`): no copy.
+    pub nr_discarded: u64,
     pub failed_attempts: u64,
     pub blockers: Vec<Blocker>,
 }
@@ -96,6 +98,7 @@ impl ContigRange {
             cpu,
             nr_migrated: 0,
             nr_reclaimed: 0,
+            nr_discarded: 0,
             failed_attempts: 0,
             blockers: Vec::new(),
         }
@@ -133,8 +136,12 @@ impl Machine {
         match self.start_isolate_page_range(cr.start, cr.end, cr.mt) {
             Ok(()) => {
                 cr.isolated = true;
-                let zi = self.zone_idx(cr.start);
-                self.drain_all_pages(zi);
+                // A gcma area never has pages on the per-CPU lists (`cma_frees_bypass_pcp`):
+                // `gcma_alloc_range` does not drain.
+                if !(cr.mt == Migratetype::Cma && self.cma_frees_bypass_pcp()) {
+                    let zi = self.zone_idx(cr.start);
+                    self.drain_all_pages(zi);
+                }
                 cr.phase = Phase::Migrate;
                 None
             }
@@ -155,6 +162,7 @@ impl Machine {
         cr: &mut ContigRange,
     ) -> (Option<u64>, Option<Result<(), Errno>>) {
         let target = Gfp::HIGHUSER_MOVABLE;
+        forget_freed_folios(&self.pages, &mut cr.migratepages, &mut cr.sync_cursor);
         if cr.sync_cursor.is_none() {
             if cr.migratepages.is_empty() {
                 if cr.cursor >= cr.end {
@@ -207,6 +215,12 @@ impl Machine {
                 _ => 1,
             };
             cr.cursor = pfn + step;
+            if page.kind() == Kind::Cache {
+                // gcma: the cache page's contents can be dropped at will.
+                self.cleancache_discard(pfn);
+                cr.nr_discarded += 1;
+                continue;
+            }
             if !page.kind().is_movable_kind() || !page.test(pg::LRU) {
                 continue;
             }
@@ -224,6 +238,7 @@ impl Machine {
 
     /// `putback_movable_pages`: folios that did not move go back to the LRU.
     fn putback_movable_pages(&mut self, list: &mut Vec<u32>) {
+        forget_freed_folios(&self.pages, list, &mut None);
         for pfn in list.drain(..) {
             self.pages[pfn as usize].clear(pg::ISOLATED);
             self.lru_add(pfn);
@@ -309,7 +324,7 @@ impl Machine {
         }
     }
 
-    fn blocking_reason(&self, pfn: u32) -> &'static str {
+    pub(crate) fn blocking_reason(&self, pfn: u32) -> &'static str {
         let page = &self.pages[pfn as usize];
         if !page.kind().is_movable_kind() {
             return if page.kind() == Kind::Pcp {
@@ -374,6 +389,35 @@ impl Machine {
     }
 }
 
+/// Drop from an isolated batch the folios their owner freed while the batch waited between
+/// steps (the kernel's isolated folio holds a reference, so `migrate_pages` finds it with
+/// `folio_ref_count == 1`, "freed from under us", and counts it done). A freed frame has
+/// lost `PG_isolated`. Keeps a synchronous pass's cursor on the same folio.
+pub(crate) fn forget_freed_folios(
+    pages: &[crate::page::Page],
+    list: &mut Vec<u32>,
+    cursor: &mut Option<usize>,
+) {
+    let mut i = 0;
+    list.retain(|&pfn| {
+        let keep = pages[pfn as usize].test(pg::ISOLATED);
+        if !keep {
+            if let Some(c) = cursor.as_mut() {
+                if i < *c {
+                    *c -= 1;
+                }
+            }
+        }
+        i += 1;
+        keep
+    });
+    if let Some(c) = *cursor {
+        if c >= list.len() {
+            *cursor = None;
+        }
+    }
+}
+
 impl Machine {
     /// `alloc_contig_range([start, end), mt)` outside any CMA area's bookkeeping (as
     /// `alloc_contig_pages` does for gigantic pages), run to completion: the clock advances
@@ -397,6 +441,31 @@ impl Machine {
             return crate::error::misuse(format!(
                 "alloc_contig_range [{start:#x}, {end:#x}) spans two zones: keep it in one"
             ));
+        }
+        // The undo gives every pageblock of the range this type: only MOVABLE, or CMA inside
+        // CMA areas, leaves the pageblock types as they were.
+        let outside_cma = |m: &Machine| {
+            let (first, last) = (m.pageblocks.start(start), m.pageblocks.align_up(end));
+            (first..last)
+                .step_by(m.pageblocks.nr_pages() as usize)
+                .find(|&pb| !m.in_cma_pageblock(pb))
+        };
+        match mt {
+            Migratetype::Movable => {}
+            Migratetype::Cma => {
+                if let Some(pb) = outside_cma(self) {
+                    return crate::error::misuse(format!(
+                        "alloc_contig_range [{start:#x}, {end:#x}) as CMA: pageblock {pb:#x} is \
+                         outside every CMA area; use Movable outside CMA areas"
+                    ));
+                }
+            }
+            _ => {
+                return crate::error::misuse(format!(
+                    "alloc_contig_range takes migratetype Movable or CMA, not {}",
+                    mt.name()
+                ))
+            }
         }
         let cpu = self.owners.cpu(owner);
         let mut cr = ContigRange::new(start, end, mt, cpu);

@@ -3,6 +3,7 @@
 
 use crate::config::MAX_PAGE_ORDER;
 use crate::error::{MmError, MmResult};
+use crate::owner::{slot_cached_pfn, SLOT_CACHED, SLOT_SWAPPED};
 use crate::page::{pg, Kind, NIL};
 use crate::pageblock::{Migratetype, MIGRATE_PCPTYPES};
 use crate::Machine;
@@ -211,6 +212,7 @@ impl Machine {
                 return bug(format!("pageblock {pb:#x} is CMA outside every CMA area"));
             }
         }
+        self.check_gcma()?;
         for id in self.holds.by_id.keys() {
             let h = &self.holds.by_id[id];
             let kind = self.pages[h.pfn as usize].kind();
@@ -221,6 +223,100 @@ impl Machine {
                     kind.name()
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// gcma cache pages: only inside the CMA areas of a gcma machine, order 0 with no
+    /// page-cache state, each the one copy its owner's slot points at, all on the backend's
+    /// list; every cached slot points at such a page; swap slots in use are the swapped-out
+    /// slots plus the frontswap copies (write-through: each shadows a swap slot).
+    fn check_gcma(&self) -> MmResult<()> {
+        let bug = |m: String| Err(MmError::Bug(m));
+        let in_cma = |pfn: u32| {
+            self.cma
+                .iter()
+                .any(|a| pfn >= a.base_pfn && pfn < a.base_pfn + a.count)
+        };
+        let mut cache_frames = 0u64;
+        for pfn in 0..self.pages.len() as u32 {
+            let page = &self.pages[pfn as usize];
+            if page.kind() != Kind::Cache {
+                continue;
+            }
+            cache_frames += 1;
+            if !self.gcma_enabled() || !in_cma(pfn) {
+                return bug(format!(
+                    "cache page {pfn:#x} outside a gcma area (placement {:?})",
+                    self.cfg.policy.placement
+                ));
+            }
+            let state = pg::LRU | pg::DIRTY | pg::WRITEBACK | pg::EXTRA | pg::ISOLATED;
+            if page.order() != 0 || page.flags & state != 0 {
+                return bug(format!(
+                    "cache page {pfn:#x} has order {} or flags {:?}",
+                    page.order(),
+                    page.flag_names()
+                ));
+            }
+            let owner = &self.owners.list[page.owner as usize];
+            if owner.map.get(page.index as usize) != Some(&(SLOT_CACHED | pfn)) {
+                return bug(format!(
+                    "cache page {pfn:#x} is not in {}'s slot {}",
+                    owner.name, page.index
+                ));
+            }
+        }
+        let mut on_list = 0u64;
+        let mut prev = NIL;
+        for pfn in self.gcma.lru.iter(&self.pages) {
+            on_list += 1;
+            if self.pages[pfn as usize].kind() != Kind::Cache
+                || self.pages[pfn as usize].prev != prev
+            {
+                return bug(format!("gcma list broken at pfn {pfn:#x}"));
+            }
+            prev = pfn;
+        }
+        if on_list != cache_frames || on_list != self.gcma.lru.len as u64 {
+            return bug(format!(
+                "{cache_frames} cache frames, {on_list} on the gcma list (length {})",
+                self.gcma.lru.len
+            ));
+        }
+        if let Some(p) = self
+            .gcma
+            .frontswap
+            .iter()
+            .find(|&&p| self.pages[p as usize].kind() != Kind::Cache)
+        {
+            return bug(format!("frontswap copy {p:#x} is not a cache page"));
+        }
+        let mut swapped = 0u64;
+        for owner in &self.owners.list {
+            for (index, &slot) in owner.map.iter().enumerate() {
+                if slot == SLOT_SWAPPED {
+                    swapped += 1;
+                }
+                if let Some(c) = slot_cached_pfn(slot) {
+                    let page = self.pages.get(c as usize);
+                    if page.map(|p| p.kind()) != Some(Kind::Cache)
+                        || page.map(|p| p.index) != Some(index as u32)
+                    {
+                        return bug(format!(
+                            "{}'s slot {index} points at cache page {c:#x}, which is not its copy",
+                            owner.name
+                        ));
+                    }
+                }
+            }
+        }
+        let frontswap = self.gcma.frontswap.len() as u64;
+        if self.writeback.swap_used != swapped + frontswap {
+            return bug(format!(
+                "swap_used {} != {swapped} swapped-out slots + {frontswap} frontswap copies",
+                self.writeback.swap_used
+            ));
         }
         Ok(())
     }

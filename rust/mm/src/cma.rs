@@ -155,6 +155,8 @@ pub struct CmaJob {
     pub passes: u32,
     pub pages_migrated: u64,
     pub pages_reclaimed: u64,
+    /// gcma cache pages discarded from the range (no copy, no migration).
+    pub pages_discarded: u64,
     pub failed_attempts: u64,
     pub lock_wait_ns: u64,
     pub blockers: Vec<Blocker>,
@@ -242,6 +244,7 @@ impl Machine {
             passes: 1,
             pages_migrated: 0,
             pages_reclaimed: 0,
+            pages_discarded: 0,
             failed_attempts: 0,
             lock_wait_ns: 0,
             blockers: Vec::new(),
@@ -380,6 +383,7 @@ impl Machine {
         let job = &mut self.jobs[id as usize];
         job.pages_migrated += cr.nr_migrated;
         job.pages_reclaimed += cr.nr_reclaimed;
+        job.pages_discarded += cr.nr_discarded;
         job.failed_attempts += cr.failed_attempts;
         job.blockers.extend(cr.blockers);
         match result {

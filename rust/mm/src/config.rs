@@ -37,6 +37,19 @@ pub enum Placement {
     Gcma,
 }
 
+impl Placement {
+    /// The name the policy files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Legacy => "legacy",
+            Placement::Balanced => "balanced",
+            Placement::ZoneCma => "zone_cma",
+            Placement::MovableZone => "movable_zone",
+            Placement::Gcma => "gcma",
+        }
+    }
+}
+
 /// Serialisation of concurrent `cma_alloc` calls.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -96,6 +109,64 @@ impl Default for PolicyConfig {
             vendor_retry_passes: 0,
             vendor_retry_sleep_ns: default_vendor_sleep(),
         }
+    }
+}
+
+impl PolicyConfig {
+    /// Reject the fixes that cannot do anything under the chosen placement, saying why.
+    /// `migrate_on_longterm_pin` makes sense everywhere but gcma: mainline has it for CMA and
+    /// ZONE_MOVABLE alike.
+    pub fn validate(&self) -> MmResult<()> {
+        let p = self.placement;
+        let mut pointless: Vec<(&str, &str)> = Vec::new();
+        if p == Placement::Gcma {
+            const NOTHING_TO_MOVE: &str = "a gcma area holds only discardable cache pages, never \
+                 a movable page that could be pinned or dirtied, so there is nothing to \
+                 migrate out of it";
+            const NOTHING_TO_WARN: &str = "no page of a gcma area can be referenced or pinned, \
+                 so the warning could never fire";
+            if self.migrate_on_longterm_pin {
+                pointless.push(("migrate_on_longterm_pin", NOTHING_TO_MOVE));
+            }
+            if self.migrate_on_pin {
+                pointless.push(("migrate_on_pin", NOTHING_TO_MOVE));
+            }
+            if self.migrate_on_first_dirty {
+                pointless.push(("migrate_on_first_dirty", NOTHING_TO_MOVE));
+            }
+            if self.warn_cma_pins {
+                pointless.push(("warn_cma_pins", NOTHING_TO_WARN));
+            }
+            if self.pin_duration_warn_ns.is_some() {
+                pointless.push(("pin_duration_warn", NOTHING_TO_WARN));
+            }
+        }
+        if self.fs_superblock_unmovable
+            && matches!(
+                p,
+                Placement::ZoneCma | Placement::MovableZone | Placement::Gcma
+            )
+        {
+            pointless.push((
+                "fs_superblock_unmovable",
+                "superblock buffers come from the block device's page cache \
+                 (GFP_USER | __GFP_MOVABLE, no __GFP_HIGHMEM), which this placement never \
+                 puts in CMA memory, so there is nothing for the fix to keep out",
+            ));
+        }
+        if pointless.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = pointless.iter().map(|(f, _)| *f).collect();
+        let why: Vec<String> = pointless.iter().map(|(f, w)| format!("{f}: {w}")).collect();
+        Err(MmError::InvalidConfig(format!(
+            "{} make{} no sense with placement {:?} ({}); remove {} or choose another placement",
+            names.join(", "),
+            if names.len() == 1 { "s" } else { "" },
+            p.name(),
+            why.join("; "),
+            if names.len() == 1 { "it" } else { "them" },
+        )))
     }
 }
 
@@ -241,13 +312,7 @@ impl MachineConfig {
                 cma_total, self.reserved, self.ram
             ));
         }
-        if self.policy.placement == Placement::Gcma && self.policy.migrate_on_first_dirty {
-            return bad(
-                "migrate_on_first_dirty makes no sense with gcma: a gcma area never \
-                        holds dirty pages"
-                    .to_string(),
-            );
-        }
+        self.policy.validate()?;
         self.cost.validate()
     }
 }

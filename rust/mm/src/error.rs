@@ -46,6 +46,8 @@ pub enum Errno {
     Enomem,
     Eagain,
     Eintr,
+    /// The request is refused outright (e.g. offlining ZONE_CMA memory).
+    Einval,
 }
 
 impl Errno {
@@ -55,6 +57,7 @@ impl Errno {
             Errno::Enomem => "ENOMEM",
             Errno::Eagain => "EAGAIN",
             Errno::Eintr => "EINTR",
+            Errno::Einval => "EINVAL",
         }
     }
     pub fn code(self) -> i32 {
@@ -63,6 +66,7 @@ impl Errno {
             Errno::Enomem => -12,
             Errno::Eagain => -11,
             Errno::Eintr => -4,
+            Errno::Einval => -22,
         }
     }
 }

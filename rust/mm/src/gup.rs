@@ -11,7 +11,8 @@
 //! Fixes reproduced here (SPEC §3): `migrate_on_longterm_pin` (`check_and_migrate_movable_pages`,
 //! 5.13: unpin, migrate out of CMA/ZONE_MOVABLE with `memalloc_pin_save` gfp, re-pin; the
 //! pin fails with -ENOMEM if migration fails), `migrate_on_pin` (Mel Gorman's proposal: the
-//! same on every pin), `warn_cma_pins` (a warning when `get_page` takes a CMA page;
+//! same on every FOLL_PIN pin, as a best effort; `get_page` is not a pin and never
+//! migrates), `warn_cma_pins` (a warning when `get_page` takes a CMA page;
 //! `get_page_short`, Peter Zijlstra's annotated variant, is exempt) and `pin_duration_warn`
 //! (Dave Hansen's proposal: `put_page` warns when a hold lasted past a threshold).
 
@@ -170,8 +171,13 @@ impl Machine {
         duration: Option<u64>,
     ) -> MmResult<(u64, u32)> {
         let mut head = self.in_use_head(pfn)?;
-        if kind.is_pin() && self.should_migrate_before_pin(head, kind) {
-            head = self.migrate_for_pin(head, holder)?;
+        if self.pages[head as usize].kind() == Kind::Cache {
+            return misuse(format!(
+                "pfn {head:#x} is a gcma cache page: only the cleancache backend touches it"
+            ));
+        }
+        if kind.is_pin() {
+            head = self.migrate_before_pin(head, holder, kind)?;
         }
         if matches!(kind, HoldKind::Ref)
             && self.cfg.policy.warn_cma_pins
@@ -200,11 +206,28 @@ impl Machine {
         Ok((id, head))
     }
 
-    fn should_migrate_before_pin(&self, head: u32, kind: HoldKind) -> bool {
+    /// The fixes that move a page out before a pin (SPEC §3). Returns where the page is
+    /// pinned.
+    ///
+    /// `migrate_on_longterm_pin` reproduces `check_and_migrate_movable_folios` (6.x): a
+    /// FOLL_LONGTERM pin of a folio in CMA or ZONE_MOVABLE (`folio_is_longterm_pinnable`)
+    /// unpins, migrates it with `GFP_USER` in a `memalloc_pin_save` scope (no CMA, no
+    /// ZONE_MOVABLE) in MIGRATE_SYNC mode, and pins again; if `migrate_pages` fails the pin
+    /// fails with -ENOMEM. The time (copy, waiting for writeback) is the pinner's.
+    /// Simplified: one synchronous attempt instead of `migrate_pages`' ten passes (a page
+    /// with extra references does not lose them within the passes' microseconds).
+    ///
+    /// `migrate_on_pin` (Mel Gorman, LSFMM 2015) does the same for every FOLL_PIN pin of a
+    /// CMA page, long-term or not, but as a best effort: a short pin (direct I/O) whose page
+    /// cannot move is taken in place rather than failing the I/O.
+    ///
+    /// A folio that is isolated right now (a contiguous allocation is migrating it) cannot be
+    /// isolated again (`folio_isolate_lru` fails), so the kernel pins it in place: so do we.
+    fn migrate_before_pin(&mut self, head: u32, holder: OwnerId, kind: HoldKind) -> MmResult<u32> {
         let policy = &self.cfg.policy;
-        let page = &self.pages[head as usize];
-        if !page.kind().is_movable_kind() {
-            return false;
+        let page = self.pages[head as usize];
+        if !page.kind().is_movable_kind() || page.test(pg::ISOLATED) {
+            return Ok(head);
         }
         let in_movable_zone = self.zones[self.zone_idx(head)].id != ZoneId::Normal;
         let in_cma = self.in_cma_pageblock(head);
@@ -212,18 +235,12 @@ impl Machine {
             && policy.migrate_on_longterm_pin
             && (in_cma || in_movable_zone);
         let every_pin_fix = policy.migrate_on_pin && in_cma;
-        longterm_fix || every_pin_fix
-    }
-
-    /// `check_and_migrate_movable_pages`: move the page out before it is pinned, with the
-    /// cost charged to the pinner. Failure fails the pin (-ENOMEM).
-    fn migrate_for_pin(&mut self, head: u32, holder: OwnerId) -> MmResult<u32> {
+        if !longterm_fix && !every_pin_fix {
+            return Ok(head);
+        }
         let cpu = self.owners.cpu(holder);
         let gfp = Gfp::HIGHUSER_MOVABLE.pinned();
-        // Pins wait for writeback (the kernel migrates in MIGRATE_SYNC mode).
-        if let Some(&end) = self.writeback_end.get(&head) {
-            self.charge += end.saturating_sub(self.now);
-        }
+        // MIGRATE_SYNC waits for writeback; `migrate_folio` charges the wait.
         match self.migrate_folio(head, MigrateMode::Sync, gfp, cpu, true) {
             Ok(new) => {
                 self.vmstat.inc(Counter::PinMigrations);
@@ -231,9 +248,12 @@ impl Machine {
             }
             Err(e) => {
                 self.vmstat.inc(Counter::PinMigrationFail);
+                if !longterm_fix {
+                    return Ok(head);
+                }
                 Err(MmError::OutOfMemory(format!(
-                    "pin of pfn {head:#x} by {} failed with -ENOMEM: the page could not be \
-                     migrated out of CMA ({e:?})",
+                    "FOLL_LONGTERM pin of pfn {head:#x} by {} failed with -ENOMEM: the page \
+                     could not be migrated out of CMA/ZONE_MOVABLE ({e:?})",
                     self.owners.name(holder)
                 )))
             }
@@ -248,16 +268,17 @@ impl Machine {
                 "hold {id} is not held: it was already released (put_page/unpin twice?)"
             ));
         };
-        if self.holds.by_pfn.get(&hold.pfn).is_none() {
+        if !self.holds.by_pfn.contains_key(&hold.pfn) {
             self.pages[hold.pfn as usize].clear(pg::EXTRA);
         }
         if let Some(threshold) = self.cfg.policy.pin_duration_warn_ns {
             let held = self.now - hold.since;
             if held > threshold && self.in_cma_pageblock(hold.pfn) {
                 let msg = format!(
-                    "cma: {} held CMA page pfn {:#x} for {} ms (> {} ms) via {}",
+                    "cma: {} held CMA page pfn {:#x} ({}'s) for {} ms (> {} ms) via {}",
                     self.owners.name(hold.holder),
                     hold.pfn,
+                    self.owners.name(self.pages[hold.pfn as usize].owner),
                     held / 1_000_000,
                     threshold / 1_000_000,
                     hold.kind.name()

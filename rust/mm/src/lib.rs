@@ -19,6 +19,7 @@
 //! | `alloc_contig.rs` | `mm/page_alloc.c` | `alloc_contig_range` in virtual time |
 //! | `cma.rs` | `mm/cma.c` | CMA areas, `cma_alloc`, `cma_release` |
 //! | `gcma.rs` | (guaranteed CMA) | cleancache in a CMA area |
+//! | `memory_hotplug.rs` | `mm/memory_hotplug.c` | offlining and onlining memory |
 //! | `workload.rs` | — | background workloads |
 //! | `event.rs`, `cost.rs` | — | virtual clock, event queue, cost model |
 //! | `vmstat.rs`, `trace.rs`, `procfs.rs` | `mm/vmstat.c`, tracepoints | counters and views |
@@ -37,6 +38,7 @@ pub mod gup;
 pub mod list;
 pub mod machine;
 pub mod memory;
+pub mod memory_hotplug;
 pub mod migrate;
 pub mod owner;
 pub mod page;

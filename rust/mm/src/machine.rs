@@ -38,6 +38,9 @@ pub struct Machine {
     pub workloads: Workloads,
     pub events: EventQueue,
     pub now: u64,
+    /// Where the current `run_until`/`run_while` stops: events may move the clock forward
+    /// within their own work (a workload's batch of operations) but never past it.
+    pub horizon: u64,
     pub vmstat: Vmstat,
     pub trace: Trace,
     pub dmesg: Dmesg,
@@ -50,6 +53,8 @@ pub struct Machine {
     pub kswapd: crate::vmscan::Kswapd,
     pub writeback: crate::writeback::Writeback,
     pub series: crate::series::Series,
+    /// The guaranteed-CMA backend's cache pages (`gcma.rs`).
+    pub gcma: crate::gcma::Gcma,
 }
 
 impl Machine {
@@ -80,6 +85,7 @@ impl Machine {
             workloads: Workloads::default(),
             events: EventQueue::default(),
             now: 0,
+            horizon: 0,
             vmstat: Vmstat::default(),
             trace: Trace::new(cfg.trace_limit),
             dmesg: Dmesg::default(),
@@ -89,6 +95,7 @@ impl Machine {
             kswapd: Default::default(),
             writeback: Default::default(),
             series: Default::default(),
+            gcma: Default::default(),
             cfg,
         };
         m.boot(cma_start)?;
@@ -127,6 +134,16 @@ impl Machine {
             self.zones[zi].managed_pages = end.saturating_sub(start) as u64;
             self.free_range_at_boot(start, end);
         }
+        self.init_per_zone_wmark_min();
+        let _ = pb_order;
+        self.schedule_background();
+        Ok(())
+    }
+
+    /// `init_per_zone_wmark_min` + `zone_pcp_update`: watermarks, lowmem reserves and
+    /// per-CPU list sizes from the zones' managed pages (at boot, and again when memory
+    /// hotplug changes them).
+    pub(crate) fn init_per_zone_wmark_min(&mut self) {
         let lowmem: u64 = self
             .zones
             .iter()
@@ -150,9 +167,6 @@ impl Machine {
                 pcp.batch = batch;
             }
         }
-        let _ = pb_order;
-        self.schedule_background();
-        Ok(())
     }
 
     /// Free `[start, end)` in the largest naturally aligned blocks (`__free_pages_core`).
@@ -192,6 +206,7 @@ impl Machine {
 
     /// Run every event due at or before `t`, then stop the clock at `t`.
     pub fn run_until(&mut self, t: u64) {
+        self.horizon = t;
         while let Some(ev) = self.events.pop_due(t) {
             self.now = self.now.max(ev.at);
             self.dispatch(ev.kind);
@@ -201,6 +216,7 @@ impl Machine {
 
     /// Run until `done` holds or the clock reaches `limit`; true if `done` held.
     pub fn run_while(&mut self, limit: u64, mut done: impl FnMut(&Machine) -> bool) -> bool {
+        self.horizon = limit;
         loop {
             if done(self) {
                 return true;

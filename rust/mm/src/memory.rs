@@ -120,7 +120,10 @@ impl Machine {
         let slot = self.owner_slot(owner, index)?;
         if !slot_is_resident(slot) {
             if let Some(cache_pfn) = slot_cached_pfn(slot) {
-                self.cleancache_invalidate(cache_pfn);
+                // A frontswap copy shadows a swap slot, which is freed with it.
+                if self.cleancache_invalidate(cache_pfn) {
+                    self.writeback.swap_used -= 1;
+                }
             }
             if slot == SLOT_SWAPPED {
                 self.writeback.swap_used -= 1;
@@ -180,10 +183,20 @@ impl Machine {
 
     /// Bring a non-resident page back: a refault, a swap-in or a cleancache hit.
     fn fault_in(&mut self, owner: OwnerId, index: u32, slot: u32) -> MmResult<(u32, Access)> {
-        let anon = slot == SLOT_SWAPPED;
+        let anon = match slot_cached_pfn(slot) {
+            Some(cache_pfn) => self.gcma_is_frontswap(cache_pfn),
+            None => slot == SLOT_SWAPPED,
+        };
         let kind = if anon { Kind::Anon } else { Kind::File };
         let pfn = self.alloc_for_slot(owner, Gfp::HIGHUSER_MOVABLE, 0, kind, index)?;
+        // Reclaim for that allocation may have evicted the cache copy: look again.
+        let slot = self.owners.list[owner as usize].map[index as usize];
         let how = if let Some(cache_pfn) = slot_cached_pfn(slot) {
+            if anon {
+                // frontswap_load: the swap slot is freed as on any swap-in (no pswpin: the
+                // page does not come from the device).
+                self.writeback.swap_used -= 1;
+            }
             self.cleancache_get(cache_pfn);
             Access::CleancacheHit
         } else if anon {

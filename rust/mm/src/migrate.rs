@@ -91,9 +91,24 @@ impl Machine {
             owner: page.owner,
             cpu,
         };
+        // `folio_isolate_lru`: a folio still on the LRU (a pin or a first write migrating
+        // it) is taken off while its target is allocated, so that reclaim for the target
+        // cannot free the very folio being migrated. Contiguous-range migration has
+        // isolated its folios already.
+        let isolate = page.test(pg::LRU);
+        if isolate {
+            self.lru_del(pfn);
+            self.pages[pfn as usize].set(pg::ISOLATED);
+        }
         let new = match self.alloc_pages_raw(&req) {
             Ok(new) => new,
-            Err(_) => return Err(MigrateError::NoMemory),
+            Err(_) => {
+                if isolate {
+                    self.pages[pfn as usize].clear(pg::ISOLATED);
+                    self.lru_add(pfn);
+                }
+                return Err(MigrateError::NoMemory);
+            }
         };
         self.move_folio(pfn, new, order, gfp);
         self.charge += self.cfg.cost.migrate_page_ns() << order;

@@ -313,9 +313,24 @@ impl Machine {
 
     // ----- freeing ----------------------------------------------------------------------
 
-    /// `__free_one_page`: give the block back and merge it with its free buddies. The
-    /// frames must already be in their free state (`free_pages_prepare`).
-    pub(crate) fn free_one_page(&mut self, mut pfn: u32, mut order: u32) {
+    /// `free_one_page`: give the block back and merge it with its free buddies. The frames
+    /// must already be in their free state (`free_pages_prepare`). A block larger than a
+    /// pageblock may span pageblocks of different types (one of them isolated by a
+    /// contiguous allocation): each pageblock goes to its own type's list, and they merge
+    /// again where the types allow (`split_large_buddy`, 6.10).
+    pub(crate) fn free_one_page(&mut self, pfn: u32, order: u32) {
+        let pb_order = self.pageblocks.order;
+        if order <= pb_order {
+            self.free_one_page_block(pfn, order);
+            return;
+        }
+        for pb in (pfn..pfn + (1 << order)).step_by(1 << pb_order) {
+            self.free_one_page_block(pb, pb_order);
+        }
+    }
+
+    /// `__free_one_page` for a block within one pageblock (or, at most, a pageblock).
+    fn free_one_page_block(&mut self, mut pfn: u32, mut order: u32) {
         let zi = self.zone_idx(pfn);
         let mt = self.pageblocks.get(pfn);
         let pb_order = self.pageblocks.order;
@@ -370,10 +385,10 @@ impl Machine {
     }
 
     /// `free_unref_page`: onto the per-CPU list of the page's type (CMA pages on the
-    /// MOVABLE list), unless its pageblock is isolated.
+    /// MOVABLE list), unless its pageblock is isolated (or the area is gcma's own pool).
     fn free_unref_page(&mut self, pfn: u32, cpu: u32) {
         let mt = self.pageblocks.get(pfn);
-        if mt == Migratetype::Isolate {
+        if mt == Migratetype::Isolate || (mt == Migratetype::Cma && self.cma_frees_bypass_pcp()) {
             self.free_one_page(pfn, 0);
             return;
         }
@@ -505,8 +520,12 @@ impl Machine {
         if !req.gfp.direct_reclaim {
             return Err(Errno::Enomem);
         }
-        const MAX_RECLAIM_RETRIES: u32 = 16;
-        for _ in 0..MAX_RECLAIM_RETRIES {
+        // `should_reclaim_retry`: reclaim again as long as rounds make progress (the kernel
+        // resets `no_progress_loops` on progress). Each round frees what it reclaimed, so the
+        // LRU shrinks and the loop ends; a round without progress ends it at once (the
+        // kernel's 16 fruitless retries and the OOM killer would not change the outcome of a
+        // synchronous model).
+        loop {
             let progress = self.try_to_free_pages(req);
             if let Some(pfn) = self.get_page_from_freelist(req, slow) {
                 return Ok(pfn);
@@ -567,6 +586,53 @@ impl Machine {
 }
 
 impl Machine {
+    /// The allocator fast path on its own (`alloc_pages(gfp, 0)` by a driver): one order-0
+    /// page for `owner`, prepared as kernel memory (no owner mapping, not on the LRU). For
+    /// benchmarks and workloads that do not need `alloc_owned`'s bookkeeping. Movable masks
+    /// are refused: movable pages must be mapped by their owner (`alloc_owned`) so that
+    /// reclaim and migration can find them. The allocation cost is added to `self.charge`.
+    pub fn alloc_page_order0(&mut self, gfp: Gfp, owner: OwnerId) -> crate::MmResult<u32> {
+        if gfp.migratetype == Migratetype::Movable {
+            return crate::error::misuse(
+                "alloc_page_order0 takes non-movable masks only: allocate movable pages with \
+                 alloc_owned",
+            );
+        }
+        if owner as usize >= self.owners.list.len() {
+            return crate::error::misuse(format!("owner #{owner} does not exist"));
+        }
+        let req = AllocRequest {
+            order: 0,
+            gfp,
+            owner,
+            cpu: self.owners.cpu(owner),
+        };
+        self.alloc_prepared(&req, Kind::Kernel, 0).map_err(|_| {
+            crate::MmError::OutOfMemory(format!(
+                "order-0 allocation for {} failed (-ENOMEM)",
+                self.owners.name(owner)
+            ))
+        })
+    }
+
+    /// `__free_page` for a page from `alloc_page_order0`: back onto its owner's CPU list.
+    pub fn free_page_order0(&mut self, pfn: u32) -> crate::MmResult<()> {
+        let Some(page) = self.pages.get(pfn as usize).copied() else {
+            return crate::error::misuse(format!("pfn {pfn:#x} is beyond the end of memory"));
+        };
+        if page.kind() != Kind::Kernel || page.order() != 0 || page.test(pg::EXTRA) {
+            return crate::error::misuse(format!(
+                "pfn {pfn:#x} is not an unreferenced order-0 page from alloc_page_order0 \
+                 ({}, order {}): freed twice?",
+                page.kind().name(),
+                page.order()
+            ));
+        }
+        let cpu = self.owners.cpu(page.owner);
+        self.free_pages(pfn, 0, cpu);
+        Ok(())
+    }
+
     /// Take the free block headed at `pfn` off its list (`__isolate_free_page` without the
     /// watermark check). Returns its order; its frames are left in the free state.
     pub(crate) fn take_free_block(&mut self, pfn: u32) -> u32 {

@@ -25,8 +25,11 @@ impl Machine {
     /// never move.
     fn has_unmovable_pages(&self, pfn: u32, mt: Migratetype) -> Option<u32> {
         let start = self.pageblocks.start(pfn);
-        if self.pageblocks.get(start) == Migratetype::Cma && mt == Migratetype::Cma {
-            return None;
+        if self.pageblocks.get(start) == Migratetype::Cma {
+            // Only a CMA allocation may isolate a CMA pageblock; for anyone else the block
+            // counts as unmovable (the kernel's `is_migrate_cma_page` branch), or its undo
+            // would retype part of a CMA area.
+            return (mt != Migratetype::Cma).then_some(start);
         }
         let end = start + self.pageblocks.nr_pages();
         let mut p = start;

@@ -2,11 +2,13 @@
 //!
 //! The LRU is per node, as in Linux 4.8+ (one node here): four lists (inactive/active x
 //! anon/file). Reclaim for a request whose highest usable zone is below a page's zone
-//! skips that page (`isolate_lru_folios`: counted in `pgskip_<zone>`, not in
-//! `pgscan_*`, but it costs scanning work): this is where ZONE_CMA's extra zone costs page
-//! aging work. Pages are added at the head, reclaimed from the tail; a second access
-//! activates (`folio_mark_accessed`); the active list is aged into the inactive list when
-//! the inactive list is small (`inactive_is_low`); anon pages are scanned only with swap.
+//! skips that page (`isolate_lru_folios`: counted in `pgskip_<zone>`, and, since Minchan
+//! Kim's "mm: vmscan: scan until it finds eligible pages" (4.11), also in `pgscan_*` and
+//! `pgrefill` through `total_scan`, while only eligible pages count towards the batch):
+//! this is where ZONE_CMA's extra zone costs page aging work. Pages are added at the head,
+//! reclaimed from the tail; a second access activates (`folio_mark_accessed`); the active
+//! list is aged into the inactive list when the inactive list is small
+//! (`inactive_is_low`); anon pages are scanned only with swap.
 //!
 //! kswapd is woken by the slow path and balances the node until one eligible zone is above
 //! its high watermark, counted *without* free CMA pages (`pgdat_balanced` ->
@@ -139,7 +141,8 @@ impl Machine {
         } else {
             (Counter::PgscanDirect, Counter::PgstealDirect)
         };
-        self.vmstat.add(scan, total.scanned);
+        // `*nr_scanned = total_scan`: skipped pages are part of what was scanned.
+        self.vmstat.add(scan, total.scanned + total.skipped);
         self.vmstat.add(steal, total.reclaimed);
         self.charge += (total.scanned + total.skipped) * self.cfg.cost.reclaim_scan_page_ns;
         total
@@ -239,7 +242,7 @@ impl Machine {
             self.lru_add(pfn);
             moved += 1;
         }
-        self.vmstat.add(Counter::Pgrefill, r.scanned);
+        self.vmstat.add(Counter::Pgrefill, r.scanned + r.skipped);
         self.vmstat.add(Counter::Pgdeactivate, moved as u64);
         r
     }
@@ -279,9 +282,10 @@ impl Machine {
         }
         if !anon && page.test(pg::DIRTY) {
             // Reclaim does not write file pages itself: the flusher is asked to, and the
-            // page rotates (`PG_reclaim`).
-            self.writeback_pages(&[pfn]);
+            // page rotates (`PG_reclaim`). Back on the LRU first: with
+            // `migrate_on_first_dirty` the start of writeback may move the page.
             self.lru_add(pfn);
+            self.writeback_pages(&[pfn]);
             return false;
         }
         if anon {
@@ -297,11 +301,14 @@ impl Machine {
         if page.test(pg::LRU) {
             self.lru_del(pfn);
         }
+        // With gcma, a copy stays in the area's cleancache (clean file pages) or write-through
+        // frontswap (anonymous pages, just written to swap by the caller).
         let marker = if page.kind() == Kind::File {
             self.cleancache_put(pfn)
                 .unwrap_or(crate::owner::SLOT_EVICTED)
         } else {
-            crate::owner::SLOT_SWAPPED
+            self.frontswap_store(pfn)
+                .unwrap_or(crate::owner::SLOT_SWAPPED)
         };
         if let Some(slot) = self.owners.list[page.owner as usize]
             .map
@@ -396,7 +403,14 @@ impl Machine {
         }
         self.vmstat.inc(Counter::Pageoutrun);
         let saved = self.take_charge();
-        let r = self.shrink_node(4 * SWAP_CLUSTER_MAX as u64, highest, true);
+        // `kswapd_shrink_node`: reclaim the high watermark of every eligible zone per round,
+        // so each extra zone (ZONE_CMA, ZONE_MOVABLE) adds to kswapd's work.
+        let nr_to_reclaim: u64 = self.zones[..=highest]
+            .iter()
+            .filter(|z| z.managed_pages > 0)
+            .map(|z| z.wmark(Wmark::High).max(SWAP_CLUSTER_MAX as u64))
+            .sum();
+        let r = self.shrink_node(nr_to_reclaim, highest, true);
         let cost = self.take_charge().max(1_000);
         self.charge = saved;
         self.kswapd.busy_ns += cost;

@@ -55,8 +55,12 @@ counters! {
     CleancachePuts => "cleancache_puts",
     CleancacheHits => "cleancache_hits",
     CleancacheDiscards => "cleancache_discards",
+    CleancacheEvictions => "cleancache_evictions",
+    FrontswapStores => "frontswap_stores",
+    FrontswapLoads => "frontswap_loads",
     PinMigrations => "pin_migrations",
     PinMigrationFail => "pin_migration_fail",
+    DirtyMigrations => "dirty_migrations",
     OomKill => "oom_kill",
     AllocFail => "alloc_fail",
 }

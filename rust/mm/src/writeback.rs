@@ -64,6 +64,12 @@ impl Machine {
             return pfn;
         }
         let pfn = self.migrate_if_first_dirty(pfn);
+        if self.pages[pfn as usize].kind() == crate::page::Kind::Anon {
+            // An anonymous page's dirtiness lives in its page table entry: it is not page
+            // cache, not counted in nr_dirty, and never written back by the flusher (reclaim
+            // swaps it out).
+            return pfn;
+        }
         self.pages[pfn as usize].set(pg::DIRTY);
         self.writeback.nr_dirty += 1;
         self.writeback.dirty_fifo.push_back((pfn, self.now));
@@ -71,20 +77,38 @@ impl Machine {
         pfn
     }
 
+    /// `migrate_on_first_dirty` (Mel Gorman, LSFMM 2015: "whenever a page changes state in
+    /// a way that could block a CMA allocation, it should be migrated immediately"): move a
+    /// CMA page out of the area when it is first dirtied (the write fault) or put under
+    /// writeback, to a non-CMA, non-movable-zone page (`memalloc_pin_save` gfp, as for a
+    /// long-term pin), in MIGRATE_SYNC mode, charged to whoever dirties or writes. Best
+    /// effort: a page that cannot move (pinned, isolated by a contiguous allocation right
+    /// now, no target) stays. From the start of writeback (`writeback_pages`) the target is
+    /// allocated without direct reclaim (the caller may be reclaim itself). The proposal was
+    /// never merged; the hooks sit where the discussion put them.
     fn migrate_if_first_dirty(&mut self, pfn: u32) -> u32 {
+        self.migrate_dirty_out_of_cma(pfn, true)
+    }
+
+    fn migrate_dirty_out_of_cma(&mut self, pfn: u32, may_reclaim: bool) -> u32 {
         let page = self.pages[pfn as usize];
         if !self.cfg.policy.migrate_on_first_dirty
+            || !page.kind().is_movable_kind()
             || !self.in_cma_pageblock(pfn)
             || page.test(pg::EXTRA)
             || page.test(pg::WRITEBACK)
+            || page.test(pg::ISOLATED)
         {
             return pfn;
         }
         let cpu = self.owners.cpu(page.owner);
-        let gfp = crate::gfp::Gfp::HIGHUSER_MOVABLE.pinned();
+        let gfp = crate::gfp::Gfp {
+            direct_reclaim: may_reclaim,
+            ..crate::gfp::Gfp::HIGHUSER_MOVABLE.pinned()
+        };
         match self.migrate_folio(pfn, MigrateMode::Sync, gfp, cpu, true) {
             Ok(new) => {
-                self.vmstat.inc(Counter::PinMigrations);
+                self.vmstat.inc(Counter::DirtyMigrations);
                 new
             }
             Err(_) => pfn,
@@ -106,14 +130,37 @@ impl Machine {
         }
     }
 
-    /// Start writeback of these dirty pages as requests of up to 1 MiB.
+    /// Start writeback of these dirty pages as requests of up to 1 MiB. With
+    /// `migrate_on_first_dirty`, a CMA page about to be written is first moved out of the
+    /// area (the migration is charged to the caller).
     pub(crate) fn writeback_pages(&mut self, pfns: &[u32]) -> u64 {
+        let moved: Vec<u32>;
+        let pfns = if self.cfg.policy.migrate_on_first_dirty {
+            moved = pfns
+                .iter()
+                .map(|&p| {
+                    if self.pages[p as usize].test(pg::DIRTY) {
+                        self.migrate_dirty_out_of_cma(p, false)
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            &moved[..]
+        } else {
+            pfns
+        };
         let mut last_done = self.now;
         for chunk in pfns.chunks(MAX_WRITEBACK_PAGES) {
             let pages: Vec<u32> = chunk
                 .iter()
                 .copied()
-                .filter(|&p| self.pages[p as usize].test(pg::DIRTY))
+                .filter(|&p| {
+                    // A page redirtied while under writeback waits for that write to end
+                    // (`folio_wait_writeback`); `end_page_writeback` requeues it.
+                    let page = &self.pages[p as usize];
+                    page.test(pg::DIRTY) && !page.test(pg::WRITEBACK)
+                })
                 .collect();
             if pages.is_empty() {
                 continue;
@@ -155,6 +202,10 @@ impl Machine {
         if self.writeback_end.remove(&pfn).is_some() {
             self.pages[pfn as usize].clear(pg::WRITEBACK);
             self.writeback.nr_writeback -= 1;
+            if self.pages[pfn as usize].test(pg::DIRTY) {
+                // Redirtied during the write: back on the flusher's queue.
+                self.writeback.dirty_fifo.push_back((pfn, self.now));
+            }
         }
     }
 
@@ -179,7 +230,11 @@ impl Machine {
     pub(crate) fn flusher_run(&mut self) {
         let expire_before = self.now.saturating_sub(self.cfg.dirty_expire_ns);
         let pages = self.expired_dirty(expire_before, usize::MAX);
+        // The flusher is a kernel thread: what it spends (migrations before writeback) is
+        // nobody's latency.
+        let saved = self.take_charge();
         self.writeback_pages(&pages);
+        self.charge = saved;
         self.events
             .schedule(self.now + DIRTY_WRITEBACK_INTERVAL_NS, EventKind::Flusher);
     }

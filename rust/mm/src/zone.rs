@@ -134,24 +134,27 @@ pub fn default_min_free_kbytes(lowmem_pages: u64) -> u64 {
         .clamp(128.0, 262_144.0) as u64
 }
 
-/// `__setup_per_zone_wmarks`: min is shared out among lowmem zones in proportion to their
-/// size; MOVABLE (and CMA, treated alike) get a small fixed min; low and high sit
-/// `max(min/4, managed * watermark_scale_factor / 10000)` above it.
+/// `__setup_per_zone_wmarks` as the kernels with a second zone here ran it on 64-bit
+/// boards (Joonsoo Kim's ZONE_CMA v7, 4.11, 2017; CMA as ZONE_MOVABLE, 4.17, 2018):
+/// `is_highmem()` is false for every zone (ZONE_CMA is highmem only with CONFIG_HIGHMEM,
+/// and ZONE_MOVABLE only when carved out of HIGHMEM), so every zone, ZONE_CMA and
+/// ZONE_MOVABLE included, takes a share of `min_free_kbytes` in proportion to its managed
+/// pages: the CMA zone thins ZONE_NORMAL's reserve. Neither series touched this function:
+/// ZONE_CMA's watermarks are recomputed by the ordinary `init_per_zone_wmark_min` once the
+/// area's pages have moved into it. low and high sit `max(share/4, managed *
+/// watermark_scale_factor / 10000)` above min (`watermark_scale_factor`, 4.6+).
+/// `min_free_kbytes` itself comes from ZONE_NORMAL only (`nr_free_buffer_pages` counts the
+/// zones `GFP_USER` may use): see `default_min_free_kbytes`.
+///
+/// Not reproduced: mainline later capped ZONE_MOVABLE's min like HIGHMEM's
+/// (`clamp(managed / 1024, SWAP_CLUSTER_MAX, 128)`); no placement that reproduces a
+/// current kernel has a second zone here.
 pub fn setup_watermarks(zones: &mut [Zone], min_free_kbytes: u64, watermark_scale_factor: u64) {
     let pages_min = min_free_kbytes / 4;
-    let lowmem: u64 = zones
-        .iter()
-        .filter(|z| z.id == ZoneId::Normal)
-        .map(|z| z.managed_pages)
-        .sum::<u64>()
-        .max(1);
+    let lowmem: u64 = zones.iter().map(|z| z.managed_pages).sum::<u64>().max(1);
     for zone in zones.iter_mut() {
         let share = pages_min * zone.managed_pages / lowmem;
-        let min = if zone.id == ZoneId::Normal {
-            share
-        } else {
-            (zone.managed_pages / 1024).clamp(32, 128)
-        };
+        let min = share;
         let gap = (share / 4).max(zone.managed_pages * watermark_scale_factor / 10_000);
         zone.watermark = [min, min + gap, min + 2 * gap];
     }
@@ -160,7 +163,10 @@ pub fn setup_watermarks(zones: &mut [Zone], min_free_kbytes: u64, watermark_scal
 
 /// `setup_per_zone_lowmem_reserve` with `sysctl_lowmem_reserve_ratio[ZONE_NORMAL] = 32`:
 /// a lower zone keeps back 1/32 of the pages of the zones above it from requests that could
-/// have used those zones.
+/// have used those zones. ZONE_CMA's series added a ratio of 32 for the new zone, which only
+/// matters for zones above it (there are none); so a `GFP_HIGHUSER_MOVABLE` request that
+/// falls back from the CMA zone to ZONE_NORMAL finds ZONE_NORMAL's watermarks raised by
+/// 1/32 of the CMA zone.
 fn setup_lowmem_reserve(zones: &mut [Zone]) {
     const NORMAL_RATIO: u64 = 32;
     let above: Vec<(ZoneId, u64)> = zones.iter().map(|z| (z.id, z.managed_pages)).collect();

@@ -122,6 +122,7 @@ fn job_dict<'py>(py: Python<'py>, m: &Machine, j: &CmaJob) -> PyResult<Bound<'py
     d.set_item("passes", j.passes)?;
     d.set_item("pages_migrated", j.pages_migrated)?;
     d.set_item("pages_reclaimed", j.pages_reclaimed)?;
+    d.set_item("pages_discarded", j.pages_discarded)?;
     d.set_item("failed_attempts", j.failed_attempts)?;
     d.set_item("lock_wait_ns", j.lock_wait_ns)?;
     let blockers: PyResult<Vec<_>> = j.blockers.iter().map(|b| blocker_dict(py, b)).collect();
@@ -310,9 +311,34 @@ impl Engine {
         d.set_item("errno", res.err().map(|e| e.name()))?;
         d.set_item("pages_migrated", cr.nr_migrated)?;
         d.set_item("pages_reclaimed", cr.nr_reclaimed)?;
+        d.set_item("pages_discarded", cr.nr_discarded)?;
         let blockers: PyResult<Vec<_>> = cr.blockers.iter().map(|b| blocker_dict(py, b)).collect();
         d.set_item("blockers", blockers?)?;
         Ok(d)
+    }
+
+    /// `offline_pages([start, end))` run to completion (memory hot-remove).
+    fn offline_pages<'py>(
+        &mut self,
+        py: Python<'py>,
+        start: u32,
+        end: u32,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let r = self.with(py, |m| m.offline_pages(start, end))?;
+        let d = PyDict::new(py);
+        d.set_item("errno", r.result.err().map(|e| e.name()))?;
+        d.set_item("reason", r.reason)?;
+        d.set_item("pages_migrated", r.pages_migrated)?;
+        d.set_item("pages_discarded", r.pages_discarded)?;
+        d.set_item("passes", r.passes)?;
+        d.set_item("elapsed_ns", r.elapsed_ns)?;
+        let blockers: PyResult<Vec<_>> = r.blockers.iter().map(|b| blocker_dict(py, b)).collect();
+        d.set_item("blockers", blockers?)?;
+        Ok(d)
+    }
+
+    fn online_pages(&mut self, py: Python<'_>, start: u32, end: u32) -> PyResult<()> {
+        self.with(py, |m| m.online_pages(start, end))
     }
 
     fn free_contig_range(&mut self, py: Python<'_>, start: u32, count: u32) -> PyResult<()> {

@@ -1,0 +1,479 @@
+"""Background workloads: the load a device's contiguous allocations compete with.
+
+Each class describes one kind of load in human units (``"900MiB"``, ``"200MiB/s"``,
+``"2ms"``); the Rust engine runs it inside its event loop, page by page, with no Python call
+per page (:meth:`cmadev.Machine.start`). Every workload is an *owner*: its name is attached to
+each page it maps and each pin it takes, which is how a report names what blocked a device.
+
+=================== ==========================================================================
+kind                what it reproduces
+=================== ==========================================================================
+page_cache_reader   ``read()`` through the page cache: hits, first reads, refaults after
+                    reclaim; random (optionally Zipf-skewed) or streaming
+writer              ``write()`` of whole pages: dirty page cache, writeback, ``fsync``
+anon_hog            anonymous memory growing to a size, re-touched at random
+direct_io           ``O_DIRECT`` I/O: short ``pin_user_pages`` pins (FOLL_PIN) on its buffer
+longterm_pinner     RDMA / vfio / io_uring fixed buffers: FOLL_LONGTERM pins
+fs_mount            a mounted filesystem's superblock and group-descriptor buffers, held for
+                    the life of the mount (movable block-device page cache, the ext4 case)
+kernel_alloc        slab-like unmovable kernel allocations with a lifetime
+=================== ==========================================================================
+
+Every model is frozen with ``extra="forbid"``; :meth:`WorkloadBase.to_engine` gives the JSON
+the engine takes (sizes in pages, rates per second, times in nanoseconds). In a scenario file
+the ``kind`` field says which class a workload is (:data:`Workload`, :func:`load_workload`).
+
+This module has no ``from __future__ import annotations``, for the same reason as
+:mod:`cmadev.models`: pydantic evaluates the annotations at run time, on Python 3.9 too.
+"""
+
+import difflib
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+
+from cmadev.errors import SpecError
+from cmadev.models import _check_name, _Spec, read_document, validate_model
+from cmadev.units import (
+    PAGE_SIZE,
+    Duration,
+    PerSecond,
+    Rate,
+    Size,
+    format_duration,
+    format_size,
+)
+
+
+def _pages(nbytes: int, page_size: int) -> int:
+    """Whole pages holding ``nbytes`` (a partial page occupies a page)."""
+    return -(-nbytes // page_size)
+
+
+def _positive_size(value: int, what: str, example: str) -> int:
+    if value <= 0:
+        raise ValueError(f"{what} must be positive: use e.g. {example!r}")
+    return value
+
+
+def _positive_rate(value: float, what: str, example: str) -> float:
+    if value <= 0:
+        raise ValueError(f"{what} must be above zero: use e.g. {example!r}")
+    return value
+
+
+class WorkloadBase(_Spec):
+    """What every workload has: a name (the owner of its pages) and when it runs."""
+
+    kind: str = Field(description="Which workload this is (fixed by the class).")
+    name: str = Field(
+        description="Owner name: every page and pin of the workload is attributed to it, and "
+        "reports name it when it blocks a device. Must differ from the other workloads' and "
+        "the devices' names."
+    )
+    start: Duration = Field(
+        0,
+        description="When the workload starts (virtual time since boot; a time already "
+        "passed means now).",
+    )
+    stop: Optional[Duration] = Field(
+        None,
+        description="When it stops (null: it runs to the end). Stopping releases its pins and "
+        "frees its pages.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_simple(cls, value: str) -> str:
+        return _check_name(value, "workload name")
+
+    @model_validator(mode="after")
+    def _stops_after_start(self) -> "WorkloadBase":
+        if self.stop is not None and self.stop <= self.start:
+            raise ValueError(
+                f"stop ({format_duration(self.stop)}) must be after start "
+                f"({format_duration(self.start)}): move stop later, or leave it out to run "
+                f"until the end"
+            )
+        return self
+
+    def to_engine(self, page_size: int = PAGE_SIZE) -> dict[str, Any]:
+        """The JSON object the engine's ``WorkloadSpec`` deserialises."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "start_ns": self.start,
+            "stop_ns": self.stop,
+            **self._engine_fields(page_size),
+        }
+
+    def _engine_fields(self, page_size: int) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class PageCacheReader(WorkloadBase):
+    """Reads files through the page cache, at random over its working set or streaming.
+
+    A page read for the first time comes from storage; a resident page is a hit; a page read
+    again after reclaim dropped it is a *refault* (counted, with its storage read). The rate
+    is a ceiling: reads that miss wait for storage, so a thrashing reader reads less.
+    """
+
+    kind: Literal["page_cache_reader"] = Field(
+        "page_cache_reader", description="The workload kind."
+    )
+    name: str = Field("reader", description=WorkloadBase.model_fields["name"].description)
+    working_set: Size = Field(
+        description="Size of the file set it reads (e.g. '900MiB'); rounded up to pages."
+    )
+    rate: Rate = Field(
+        description="Read throughput it aims at (e.g. '200MiB/s'); misses slow it down."
+    )
+    zipf: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="Access skew over the working set's pages: Zipf exponent (0: uniform, 1: "
+        "classic Zipf, higher: a smaller hot set). Ignored when sequential.",
+    )
+    sequential: bool = Field(
+        False, description="Stream through the files in order (and around) instead."
+    )
+
+    @field_validator("working_set")
+    @classmethod
+    def _working_set_positive(cls, value: int) -> int:
+        return _positive_size(value, "working_set", "900MiB")
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_positive(cls, value: int) -> int:
+        return int(_positive_rate(value, "rate", "200MiB/s"))
+
+    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+        return {
+            "file_pages": _pages(self.working_set, page_size),
+            "rate_pages_per_s": self.rate / page_size,
+            "zipf_s": self.zipf,
+            "sequential": self.sequential,
+        }
+
+
+class Writer(WorkloadBase):
+    """Writes whole pages of a file in order (and around): dirty page cache.
+
+    Dirty pages are written back by the flusher after ``dirty_expire``, by reclaim, by the
+    writer itself when dirty memory passes ``dirty_ratio`` (throttling), or at each ``fsync``.
+    A page under writeback cannot be migrated until the write completes.
+    """
+
+    kind: Literal["writer"] = Field("writer", description="The workload kind.")
+    name: str = Field("writer", description=WorkloadBase.model_fields["name"].description)
+    file_size: Size = Field(description="Size of the file it rewrites (e.g. '64MiB').")
+    rate: Rate = Field(description="Write throughput it aims at (e.g. '20MiB/s').")
+    fsync_every: Optional[Size] = Field(
+        None,
+        description="fsync after writing this much (e.g. '1MiB'): write back its dirty pages "
+        "and wait. Null: leave writeback to the flusher.",
+    )
+
+    @field_validator("file_size")
+    @classmethod
+    def _file_size_positive(cls, value: int) -> int:
+        return _positive_size(value, "file_size", "64MiB")
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_positive(cls, value: int) -> int:
+        return int(_positive_rate(value, "rate", "20MiB/s"))
+
+    @field_validator("fsync_every")
+    @classmethod
+    def _fsync_positive(cls, value: Optional[int]) -> Optional[int]:
+        if value is not None:
+            _positive_size(value, "fsync_every", "1MiB")
+        return value
+
+    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+        every = self.fsync_every
+        return {
+            "file_pages": _pages(self.file_size, page_size),
+            "rate_pages_per_s": self.rate / page_size,
+            "fsync_every_pages": None if every is None else _pages(every, page_size),
+        }
+
+
+class AnonHog(WorkloadBase):
+    """Anonymous memory (a process heap) growing to a size, then re-touched at random.
+
+    Without swap its pages cannot be reclaimed; with swap, reclaim swaps them out and a touch
+    swaps them back in.
+    """
+
+    kind: Literal["anon_hog"] = Field("anon_hog", description="The workload kind.")
+    name: str = Field("anon_hog", description=WorkloadBase.model_fields["name"].description)
+    size: Size = Field(description="How much anonymous memory it grows to (e.g. '300MiB').")
+    growth: Rate = Field(description="How fast it grows (first-touch faults, e.g. '100MiB/s').")
+    touch_rate: Rate = Field(
+        0, description="Random re-touches of its memory once allocated (e.g. '50MiB/s'; 0: none)."
+    )
+    write_fraction: float = Field(
+        0.0, ge=0, le=1, description="Share of the re-touches that write (0 to 1)."
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _size_positive(cls, value: int) -> int:
+        return _positive_size(value, "size", "300MiB")
+
+    @field_validator("growth")
+    @classmethod
+    def _growth_positive(cls, value: int) -> int:
+        return int(_positive_rate(value, "growth", "100MiB/s"))
+
+    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+        return {
+            "target_pages": _pages(self.size, page_size),
+            "growth_pages_per_s": self.growth / page_size,
+            "touch_rate_pages_per_s": self.touch_rate / page_size,
+            "write_fraction": self.write_fraction,
+        }
+
+
+class DirectIO(WorkloadBase):
+    """``O_DIRECT`` I/O on the task's own buffer: each I/O pins its pages (``pin_user_pages``,
+    FOLL_PIN) while the device transfers them, then unpins them.
+
+    A pinned page cannot be migrated, so a contiguous allocation whose range holds one fails
+    there (-EBUSY) and moves on. I/Os arrive at random (Poisson) at the given rate; pin times
+    are exponentially distributed around ``pin_time`` or fixed.
+    """
+
+    kind: Literal["direct_io"] = Field("direct_io", description="The workload kind.")
+    name: str = Field("direct_io", description=WorkloadBase.model_fields["name"].description)
+    buffer: Size = Field(description="The I/O buffer (anonymous memory, e.g. '64MiB').")
+    iops: PerSecond = Field(description="I/Os per second (e.g. '2000/s').")
+    io_size: Size = Field(
+        64 * 1024, description="Bytes per I/O (e.g. '64KiB'): the pages each I/O pins."
+    )
+    pin_time: Duration = Field(
+        description="How long an I/O keeps its pages pinned (e.g. '2ms'): the mean, or the "
+        "exact time with pin_distribution='fixed'."
+    )
+    pin_distribution: Literal["exponential", "fixed"] = Field(
+        "exponential", description="Pin times: 'exponential' around pin_time, or 'fixed'."
+    )
+
+    @field_validator("buffer")
+    @classmethod
+    def _buffer_positive(cls, value: int) -> int:
+        return _positive_size(value, "buffer", "64MiB")
+
+    @field_validator("iops")
+    @classmethod
+    def _iops_positive(cls, value: float) -> float:
+        return _positive_rate(value, "iops", "2000/s")
+
+    @field_validator("io_size")
+    @classmethod
+    def _io_size_positive(cls, value: int) -> int:
+        return _positive_size(value, "io_size", "64KiB")
+
+    @field_validator("pin_time")
+    @classmethod
+    def _pin_time_positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("pin_time must be positive: use e.g. '2ms'")
+        return value
+
+    @model_validator(mode="after")
+    def _io_fits_buffer(self) -> "DirectIO":
+        if self.io_size > self.buffer:
+            raise ValueError(
+                f"io_size ({format_size(self.io_size)}) is larger than buffer "
+                f"({format_size(self.buffer)}): an I/O pins part of the buffer; make the "
+                f"buffer at least {format_size(self.io_size)}"
+            )
+        return self
+
+    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+        return {
+            "buffer_pages": _pages(self.buffer, page_size),
+            "ios_per_s": self.iops,
+            "pages_per_io": _pages(self.io_size, page_size),
+            "pin_mean_ns": self.pin_time,
+            "pin_distribution": self.pin_distribution,
+        }
+
+
+class LongtermPinner(WorkloadBase):
+    """Long-term pinned buffers (RDMA, vfio, io_uring fixed buffers): anonymous memory pinned
+    with FOLL_LONGTERM when the workload starts, until ``hold`` has passed or it stops.
+
+    With the ``migrate_on_longterm_pin`` fix, pages in CMA are migrated out before the pin
+    (charged to the pinner); a page that cannot move fails its pin.
+    """
+
+    kind: Literal["longterm_pinner"] = Field("longterm_pinner", description="The workload kind.")
+    name: str = Field("rdma", description=WorkloadBase.model_fields["name"].description)
+    size: Size = Field(description="How much memory it pins (e.g. '16MiB').")
+    hold: Optional[Duration] = Field(
+        None, description="How long the pins last (e.g. '10s'); null: until the workload stops."
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _size_positive(cls, value: int) -> int:
+        return _positive_size(value, "size", "16MiB")
+
+    @field_validator("hold")
+    @classmethod
+    def _hold_positive(cls, value: Optional[int]) -> Optional[int]:
+        if value is not None and value <= 0:
+            raise ValueError("hold must be positive: use e.g. '10s', or null to hold until stop")
+        return value
+
+    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+        return {"pages": _pages(self.size, page_size), "hold_ns": self.hold}
+
+
+class FsMount(WorkloadBase):
+    """A mounted filesystem: its superblock and group-descriptor buffers are read at mount
+    (``sb_bread``: movable block-device page cache) and held by their buffer heads until
+    unmount, so a range of CMA holding one cannot be allocated while it is mounted.
+
+    With the ``fs_superblock_unmovable`` fix they are allocated unmovable and stay out of CMA.
+    Mounted at ``start`` (or ``mount``), unmounted at ``stop`` (or ``unmount``).
+    """
+
+    kind: Literal["fs_mount"] = Field("fs_mount", description="The workload kind.")
+    name: str = Field("ext4", description=WorkloadBase.model_fields["name"].description)
+    start: Duration = Field(
+        0,
+        validation_alias=AliasChoices("start", "mount"),
+        description="When the filesystem is mounted (also accepted as 'mount').",
+    )
+    stop: Optional[Duration] = Field(
+        None,
+        validation_alias=AliasChoices("stop", "unmount"),
+        description="When it is unmounted (also accepted as 'unmount'); null: never.",
+    )
+    superblock_buffers: int = Field(
+        8,
+        ge=1,
+        le=4096,
+        description="Buffers held for the mount: the superblock and the group descriptor "
+        "blocks (one 4 KiB page each).",
+    )
+
+    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+        return {"superblock_pages": self.superblock_buffers}
+
+
+class KernelAlloc(WorkloadBase):
+    """Slab-like kernel allocations (``GFP_KERNEL``, unmovable) arriving at random at a rate,
+    each freed after an exponentially distributed lifetime.
+
+    Unmovable allocations cannot use CMA, and their watermark check does not count free CMA
+    pages: under pressure they wake kswapd and reclaim even while CMA is free.
+    """
+
+    kind: Literal["kernel_alloc"] = Field("kernel_alloc", description="The workload kind.")
+    name: str = Field("slab", description=WorkloadBase.model_fields["name"].description)
+    rate: PerSecond = Field(description="Allocations per second (e.g. '200/s').")
+    order: int = Field(
+        0, ge=0, le=10, description="Each allocation is 2^order pages (0: one page)."
+    )
+    lifetime: Duration = Field(description="Mean lifetime of an allocation (e.g. '1s').")
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_positive(cls, value: float) -> float:
+        return _positive_rate(value, "rate", "200/s")
+
+    @field_validator("lifetime")
+    @classmethod
+    def _lifetime_positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("lifetime must be positive: use e.g. '1s'")
+        return value
+
+    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+        return {
+            "rate_allocs_per_s": self.rate,
+            "order": self.order,
+            "lifetime_mean_ns": self.lifetime,
+        }
+
+
+WORKLOAD_CLASSES: dict[str, type[WorkloadBase]] = {
+    str(cls.model_fields["kind"].default): cls
+    for cls in (
+        PageCacheReader,
+        Writer,
+        AnonHog,
+        DirectIO,
+        LongtermPinner,
+        FsMount,
+        KernelAlloc,
+    )
+}
+"""Each workload class by its ``kind``."""
+
+WORKLOAD_KINDS: tuple[str, ...] = tuple(WORKLOAD_CLASSES)
+
+Workload = Annotated[
+    Union[PageCacheReader, Writer, AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc],
+    Field(discriminator="kind"),
+]
+"""Any workload, told apart by its ``kind`` field (for scenario files)."""
+
+
+def validate_workload(data: Any, source: str = "") -> WorkloadBase:
+    """A workload from a dict with a ``kind`` field (or a workload already built).
+
+    Raises :class:`SpecError` naming the source, the field and the fix.
+    """
+    if isinstance(data, WorkloadBase):
+        return data
+    where = f"{source}: " if source else ""
+    if not isinstance(data, Mapping):
+        raise SpecError(
+            f"{where}a workload must be an object with a 'kind' field; got "
+            f"{type(data).__name__} {data!r}"
+        )
+    kind = data.get("kind")
+    cls = WORKLOAD_CLASSES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        close = difflib.get_close_matches(str(kind), WORKLOAD_KINDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        what = "is missing" if kind is None else f"is {kind!r}, which is not a workload kind"
+        raise SpecError(
+            f"{where}the workload's 'kind' {what}.{hint} Use one of: {', '.join(WORKLOAD_KINDS)}"
+        )
+    return validate_model(cls, dict(data), source=source)
+
+
+def load_workload(source: Any) -> WorkloadBase:
+    """A workload from a ``.json``/``.toml`` file path, or from a dict with a ``kind``."""
+    if isinstance(source, (Mapping, WorkloadBase)):
+        return validate_workload(source)
+    return validate_workload(read_document(source), source=str(source))
+
+
+__all__ = [
+    "WORKLOAD_CLASSES",
+    "WORKLOAD_KINDS",
+    "AnonHog",
+    "DirectIO",
+    "FsMount",
+    "KernelAlloc",
+    "LongtermPinner",
+    "PageCacheReader",
+    "Workload",
+    "WorkloadBase",
+    "Writer",
+    "load_workload",
+    "validate_workload",
+]

@@ -1,0 +1,73 @@
+"""The installed wheel carries the shipped boards, devices and scenarios (package data).
+
+Slow (a release build and a fresh virtual environment, about a minute), so it runs only with
+``CMADEV_WHEEL_TEST=1``::
+
+    CMADEV_WHEEL_TEST=1 python3 -m pytest tests/test_wheel.py -v
+
+The check runs in the fresh environment, away from the checkout, so a file that is only in the
+repository and not in the wheel makes it fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Run by the venv's Python: load every shipped declaration, run a short scenario, and check
+# that the pytest plugin is registered.
+CHECK = """
+import json, sys
+from importlib.metadata import entry_points
+
+import cmadev
+from cmadev.catalog import list_boards, list_devices, load_board, load_device
+from cmadev.scenario import list_scenarios, load_scenario
+
+assert "site-packages" in cmadev.__file__, cmadev.__file__
+boards = {name: load_board(name).ram for name in list_boards()}
+devices = {name: load_device(name).kind for name in list_devices()}
+scenarios = {name: load_scenario(name).duration for name in list_scenarios()}
+short = load_scenario("tv_evening").with_changes(duration="1s", timeline=[])
+result = short.run(policy="legacy", seed=1)
+plugins = sorted(ep.value for ep in entry_points(group="pytest11"))
+print(json.dumps({"file": cmadev.__file__, "boards": sorted(boards), "devices": sorted(devices),
+                  "scenarios": sorted(scenarios), "end_ns": result.end_ns, "plugins": plugins}))
+"""
+
+
+def _run(*args: str | os.PathLike[str], cwd: Path | None = None) -> str:
+    proc = subprocess.run(
+        [os.fspath(a) for a in args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("CMADEV_WHEEL_TEST") != "1", reason="set CMADEV_WHEEL_TEST=1 (builds a wheel)"
+)
+def test_wheel_installs_and_loads_shipped_files(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    _run(sys.executable, "-m", "maturin", "build", "--release", "-o", wheels, cwd=REPO)
+    [wheel] = wheels.glob("cmadev-*.whl")
+    venv = tmp_path / "venv"
+    _run(sys.executable, "-m", "venv", venv)
+    _run(venv / "bin" / "python", "-m", "pip", "install", "-q", wheel)
+    out = json.loads(_run(venv / "bin" / "python", "-c", CHECK, cwd=tmp_path))
+    shipped = REPO / "python" / "cmadev" / "devices"
+    assert out["boards"] == sorted(p.stem for p in (shipped / "boards").glob("*.json"))
+    assert out["devices"] == sorted(p.stem for p in shipped.glob("*.json"))
+    assert out["scenarios"] == sorted(p.stem for p in (shipped / "scenarios").glob("*.json"))
+    assert "tv_evening" in out["scenarios"]
+    assert out["end_ns"] == 1_000_000_000
+    assert "cmadev.pytest_plugin" in out["plugins"]
+    assert str(venv) in out["file"]
