@@ -1,0 +1,113 @@
+"""The Python API of a machine: handles, callbacks, views in the kernel's formats, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import cmadev
+from cmadev import Board, Machine
+
+BOARD = Board(name="t", ram="128MiB", cma_areas=[{"name": "cam", "size": "32MiB"}])
+
+
+def test_meminfo_buddyinfo_pagetypeinfo_vmstat_and_sysfs_look_like_the_kernels() -> None:
+    m = Machine(BOARD, seed=1)
+    info = m.meminfo()
+    assert info["MemTotal"] == 128 * 1024 and info["CmaTotal"] == info["CmaFree"] == 32 * 1024
+    assert re.search(r"^CmaFree:\s+32768 kB$", m.meminfo_text(), re.M)
+    buddy = m.buddyinfo()
+    assert re.match(r"^Node 0, zone\s+Normal(\s+\d+){11}\s*$", buddy.splitlines()[0])
+    assert buddy.split()[-1] == "32", "32 free order-10 blocks in 128 MiB"
+    pti = m.pagetypeinfo()
+    assert "Page block order: 9" in pti and "Pages per block:  512" in pti
+    blocks = [ln for ln in pti.splitlines() if ln.startswith("Node 0, zone")][0].split()
+    # Unmovable, Movable, Reclaimable, CMA, Isolate
+    assert blocks[-5:] == ["0", "48", "0", "16", "0"], "48 movable and 16 CMA pageblocks"
+    vm = m.vmstat()
+    assert vm["nr_free_pages"] == 32768 and vm["nr_free_cma"] == 8192
+    assert vm["cma_alloc_success"] == 0
+    assert m.cma_sysfs("cam") == {
+        "alloc_pages_success": 0,
+        "alloc_pages_fail": 0,
+        "release_pages_success": 0,
+        "total_pages": 8192,
+        "available_pages": 8192,
+    }
+
+
+def test_callbacks_run_at_their_virtual_times_in_order() -> None:
+    m = Machine(BOARD, seed=1)
+    seen: list[tuple[str, int]] = []
+    m.call_at("5ms", lambda mm: seen.append(("b", mm.now)))
+    m.call_at("1ms", lambda mm: seen.append(("a", mm.now)))
+    m.call_after("5ms", lambda mm: seen.append(("c", mm.now)))
+    m.run_for("10ms")
+    assert seen == [("a", 1_000_000), ("b", 5_000_000), ("c", 5_000_000)]
+    assert m.now == 10_000_000
+
+
+def test_a_pin_released_by_the_clock_no_longer_blocks() -> None:
+    m = Machine(BOARD, seed=1)
+    page = m.alloc("dio")
+    hold = page.pin(duration="2ms")
+    assert page.info()["pincount"] == 1 and page.info()["refcount"] == 1 + 1024
+    m.run_for("3ms")
+    assert page.info()["pincount"] == 0 and page.info()["refcount"] == 1
+    with pytest.raises(cmadev.MisuseError, match="already released"):
+        hold.release()
+
+
+def test_cma_result_reports_outcome_latency_and_release() -> None:
+    m = Machine(BOARD, seed=1)
+    req = m.cma_alloc("cam", 2048, align=8, owner="camera", zero=True)
+    with pytest.raises(cmadev.MisuseError, match="still running"):
+        req.result()
+    assert m.run_until(req)
+    r = req.result()
+    assert r.ok and r.outcome == "OK" and r.errno is None
+    zero_cost = 2048 * 1000  # the dma-heap clears every page (CostModel.zero_page)
+    assert r.latency_ns >= zero_cost
+    assert "OK" in str(r)
+    req.release()
+    assert m.cma_sysfs("cam")["available_pages"] == 8192
+    m.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("action", "error", "words"),
+    [
+        (lambda m, p: (p.free(), p.free()), cmadev.MisuseError, "never allocated or was freed"),
+        (lambda m, p: m.cma_alloc("cam", 9000), cmadev.CmaError, "between 1 and 8192"),
+        (lambda m, p: m.cma_alloc("nope", 1), cmadev.CmaError, "this board has cam"),
+        (lambda m, p: m.alloc("x", gfp="GFP_BOGUS"), cmadev.MisuseError, "GFP_KERNEL"),
+        (lambda m, p: m.alloc("x", order=11), cmadev.MisuseError, "above MAX_PAGE_ORDER"),
+        (lambda m, p: m.engine.release(12345), cmadev.MisuseError, "not held"),
+        (lambda m, p: m.page_info(10**9), cmadev.MisuseError, "beyond the end"),
+        (lambda m, p: (p.pin(), p.free()), cmadev.MisuseError, "still held by"),
+        (lambda m, p: m.run_until("-1ms"), cmadev.SpecError, "duration"),
+        (lambda m, p: m.free_contig_range(0, 4), cmadev.MisuseError, "not allocated"),
+    ],
+)
+def test_misuse_raises_a_clear_error_and_leaves_the_machine_whole(
+    action: object, error: type, words: str
+) -> None:
+    m = Machine(BOARD, seed=1)
+    page = m.alloc("app")
+    with pytest.raises(error, match=words):
+        action(m, page)  # type: ignore[operator]
+    m.check_invariants()
+
+
+def test_a_malformed_engine_config_is_an_invalid_config_error() -> None:
+    with pytest.raises(cmadev.InvalidConfigError, match="ram"):
+        cmadev._core.Engine(json.dumps({"ram": 1000}))
+    with pytest.raises(cmadev.InvalidConfigError, match="unknown field"):
+        cmadev._core.Engine(json.dumps({"ram": 1 << 30, "rams": 1}))
+
+
+def test_a_malformed_board_is_a_spec_error_naming_the_field() -> None:
+    with pytest.raises(cmadev.SpecError, match="ram"):
+        cmadev.models.validate_model(Board, {"name": "b", "ram": "1GB!"})
