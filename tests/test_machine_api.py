@@ -23,7 +23,7 @@ def test_meminfo_buddyinfo_pagetypeinfo_vmstat_and_sysfs_look_like_the_kernels()
     assert buddy.split()[-1] == "32", "32 free order-10 blocks in 128 MiB"
     pti = m.pagetypeinfo()
     assert "Page block order: 9" in pti and "Pages per block:  512" in pti
-    blocks = [ln for ln in pti.splitlines() if ln.startswith("Node 0, zone")][0].split()
+    blocks = next(ln for ln in pti.splitlines() if ln.startswith("Node 0, zone")).split()
     # Unmovable, Movable, Reclaimable, CMA, Isolate
     assert blocks[-5:] == ["0", "48", "0", "16", "0"], "48 movable and 16 CMA pageblocks"
     vm = m.vmstat()
