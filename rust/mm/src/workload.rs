@@ -35,8 +35,8 @@
 //!   buffer pages with `pin_user_pages` (FOLL_PIN) for a drawn time (the device's transfer),
 //!   then the engine unpins them (`unpin_user_pages` on completion). I/Os are submitted
 //!   asynchronously (Poisson arrivals at the given rate); the task does not wait for them.
-//!   With `migrate_on_pin`, a pin first migrates a CMA page out (charged); a pin that
-//!   cannot migrate fails (-ENOMEM) and is counted.
+//!   With `migrate_on_pin`, a pin first tries to migrate a CMA page out (charged to the
+//!   task, counted in `migrations_charged`); a pin that fails is counted in `pin_failures`.
 //! - `longterm_pinner`: RDMA/vfio/io_uring fixed buffers: anonymous pages allocated at start
 //!   and pinned FOLL_LONGTERM (with `migrate_on_longterm_pin`, migrated out of CMA first),
 //!   until `hold_ns` has passed or the workload stops.
@@ -53,8 +53,8 @@
 //! process exits). Two kinds of page cannot be freed at that instant: a page under writeback
 //! (or isolated by a contiguous allocation in progress) is freed when that is over (a
 //! follow-up event reaps it); a page another owner holds (a reference taken from Python) is
-//! left on the LRU as ordinary page cache of the stopped workload, for reclaim to evict once
-//! it is released.
+//! left where it is, still mapped by the stopped workload: user pages stay on the LRU for
+//! reclaim to evict once the reference is dropped.
 //!
 //! An allocation that fails even after direct reclaim (-ENOMEM) is counted in
 //! `alloc_failures` and the workload carries on (no OOM killer is modelled).
@@ -388,6 +388,7 @@ pub struct WorkloadStats {
     pub refaults: u64,
     pub swapins: u64,
     pub cleancache_hits: u64,
+    /// Pins (FOLL_PIN, FOLL_LONGTERM) and, for `fs_mount`, buffer references taken.
     pub pins_taken: u64,
     pub pin_failures: u64,
     pub alloc_failures: u64,
@@ -560,6 +561,8 @@ pub struct Workload {
     task_free_at: u64,
     /// A step event is in the queue.
     step_pending: bool,
+    /// Stopped with pages left to free later (a reap event is in the queue).
+    reap_pending: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -604,6 +607,7 @@ impl Machine {
             state,
             task_free_at: start,
             step_pending: false,
+            reap_pending: false,
         });
         self.schedule_workload_step(id, start);
         if let Some(stop) = stop {
@@ -777,6 +781,7 @@ impl Machine {
     /// migration are retried when that is over; pages held by others are left on the LRU.
     fn reap_workload(&mut self, id: u32) {
         let owner = self.workloads.list[id as usize].owner;
+        self.workloads.list[id as usize].reap_pending = false;
         let mut retry_at: Option<u64> = None;
         let len = self.owners.list[owner as usize].map.len();
         for index in 0..len as u32 {
@@ -804,6 +809,7 @@ impl Machine {
             debug_assert!(freed.is_ok(), "{freed:?}");
         }
         if let Some(at) = retry_at {
+            self.workloads.list[id as usize].reap_pending = true;
             self.events
                 .schedule(at.max(self.now), EventKind::Workload(id | STOP_EVENT));
         }
@@ -815,7 +821,12 @@ impl Machine {
         let w = self.workload(id)?;
         let mut stats = w.stats.clone();
         stats.running = w.running;
-        stats.resident_pages = self.resident_pages(w.owner);
+        // A name is reused only once its earlier workload has nothing left: the mapping is
+        // the latest workload's.
+        let latest = self.workloads.list.iter().rposition(|x| x.owner == w.owner);
+        if latest == Some(id as usize) {
+            stats.resident_pages = self.resident_pages(w.owner);
+        }
         Ok(stats)
     }
 
@@ -833,9 +844,12 @@ impl Machine {
     pub(crate) fn workload_step(&mut self, ev: u32) {
         let id = ev & !STOP_EVENT;
         if ev & STOP_EVENT != 0 {
-            if self.workloads.list[id as usize].running {
+            let w = &self.workloads.list[id as usize];
+            if w.running {
                 let _ = self.stop_workload(id);
-            } else {
+            } else if w.reap_pending {
+                // Not a stale stop event (the workload was stopped by hand before stop_ns):
+                // the pages it could not free at its stop.
                 self.reap_workload(id);
             }
             return;

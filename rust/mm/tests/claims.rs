@@ -205,7 +205,7 @@ fn claim2_short_pins_delay_cma_alloc() {
     ];
     for vendor in [0, 5] {
         let mut medians = Vec::new();
-        let mut mean_retries = Vec::new();
+        let mut total_retries = Vec::new();
         let mut failures = Vec::new();
         for (label, ios, mean) in settings {
             let runs: Vec<ShortPins> = SEEDS
@@ -236,21 +236,26 @@ fn claim2_short_pins_delay_cma_alloc() {
                 runs.iter().map(|r| r.pins).collect::<Vec<_>>(),
             );
             medians.push(lat);
-            mean_retries.push(retries);
+            total_retries.push(retries);
             failures.push(failed);
         }
+        // Same seeds, so the reader is the same; what differs is the pins (and the random
+        // draws they consume): allow 5% of noise between "none" and "moderate".
         assert!(
-            medians.windows(2).all(|w| w[0] <= w[1]),
-            "median latency grows with pinning: {medians:?}"
+            medians[1] * 20 >= medians[0] * 19 && medians[2] >= medians[1],
+            "median latency does not fall as pinning grows: {medians:?}"
         );
         assert!(
             medians[2] > 2 * medians[0],
             "heavy pinning at least doubles it: {medians:?}"
         );
-        assert_eq!(mean_retries[0], 0, "without pins no range is busy");
         assert!(
-            mean_retries[0] < mean_retries[2] && mean_retries[1] <= mean_retries[2],
-            "busy retries grow: {mean_retries:?}"
+            total_retries[0] == 0 && total_retries[0] < total_retries[1],
+            "busy ranges appear with pins: {total_retries:?}"
+        );
+        assert!(
+            total_retries[1] < total_retries[2],
+            "and grow with them: {total_retries:?}"
         );
         if vendor > 0 {
             assert!(

@@ -312,3 +312,26 @@ fn bad_specs_are_refused_with_the_field_named() {
     assert!(m.workload_stats(99).is_err());
     assert!(m.stop_workload(99).is_err());
 }
+
+#[test]
+fn a_name_can_be_reused_once_its_workload_is_gone() {
+    let mut m = machine(256, 64, Placement::Balanced);
+    let v = |stop: u64| {
+        spec(json!({
+            "kind": "writer", "name": "w", "file_pages": 2_000, "rate_pages_per_s": 4_000.0,
+            "fsync_every_pages": 64, "stop_ns": stop
+        }))
+    };
+    let a = m.start_workload(v(2 * S)).unwrap();
+    m.run_until(S);
+    m.stop_workload(a).unwrap();
+    m.stop_workload(a).unwrap(); // stopping twice is harmless
+    m.run_until(1500 * MS);
+    assert_eq!(stats(&m, a).resident_pages, 0);
+    // The first writer's stop event (at 2 s) must not touch the second one's pages.
+    let b = m.start_workload(v(10 * S)).unwrap();
+    run_checked(&mut m, 3 * S, 500 * MS);
+    let st = stats(&m, b);
+    assert!(st.running && st.resident_pages == 2_000, "{st:?}");
+    assert_eq!(stats(&m, a).resident_pages, 0);
+}
