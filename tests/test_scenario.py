@@ -19,6 +19,7 @@ from cmadev.scenario import (
     load_scenario,
     percentile,
 )
+from cmadev.units import parse_duration
 
 # A short TV evening without background load: fast, and every figure is exact.
 QUIET_TV: dict[str, Any] = {
@@ -125,6 +126,18 @@ def test_paths_in_a_scenario_file_are_relative_to_it(tmp_path: Path) -> None:
             ["tv is not started: remove this stop"],
         ),
         (
+            {"workloads": [{"kind": "anon_hog", "name": "tv", "size": "1MiB", "growth": "1MiB/s"}]},
+            ["workloads: [0].name: 'tv' is also a device's name"],
+        ),
+        (
+            {"workloads": [{"kind": "anon_hog", "size": "1MiB", "growth": "1MiB/s"}] * 2},
+            ["workloads: [1].name: 'anon_hog' is also another workload's name"],
+        ),
+        (
+            {"workloads": [{"kind": "anon_hogg", "size": "1MiB"}]},
+            ["workloads[0]: ", "anon_hog"],
+        ),
+        (
             {"timeline": [{"at": "1s", "device": "tv", "action": "pause"}]},
             ["timeline[0].action: ", "'start', 'stop' or 'change_resolution'"],
         ),
@@ -186,7 +199,10 @@ def test_busy_intervals_and_idle_samples(quiet_run: ScenarioResult) -> None:
     d = quiet_run.to_dict()
     assert d["busy"]["decoder"] == [[1_000_000_000, 3_000_000_000], [3_000_000_000, 5_000_000_000]]
     assert d["busy"]["tv"] == [[2_000_000_000, 3_000_000_000]]
-    assert [str(x) for x in d["actions"][4]] == ["3000000000", "tv", "stop", "3d"]
+    assert [a[1:3] for a in d["actions"]] == [
+        [s["device"], s["action"]] for s in QUIET_TV["timeline"]
+    ], "in the order the steps ran"
+    assert d["actions"][3] == [3_000_000_000, "tv", "stop", "3d"]
     series = quiet_run.series
     if series.get("t_ns"):  # the engine samples (Engine.set_sampling)
         assert series["t_ns"][:3] == [0, 500_000_000, 1_000_000_000]
@@ -260,3 +276,40 @@ def test_shipped_scenarios_load() -> None:
     for name in list_scenarios():
         sc = load_scenario(name)
         assert sc.name == name and sc.description
+
+
+# ----- the shipped TV evening ----------------------------------------------------------------
+
+
+def short_evening(until: str = "16s") -> Scenario:
+    """tv_evening cut after its first device action: workloads and all, but quick."""
+    sc = load_scenario("tv_evening")
+    end = parse_duration(until)
+    return sc.with_changes(duration=until, timeline=[s for s in sc.timeline if s.at <= end])
+
+
+def test_tv_evening_is_deterministic_with_its_workloads() -> None:
+    sc = short_evening()
+    assert len(sc.workloads) >= 4 and len(sc.timeline) == 1
+    first = sc.run(policy="balanced", seed=5)
+    again = sc.run(policy="balanced", seed=5)
+    other = sc.run(policy="balanced", seed=6)
+    assert first.to_json() == again.to_json()
+    assert first.to_json() != other.to_json(), "the seed reaches the workloads"
+    assert first.workload_stats["browser_cache"]["ops"] > 0
+    assert len(first.series["t_ns"]) == 16 * 10 + 1
+
+
+def test_tv_evening_fits_the_tv_area_and_runs_under_legacy() -> None:
+    sc = load_scenario("tv_evening")
+    specs = sc.device_specs()
+    assert {spec.heap for spec in specs.values()} == {"tv"}
+    assert sc.board_spec().cma_area("tv").pages == 65536
+    # The busiest moment (26-32 s): decoder 1080p + 3D pipeline + camera 1080p, each buffer
+    # rounded up to its 1 MiB alignment, must fit in the area.
+    busy = [("decoder", "1080p"), ("tv3d", "3d"), ("camera", "1080p")]
+    pages = sum(-(-b.pages // 256) * 256 * b.count for d, m in busy for b in specs[d].modes[m])
+    assert pages <= 65536
+    result = sc.run(policy="legacy")
+    assert [r.outcome for r in result.requests] == ["met"] * 5, result.summary()
+    assert result.end_ns == sc.duration

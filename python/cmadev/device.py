@@ -154,6 +154,14 @@ class BlockerGroup:
         }
 
 
+def cause_blockers(blockers: tuple[Blocker, ...]) -> tuple[Blocker, ...]:
+    """The blockers of one ``cma_alloc`` that caused its failures: all of them, except the
+    plain ``"busy"`` movable pages when there are pages with a stronger reason (pinned,
+    referenced, unmovable, writeback), which is what ended the attempt."""
+    causes = tuple(b for b in blockers if b.reason != "busy")
+    return causes if causes else blockers
+
+
 def group_blockers(blockers: tuple[Blocker, ...]) -> list[BlockerGroup]:
     """Blockers grouped by responsible owner, reason and hold kind, largest group first.
 
@@ -276,7 +284,7 @@ class DeviceRequest:
             return True
         if self.job_ids:
             return False
-        self._results = tuple(b.result() for b in self.buffers)
+        self._results = tuple(self.device._result(b) for b in self.buffers)
         self.device._settled(self)
         return True
 
@@ -342,8 +350,12 @@ class DeviceRequest:
 
     @property
     def blockers(self) -> tuple[Blocker, ...]:
-        """Every page that kept a range from being freed, over all buffers and attempts."""
-        return tuple(b for r in self._need() for b in r.blockers)
+        """The pages that kept a range from being freed, over all buffers and attempts.
+
+        When an attempt fails on a pinned, referenced, unmovable or writeback page, the engine
+        also lists the movable pages it had not migrated yet (reason ``"busy"``): they did not
+        cause the failure, so they are left out here (see :func:`cause_blockers`)."""
+        return tuple(b for r in self._need() for b in cause_blockers(r.blockers))
 
     def blocker_groups(self) -> list[BlockerGroup]:
         """The blockers grouped by who is responsible and why (largest group first)."""
@@ -501,6 +513,7 @@ class Device:
         self._active: DeviceRequest | None = None
         self._held: list[CmaRequest] = []
         self._unsettled: list[DeviceRequest] = []
+        self._results: dict[int, CmaResult] = {}
         attached[self.name] = self
 
     # ----- actions ------------------------------------------------------------------------
@@ -536,7 +549,7 @@ class Device:
     def held_pages(self) -> int:
         """Pages of the buffers the device holds now (allocated ones)."""
         self.settle()
-        return sum(r.count for r in (b.result() for b in self._held if b.done) if r.ok)
+        return sum(r.count for r in (self._result(b) for b in self._held if b.done) if r.ok)
 
     def settle(self) -> None:
         """Act on every request that has completed since the last look: release the buffers
@@ -593,10 +606,19 @@ class Device:
         self.mode = None
         self._close_busy()
 
+    def _result(self, buf: CmaRequest) -> CmaResult:
+        """``buf.result()``, converted once: a result carries its blockers, which can be many."""
+        result = self._results.get(buf.id)
+        if result is None:
+            result = self._results[buf.id] = buf.result()
+        return result
+
     def _free(self, buf: CmaRequest) -> None:
+        """``cma_release`` a finished buffer (nothing to do for a failed one)."""
         self._held.remove(buf)
-        if buf.result().ok:
-            buf.release()
+        r = self._result(buf)
+        if r.pfn is not None:
+            self.machine.engine.cma_release(r.area, r.pfn, r.count)
 
     def _close_busy(self) -> None:
         if not self._held and self.busy and self.busy[-1][1] is None:
@@ -689,6 +711,7 @@ __all__ = [
     "VideoDecoder",
     "attach",
     "attached",
+    "cause_blockers",
     "get_order",
     "group_blockers",
 ]

@@ -19,7 +19,7 @@ import difflib
 import json
 import math
 import os
-import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -50,7 +50,7 @@ try:
 except ModuleNotFoundError as _err:  # pragma: no cover - written alongside this module
     if _err.name != "cmadev.workloads":
         raise
-    Workload = Any  # type: ignore[misc,assignment]
+    Workload = Any  # type: ignore[misc]
     _HAVE_WORKLOADS = False
 else:
     _HAVE_WORKLOADS = True
@@ -231,14 +231,17 @@ class Scenario(_Spec):
             raise ValueError(
                 "this cmadev has no workloads module (cmadev.workloads): remove the workloads"
             )
-        names = {d.name for d in info.data.get("devices") or ()}
+        devices = {d.name for d in info.data.get("devices") or ()}
+        seen: set[str] = set()
         for i, w in enumerate(workloads):
             name = getattr(w, "name", None)
-            if name in names:
+            if name in devices or name in seen:
+                other = "a device's" if name in devices else "another workload's"
                 raise ValueError(
-                    f"[{i}]: workload name {name!r} is also a device's name; reports name "
-                    f"both by owner, so rename one of them"
+                    f"[{i}].name: {name!r} is also {other} name; reports name what blocked a "
+                    f"device by owner, so give each workload and device its own name"
                 )
+            seen.add(str(name))
         return workloads
 
     @field_validator("timeline")
@@ -404,6 +407,7 @@ class _Run:
         self.progress = progress
         self.trace_limit = trace_limit
         self.pending: list[DeviceRequest] = []
+        self.actions: list[tuple[int, str, str, Optional[str]]] = []
 
     def run(self) -> "ScenarioResult":
         sc = self.scenario
@@ -446,10 +450,12 @@ class _Run:
             devices=devices,
             workload_stats=stats,
             host=host,
+            actions=self.actions,
         )
 
     def _action(self, device: Device, step: Step) -> Callable[[Machine], None]:
         def act(machine: Machine) -> None:
+            self.actions.append((machine.now, device.name, step.action, step.mode or device.mode))
             if step.action == "stop":
                 device.stop()
             elif step.action == "start":
@@ -491,9 +497,14 @@ class _Run:
 
 
 def _peak_rss() -> int:
-    """Peak resident memory of this process so far, in bytes (getrusage: KiB on Linux)."""
+    """Peak resident memory of this process so far, in bytes: getrusage's ru_maxrss (KiB on
+    Linux, bytes on macOS); where there is none, the current RSS (psutil)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return int(psutil.Process().memory_info().rss)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if os.uname().sysname == "Darwin" else peak * 1024)
+    return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 # --------------------------------------------------------------------------------------------
@@ -547,6 +558,7 @@ class ScenarioResult:
         devices: dict[str, Device],
         workload_stats: dict[str, Any],
         host: dict[str, float],
+        actions: list[tuple[int, str, str, Optional[str]]],
     ) -> None:
         self.scenario = scenario
         self.policy = policy
@@ -566,6 +578,8 @@ class ScenarioResult:
         self.meminfo = machine.meminfo()
         self.dmesg = machine.dmesg()
         self.workload_stats = workload_stats
+        self.actions = actions
+        """(time, device, action, mode) of each timeline step, in the order they ran."""
 
     # ----- questions ----------------------------------------------------------------------
 
@@ -593,7 +607,7 @@ class ScenarioResult:
         idle = [m for ts, m in zip(t, movable) if not any(start <= ts < end for start, end in busy)]
         if not idle or not self.cma_pages:
             return None
-        return sum(idle) / len(idle) / self.cma_pages
+        return float(sum(idle)) / len(idle) / self.cma_pages
 
     @property
     def refaults(self) -> int:
@@ -622,11 +636,7 @@ class ScenarioResult:
             "end_ns": self.end_ns,
             "sample_interval_ns": self.scenario.sample_interval,
             "requests": [r.to_dict() for r in self.requests],
-            "actions": sorted(
-                [t, name, action, mode]
-                for name, d in self.devices.items()
-                for t, action, mode in d.log
-            ),
+            "actions": [list(a) for a in self.actions],
             "busy": {name: [list(iv) for iv in d.busy] for name, d in self.devices.items()},
             "series": self.series,
             "counters": self.counters,
