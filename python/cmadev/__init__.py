@@ -7,7 +7,7 @@ package describes boards, devices, workloads and policies, drives device timelin
 reports.
 """
 
-from cmadev import devices, errors, units
+from cmadev import devices, errors, units, workloads
 from cmadev.catalog import list_boards, list_devices, load_board, load_device
 from cmadev.errors import (
     CmadevError,
@@ -48,4 +48,5 @@ __all__ = [
     "load_board",
     "load_device",
     "units",
+    "workloads",
 ]

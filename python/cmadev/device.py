@@ -8,8 +8,10 @@ CMA dma-heap does (``/dev/dma_heap/<area>``, ``drivers/dma-buf/heaps/cma_heap.c`
 clearing after the allocation lock is released, as ``cma_heap_allocate`` clears after
 ``cma_alloc`` returns.
 
-A device action (start, change of resolution) issues *all* its buffers at once, so several
-``cma_alloc`` calls are in flight together: they queue for the allocation lock in the engine
+A device action (start, change of resolution) allocates its buffers one after the other, as a
+driver's ``REQBUFS`` loop does (the engine chains the ``cma_alloc`` calls: each starts when the
+previous one is done, and a failure cancels the rest). Several devices acting at once have
+their calls in flight together: they queue for the allocation lock in the engine
 (``cma_mutex``), and that wait is part of the action's latency. The action's result is a
 :class:`DeviceRequest`: issued and completed times, latency against the device's deadline, an
 outcome (``"met"``, ``"late"``, ``"failed"``), each buffer's
@@ -100,6 +102,25 @@ class DmaHeap:
         if align is not None:
             order = max(order, get_order(parse_size(align)))
         return self.machine.cma_alloc(self.name, pages, align=order, owner=owner, zero=zero)
+
+    def allocate_chain(
+        self,
+        sizes: list[int],
+        aligns: list[int],
+        owner: str = "dma_heap",
+        zero: bool = True,
+    ) -> list[CmaRequest]:
+        """Allocate buffers one after the other (a driver's allocation loop): each
+        ``cma_alloc`` starts when the previous one succeeded; a failure cancels the rest."""
+        if not sizes or any(n <= 0 for n in sizes):
+            raise MisuseError(f"{self.path}: buffer sizes must be positive, got {sizes}")
+        chain = []
+        for nbytes, align in zip(sizes, aligns):
+            order = max(self.align_order(nbytes), get_order(align))
+            chain.append((-(-nbytes // PAGE_SIZE), order))
+        owner_id = self.machine.owner_id(owner)
+        ids = self.machine.engine.cma_alloc_chain(self.name, chain, owner_id, zero)
+        return [CmaRequest(self.machine, int(i)) for i in ids]
 
     def __repr__(self) -> str:
         return f"<DmaHeap {self.path} ({format_size(self.pages * PAGE_SIZE)})>"
@@ -236,7 +257,7 @@ class RequestDone:
 
 
 class DeviceRequest:
-    """One device action (start or change of resolution): all its buffers, allocated at once.
+    """One device action (start or change of resolution): all its buffers, allocated in turn.
 
     Figures are available once the request is done (``machine.run_until(request)``); reading
     them earlier raises :class:`~cmadev.errors.MisuseError`.
@@ -578,10 +599,12 @@ class Device:
         mode = self.spec.default_mode if mode is None else mode
         self.spec.buffers(mode)  # SpecError naming the modes if there is no such mode
         now = self.machine.now
-        buffers = [
-            self.heap.allocate(size, owner=self.name, zero=self.spec.zero_buffers, align=align)
-            for size, align in zip(self.buffer_sizes(mode), self.buffer_align(mode))
-        ]
+        buffers = self.heap.allocate_chain(
+            self.buffer_sizes(mode),
+            self.buffer_align(mode),
+            owner=self.name,
+            zero=self.spec.zero_buffers,
+        )
         request = DeviceRequest(self, action, mode, now, self.deadline_ns(action, mode), buffers)
         self.requests.append(request)
         self._unsettled.append(request)

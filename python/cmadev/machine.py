@@ -150,6 +150,7 @@ class CmaResult:
     pages_discarded: int
     failed_attempts: int
     lock_wait_ns: int
+    cancelled: bool
     blockers: tuple[Blocker, ...]
 
     @property

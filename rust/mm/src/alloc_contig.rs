@@ -306,21 +306,32 @@ impl Machine {
         }
     }
 
-    /// The pages still in use in the range, with who is responsible (deduplicated by page).
+    /// The pages that kept the range busy, with who is responsible: every page with a cause
+    /// (a pin or reference, writeback, unmovable memory), like the kernel's
+    /// `alloc_contig_dump_pages` lists the pages that failed. Movable pages merely left
+    /// unmigrated because the attempt gave up are not causes; only when there is no cause
+    /// at all is the first busy page (`fin_pfn`) reported.
     fn collect_blockers(&mut self, cr: &mut ContigRange) {
+        let mut first_busy = None;
         let mut p = cr.start;
         while p < cr.end {
             let page = self.pages[p as usize];
             match page.kind() {
                 Kind::Buddy => p += 1 << page.order(),
-                Kind::Free => p += 1,
-                Kind::Tail => p += 1,
+                Kind::Free | Kind::Tail => p += 1,
                 _ => {
                     let reason = self.blocking_reason(p);
-                    cr.blockers.push(self.describe_blocker(p, reason));
+                    if reason == "busy" {
+                        first_busy.get_or_insert(p);
+                    } else {
+                        cr.blockers.push(self.describe_blocker(p, reason));
+                    }
                     p += 1 << page.order();
                 }
             }
+        }
+        if let (true, Some(pfn)) = (cr.blockers.is_empty(), first_busy) {
+            cr.blockers.push(self.describe_blocker(pfn, "busy"));
         }
     }
 

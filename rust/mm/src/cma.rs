@@ -124,6 +124,8 @@ pub struct CmaLocks {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// Waiting for the previous buffer of the same caller (`cma_alloc_chain`).
+    Queued,
     /// Looking for a free range in the bitmap.
     Search,
     /// Waiting for the allocation lock.
@@ -160,6 +162,10 @@ pub struct CmaJob {
     pub failed_attempts: u64,
     pub lock_wait_ns: u64,
     pub blockers: Vec<Blocker>,
+    /// Not attempted: an earlier buffer of the same chain failed.
+    pub cancelled: bool,
+    /// The next buffer of a chain, started when this one succeeds.
+    pub next: Option<u32>,
     /// The range being tried: its first bitmap bit, and the contiguous-range state.
     bitmap_no: usize,
     next_start: usize,
@@ -170,6 +176,46 @@ pub struct CmaJob {
 }
 
 impl CmaJob {
+    fn new(
+        id: u32,
+        area: usize,
+        count: u32,
+        align: u32,
+        owner: OwnerId,
+        zero: bool,
+        next: Option<u32>,
+    ) -> Self {
+        CmaJob {
+            id,
+            area,
+            count,
+            align,
+            owner,
+            zero,
+            state: JobState::Queued,
+            issued_ns: 0,
+            completed_ns: None,
+            pfn: None,
+            errno: None,
+            busy_retries: 0,
+            passes: 1,
+            pages_migrated: 0,
+            pages_reclaimed: 0,
+            pages_discarded: 0,
+            failed_attempts: 0,
+            lock_wait_ns: 0,
+            blockers: Vec::new(),
+            cancelled: false,
+            next,
+            bitmap_no: 0,
+            next_start: 0,
+            saw_busy: false,
+            lock_wait_since: 0,
+            contig: None,
+            pending: None,
+        }
+    }
+
     pub fn latency_ns(&self) -> Option<u64> {
         self.completed_ns.map(|c| c - self.issued_ns)
     }
@@ -210,6 +256,38 @@ impl Machine {
         owner: OwnerId,
         zero: bool,
     ) -> MmResult<u32> {
+        Ok(self.cma_alloc_chain(area, &[(count, align)], owner, zero)?[0])
+    }
+
+    /// Allocate several buffers one after the other, as a driver does in a loop
+    /// (`VIDIOC_REQBUFS` -> one `dma_heap` allocation per buffer): each `(count, align)`
+    /// starts when the previous one succeeded; after a failure the rest are cancelled.
+    /// Everything is checked before anything starts. Returns the job ids, in order.
+    pub fn cma_alloc_chain(
+        &mut self,
+        area: usize,
+        buffers: &[(u32, u32)],
+        owner: OwnerId,
+        zero: bool,
+    ) -> MmResult<Vec<u32>> {
+        if buffers.is_empty() {
+            return Err(MmError::Cma("cma_alloc_chain of no buffers".into()));
+        }
+        for &(count, align) in buffers {
+            self.check_cma_request(area, count, align)?;
+        }
+        let first = self.jobs.len() as u32;
+        for (i, &(count, align)) in buffers.iter().enumerate() {
+            let id = first + i as u32;
+            let next = (i + 1 < buffers.len()).then_some(id + 1);
+            self.jobs
+                .push(CmaJob::new(id, area, count, align, owner, zero, next));
+        }
+        self.start_job(first);
+        Ok((first..first + buffers.len() as u32).collect())
+    }
+
+    fn check_cma_request(&self, area: usize, count: u32, align: u32) -> MmResult<()> {
         let a = self
             .cma
             .get(area)
@@ -227,34 +305,15 @@ impl Machine {
                 crate::config::MAX_PAGE_ORDER
             )));
         }
-        let id = self.jobs.len() as u32;
-        self.jobs.push(CmaJob {
-            id,
-            area,
-            count,
-            align,
-            owner,
-            zero,
-            state: JobState::Search,
-            issued_ns: self.now,
-            completed_ns: None,
-            pfn: None,
-            errno: None,
-            busy_retries: 0,
-            passes: 1,
-            pages_migrated: 0,
-            pages_reclaimed: 0,
-            pages_discarded: 0,
-            failed_attempts: 0,
-            lock_wait_ns: 0,
-            blockers: Vec::new(),
-            bitmap_no: 0,
-            next_start: 0,
-            saw_busy: false,
-            lock_wait_since: 0,
-            contig: None,
-            pending: None,
-        });
+        Ok(())
+    }
+
+    /// Issue a queued job now.
+    fn start_job(&mut self, id: u32) {
+        let job = &mut self.jobs[id as usize];
+        job.state = JobState::Search;
+        job.issued_ns = self.now;
+        let (area, count, align, owner) = (job.area, job.count, job.align, job.owner);
         if self.trace.enabled() {
             let fields = format!(
                 "name={} count={} align={}",
@@ -263,7 +322,18 @@ impl Machine {
             self.trace_owner(owner, "cma_alloc_start", &fields);
         }
         self.events.schedule(self.now, EventKind::CmaJob(id));
-        Ok(id)
+    }
+
+    /// The rest of a chain after a failure: never attempted.
+    fn cancel_chain(&mut self, mut next: Option<u32>) {
+        while let Some(id) = next {
+            let job = &mut self.jobs[id as usize];
+            job.state = JobState::Done;
+            job.cancelled = true;
+            job.issued_ns = self.now;
+            job.completed_ns = Some(self.now);
+            next = job.next;
+        }
     }
 
     /// Advance job `id` by one step.
@@ -271,7 +341,7 @@ impl Machine {
         let job = &self.jobs[id as usize];
         match job.state {
             JobState::Search | JobState::Sleeping => self.cma_search(id),
-            JobState::WaitLock => {}
+            JobState::WaitLock | JobState::Queued => {}
             JobState::Running => self.cma_run_contig(id),
             JobState::Zeroing => self.cma_job_finish(id, Ok(())),
             JobState::Done => {}
@@ -473,6 +543,12 @@ impl Machine {
                 errorno
             );
             self.trace_owner(owner, "cma_alloc_finish", &fields);
+        }
+        let next = self.jobs[id as usize].next;
+        match (pfn, next) {
+            (Some(_), Some(next)) => self.start_job(next),
+            (None, next) => self.cancel_chain(next),
+            _ => {}
         }
     }
 

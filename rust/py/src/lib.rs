@@ -125,6 +125,7 @@ fn job_dict<'py>(py: Python<'py>, m: &Machine, j: &CmaJob) -> PyResult<Bound<'py
     d.set_item("pages_discarded", j.pages_discarded)?;
     d.set_item("failed_attempts", j.failed_attempts)?;
     d.set_item("lock_wait_ns", j.lock_wait_ns)?;
+    d.set_item("cancelled", j.cancelled)?;
     let blockers: PyResult<Vec<_>> = j.blockers.iter().map(|b| blocker_dict(py, b)).collect();
     d.set_item("blockers", blockers?)?;
     Ok(d)
@@ -269,6 +270,22 @@ impl Engine {
         self.with(py, |m| {
             let a = m.cma_area_by_name(area)?;
             m.cma_alloc(a, count, align, owner, zero)
+        })
+    }
+
+    /// Buffers allocated one after the other (a driver's loop); returns the job ids.
+    #[pyo3(signature = (area, buffers, owner, zero=false))]
+    fn cma_alloc_chain(
+        &mut self,
+        py: Python<'_>,
+        area: &str,
+        buffers: Vec<(u32, u32)>,
+        owner: u16,
+        zero: bool,
+    ) -> PyResult<Vec<u32>> {
+        self.with(py, |m| {
+            let a = m.cma_area_by_name(area)?;
+            m.cma_alloc_chain(a, &buffers, owner, zero)
         })
     }
 
