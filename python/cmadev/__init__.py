@@ -7,8 +7,9 @@ package describes boards, devices, workloads and policies, drives device timelin
 reports.
 """
 
-from cmadev import devices, errors, units, workloads
+from cmadev import devices, errors, scenario, testing, units, workloads
 from cmadev.catalog import list_boards, list_devices, load_board, load_device
+from cmadev.device import CameraSensor, Device, DeviceRequest, DmaHeap, TvPipeline, VideoDecoder
 from cmadev.errors import (
     CmadevError,
     CmaError,
@@ -20,18 +21,23 @@ from cmadev.errors import (
 )
 from cmadev.machine import Blocker, CmaRequest, CmaResult, Hold, Machine, Page
 from cmadev.models import Board, Buffer, CmaArea, CostModel, DeviceSpec, Policy
+from cmadev.scenario import Scenario, compare, list_scenarios, load_scenario
 
 __all__ = [
     "Blocker",
     "Board",
     "Buffer",
+    "CameraSensor",
     "CmaArea",
     "CmaError",
     "CmaRequest",
     "CmaResult",
     "CmadevError",
     "CostModel",
+    "Device",
+    "DeviceRequest",
     "DeviceSpec",
+    "DmaHeap",
     "EngineBugError",
     "Hold",
     "InvalidConfigError",
@@ -40,13 +46,21 @@ __all__ = [
     "OutOfMemoryError",
     "Page",
     "Policy",
+    "Scenario",
     "SpecError",
+    "TvPipeline",
+    "VideoDecoder",
+    "compare",
     "devices",
     "errors",
     "list_boards",
     "list_devices",
+    "list_scenarios",
     "load_board",
     "load_device",
+    "load_scenario",
+    "scenario",
+    "testing",
     "units",
     "workloads",
 ]

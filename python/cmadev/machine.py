@@ -21,6 +21,10 @@ from cmadev.models import Board, Policy
 from cmadev.units import NS_PER_MS, PAGE_SIZE, format_duration, parse_duration
 
 if TYPE_CHECKING:
+    import os
+
+    from cmadev.device import Device
+    from cmadev.models import DeviceSpec
     from cmadev.workloads import WorkloadBase
 
 TimeLike = Union[int, str]
@@ -425,7 +429,20 @@ class Machine:
             for n, b, c in self.engine.cma_areas()
         ]
 
-    # ----- workloads -------------------------------------------------------------------------
+    # ----- devices and workloads ---------------------------------------------------------------
+
+    def attach(
+        self,
+        device: Union[DeviceSpec, str, os.PathLike[str]],
+        name: Optional[str] = None,
+        heap: Optional[str] = None,
+        cls: Optional[type[Device]] = None,
+    ) -> Device:
+        """Attach a device (a DeviceSpec, a shipped device's name or a file): the class for
+        its kind (or ``cls``) bound to this machine. See :func:`cmadev.device.attach`."""
+        from cmadev.device import attach  # cmadev.device imports this module
+
+        return attach(self, device, name=name, heap=heap, cls=cls)
 
     def start(self, workload: WorkloadBase) -> WorkloadHandle:
         """Start a background workload (runs inside the engine)."""
