@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 
@@ -17,9 +18,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 # imports libcst, whose import emits a DeprecationWarning (mypy_extensions.TypedDict) that
 # `filterwarnings = ["error"]` turns into an INTERNALERROR hiding the real failure. Import it
 # once here, quietly, so that the failure report is the failing example.
-with warnings.catch_warnings():
+with warnings.catch_warnings(), contextlib.suppress(ImportError):
     warnings.simplefilter("ignore", DeprecationWarning)
-    try:
-        import hypothesis.extra._patching  # noqa: F401
-    except ImportError:  # pragma: no cover - libcst not installed: nothing to silence
-        pass
+    import hypothesis.extra._patching  # noqa: F401

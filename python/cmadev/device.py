@@ -26,7 +26,6 @@ differently, or add actions that call :meth:`Device._allocate` and :meth:`Device
 from __future__ import annotations
 
 import os
-import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -481,11 +480,6 @@ def _count_sizes(counts: list[int]) -> list[tuple[int, int]]:
 # Devices
 
 
-# The devices attached to each machine, by name (a machine's device names are its owner names
-# in reports, so they must be unique).
-_ATTACHED: weakref.WeakKeyDictionary[Machine, dict[str, Device]] = weakref.WeakKeyDictionary()
-
-
 class Device:
     """A device drawing contiguous buffers from a CMA area, bound to a machine.
 
@@ -515,7 +509,8 @@ class Device:
         self.machine = machine
         self.spec = spec
         self.name = name or spec.name
-        attached = _ATTACHED.setdefault(machine, {})
+        # A machine's device names are its owner names in reports, so they must be unique.
+        attached = machine._devices
         if self.name in attached:
             raise MisuseError(
                 f"a device called {self.name!r} is already attached to this machine; give the "
@@ -717,7 +712,7 @@ def attach(
 
 def attached(machine: Machine) -> dict[str, Device]:
     """The devices attached to ``machine``, by name."""
-    return dict(_ATTACHED.get(machine, {}))
+    return dict(machine._devices)
 
 
 __all__ = [

@@ -35,6 +35,17 @@ def _ns(value: TimeLike) -> int:
     return parse_duration(value)
 
 
+_U32_MAX = 2**32 - 1
+
+
+def _whole(what: str, value: int, limit: int = _U32_MAX) -> int:
+    """Check an integer argument before it reaches the engine (which takes unsigned 32-bit
+    numbers), so a wrong value is a MisuseError that says so, not an OverflowError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise MisuseError(f"{what} must be a whole number from 0 to {limit}; got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Page:
     """A page owned by someone: ``owner``'s page ``index``. Its frame (:attr:`pfn`) may change
@@ -260,6 +271,10 @@ class Machine:
         self._seq = itertools.count()
         self._owner_ids: dict[str, int] = {}
         self._pages_per_owner: dict[str, int] = {}
+        # The attached devices by name (cmadev.device.attached). Kept here rather than in a
+        # module-level WeakKeyDictionary, whose values (devices, which refer to their machine)
+        # would keep every machine alive for the life of the process.
+        self._devices: dict[str, Device] = {}
 
     # ----- time --------------------------------------------------------------------------
 
@@ -365,6 +380,7 @@ class Machine:
         ``kind`` defaults to ``anon`` for movable masks and ``kernel`` for the others."""
         if kind is None:
             kind = "anon" if "MOVABLE" in gfp.upper() else "kernel"
+        _whole("order", order)
         oid = self.owner_id(owner)
         index = int(self.engine.alloc(oid, gfp, order, kind))
         return Page(self, owner, oid, index, order)
@@ -385,7 +401,7 @@ class Machine:
         return Hold(self, int(hold_id), int(pfn), kind, holder, int(cost))
 
     def page_info(self, pfn: int) -> dict[str, Any]:
-        return dict(self.engine.page_info(pfn))
+        return dict(self.engine.page_info(_whole("pfn", pfn)))
 
     # ----- CMA -------------------------------------------------------------------------------
 
@@ -399,6 +415,8 @@ class Machine:
     ) -> CmaRequest:
         """Start ``cma_alloc(area, count, align)`` now (``align`` is an order, as in the
         kernel); run the machine to make it progress."""
+        _whole("count", count)
+        _whole("align", align)
         job = self.engine.cma_alloc(area, count, align, self.owner_id(owner), zero)
         return CmaRequest(self, int(job))
 
@@ -406,22 +424,24 @@ class Machine:
         self, start: int, end: int, migratetype: str = "Movable", owner: str = "alloc_contig"
     ) -> dict[str, Any]:
         """``alloc_contig_range([start, end))`` run to completion (the clock advances)."""
+        _whole("start", start)
+        _whole("end", end)
         out = dict(self.engine.alloc_contig_range(start, end, migratetype, self.owner_id(owner)))
         out["blockers"] = [Blocker(**b) for b in out["blockers"]]
         return out
 
     def free_contig_range(self, start: int, count: int) -> None:
-        self.engine.free_contig_range(start, count)
+        self.engine.free_contig_range(_whole("start", start), _whole("count", count))
 
     def offline_pages(self, start: int, end: int) -> dict[str, Any]:
         """Memory hot-remove of ``[start, end)`` (4 MiB aligned, one zone), run to completion:
         ``errno`` is None when the range went offline."""
-        out = dict(self.engine.offline_pages(start, end))
+        out = dict(self.engine.offline_pages(_whole("start", start), _whole("end", end)))
         out["blockers"] = [Blocker(**b) for b in out["blockers"]]
         return out
 
     def online_pages(self, start: int, end: int) -> None:
-        self.engine.online_pages(start, end)
+        self.engine.online_pages(_whole("start", start), _whole("end", end))
 
     def cma_areas(self) -> list[dict[str, Any]]:
         return [

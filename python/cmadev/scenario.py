@@ -754,6 +754,14 @@ class ComparisonRow:
     host: dict[str, float] = field(default_factory=dict, compare=False)
     """Mean wall and CPU seconds per run, and the mean speed-up over real time."""
 
+    @classmethod
+    def of(
+        cls, policy: str, scenario: "Scenario", results: list["ScenarioResult"]
+    ) -> "ComparisonRow":
+        """The row of runs made elsewhere: ``python -m cmadev`` runs each with its own
+        progress bar and drops each policy's results (and machines) once tabulated."""
+        return _row(policy, [r.seed for r in results], scenario, results)
+
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0

@@ -1,14 +1,16 @@
 //! Engine benchmarks for the figures of SPEC §6 (benchmarks, not timed tests).
 //!
 //! ```text
-//! cargo bench -p cmadev-mm --bench engine            # everything, ~1 minute on 2 cores
+//! cargo bench -p cmadev-mm --bench engine            # everything: a few seconds after the build
 //! cargo bench -p cmadev-mm --bench engine -- pair    # only benchmarks whose id contains "pair"
+//! CMADEV_BENCH_QUICK=1 ...                           # 10x fewer iterations (for callgrind)
 //! ```
 //!
-//! A small harness instead of criterion: each benchmark runs a warm-up, then `samples`
-//! timed samples; the table shows the median (and the spread, min..max) of the per-operation
-//! time, and the same figures go to `target/bench-engine.json`. Medians and ratios, not
-//! means: this runs on shared machines.
+//! A small harness instead of criterion: each benchmark runs a warm-up, then timed samples
+//! (15 for the order-0 figures, 9 fresh runs for the contiguous ones); the table shows the
+//! median (and the spread, min..max) of the per-operation time, and the same figures go to
+//! `target/bench-engine.json`. Medians and ratios, not means: this runs on shared machines.
+//! `benches/callgrind_order0.sh` gives instruction counts for the order-0 figures.
 //!
 //! What is measured:
 //! - `order0_pair_fast`: `alloc_page_order0(GFP_KERNEL)` + `free_page_order0`, the buddy and
@@ -448,8 +450,8 @@ fn main() {
         "cmadev-mm engine benchmarks: median, [min .. max] over the samples, SPEC §6 target\n"
     );
     println!(
-        "  {:<22} {:<24} {:>12} {:<14} {}",
-        "benchmark", "board", "median", "unit", "spread / target"
+        "  {:<22} {:<24} {:>12} {:<14} spread / target",
+        "benchmark", "board", "median", "unit"
     );
 
     let mut pair_ratio: Vec<(&str, f64, f64)> = Vec::new();
@@ -560,7 +562,12 @@ fn main() {
         "ratios": ratios,
         "wall_s": started.elapsed().as_secs_f64(),
     });
-    let path = target_dir().join("bench-engine.json");
+    let name = if sc.samples < 15 {
+        "bench-engine-quick.json" // a quick (callgrind) run never replaces the real figures
+    } else {
+        "bench-engine.json"
+    };
+    let path = target_dir().join(name);
     match std::fs::write(&path, serde_json::to_string_pretty(&out).expect("json")) {
         Ok(()) => println!("\nwrote {}", path.display()),
         Err(e) => eprintln!("\ncould not write {}: {e}", path.display()),

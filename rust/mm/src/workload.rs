@@ -37,9 +37,18 @@
 //!   asynchronously (Poisson arrivals at the given rate); the task does not wait for them.
 //!   With `migrate_on_pin`, a pin first tries to migrate a CMA page out (charged to the
 //!   task, counted in `migrations_charged`); a pin that fails is counted in `pin_failures`.
+//!   `hold` chooses how the I/O holds its pages: `pin` (FOLL_PIN, the default), `get_page`
+//!   (a plain reference, as direct I/O did before its FOLL_PIN conversion: `warn_cma_pins`
+//!   warns, `migrate_on_pin` does not migrate) or `get_page_short` (the annotated brief
+//!   reference, exempt from `warn_cma_pins`).
 //! - `longterm_pinner`: RDMA/vfio/io_uring fixed buffers: anonymous pages allocated at start
 //!   and pinned FOLL_LONGTERM (with `migrate_on_longterm_pin`, migrated out of CMA first),
-//!   until `hold_ns` has passed or the workload stops.
+//!   until `hold_ns` has passed or the workload stops. By default each page is faulted in
+//!   by its pin; with `populate_first` the whole buffer is faulted in before the first pin.
+//!   The difference matters to the fix's cost: a page migrated out frees its CMA frame to
+//!   the per-CPU list, and the next fault on that CPU takes the same frame back, so
+//!   faulting and pinning page by page migrates nearly every page, where pinning a
+//!   populated buffer migrates only the pages that were in CMA.
 //! - `fs_mount`: a mounted filesystem's superblock and group-descriptor buffers: block-device
 //!   page cache read with `sb_bread` (`__GFP_MOVABLE` without `__GFP_HIGHMEM`, so ZONE_MOVABLE
 //!   and ZONE_CMA are out of reach but CMA pageblocks of ZONE_NORMAL are not), each held by
@@ -97,6 +106,33 @@ pub enum PinDistribution {
 
 fn default_pin_distribution() -> PinDistribution {
     PinDistribution::Exponential
+}
+
+/// How a direct I/O holds its buffer pages while the transfer is in flight.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IoHold {
+    /// `pin_user_pages` (FOLL_PIN): direct I/O since the block layer moved to
+    /// `iov_iter_extract_pages` (David Howells, 6.3 for bio, 6.5 for the old `direct-io.c`).
+    #[default]
+    #[serde(alias = "FOLL_PIN")]
+    Pin,
+    /// `get_user_pages` + `put_page`: a plain page reference, as direct I/O held its pages
+    /// before the FOLL_PIN conversion (and as in the 2015 CMA discussion).
+    GetPage,
+    /// The same reference annotated as brief (`get_page_short`, Peter Zijlstra's proposal):
+    /// exempt from `warn_cma_pins`.
+    GetPageShort,
+}
+
+impl IoHold {
+    fn hold_kind(self) -> HoldKind {
+        match self {
+            IoHold::Pin => HoldKind::Pin,
+            IoHold::GetPage => HoldKind::Ref,
+            IoHold::GetPageShort => HoldKind::RefShort,
+        }
+    }
 }
 
 /// A workload as Python declares it (JSON, tagged by `kind`). Times in ns (absolute virtual
@@ -160,6 +196,9 @@ pub enum WorkloadSpec {
         pin_mean_ns: u64,
         #[serde(default = "default_pin_distribution")]
         pin_distribution: PinDistribution,
+        /// `pin` (FOLL_PIN, the default), `get_page` or `get_page_short`.
+        #[serde(default)]
+        hold: IoHold,
     },
     LongtermPinner {
         name: String,
@@ -171,6 +210,11 @@ pub enum WorkloadSpec {
         /// Unpin after this long (None: hold until the workload stops).
         #[serde(default)]
         hold_ns: Option<u64>,
+        /// Fault the whole buffer in first (the application fills it), then pin it (as
+        /// `ib_umem_get` registers a populated buffer). Without it, each page is faulted in
+        /// by the pin itself, one page at a time.
+        #[serde(default)]
+        populate_first: bool,
     },
     FsMount {
         name: String,
@@ -388,7 +432,8 @@ pub struct WorkloadStats {
     pub refaults: u64,
     pub swapins: u64,
     pub cleancache_hits: u64,
-    /// Pins (FOLL_PIN, FOLL_LONGTERM) and, for `fs_mount`, buffer references taken.
+    /// Pins (FOLL_PIN, FOLL_LONGTERM) and, for `fs_mount` and `direct_io` with a
+    /// `get_page`/`get_page_short` hold, page references taken.
     pub pins_taken: u64,
     pub pin_failures: u64,
     pub alloc_failures: u64,
@@ -535,6 +580,7 @@ enum State {
         mean_interval: f64,
     },
     LongtermPinner {
+        populated: u32,
         pinned: u32,
     },
     FsMount {
@@ -708,7 +754,10 @@ impl Machine {
             }
             WorkloadSpec::LongtermPinner { pages, .. } => {
                 self.reserve_slots(owner, pages);
-                State::LongtermPinner { pinned: 0 }
+                State::LongtermPinner {
+                    populated: 0,
+                    pinned: 0,
+                }
             }
             WorkloadSpec::FsMount {
                 superblock_pages, ..
@@ -935,8 +984,19 @@ impl Machine {
             } else {
                 (t.max(*next), Op::Io)
             }),
-            (State::LongtermPinner { pinned }, WorkloadSpec::LongtermPinner { pages, .. }) => {
-                (pinned < pages).then_some((t, Op::Pin))
+            (
+                State::LongtermPinner { populated, pinned },
+                WorkloadSpec::LongtermPinner {
+                    pages,
+                    populate_first,
+                    ..
+                },
+            ) => {
+                if *populate_first && populated < pages {
+                    Some((t, Op::Populate))
+                } else {
+                    (pinned < pages).then_some((t, Op::Pin))
+                }
             }
             (
                 State::FsMount { mounted },
@@ -1156,11 +1216,14 @@ impl Machine {
         self.wl_record(id, r);
     }
 
-    /// Fault in the next page of a direct-I/O buffer at start.
+    /// Fault in the next page of a direct-I/O buffer, or of a long-term pinner's buffer
+    /// filled before it is pinned, at start.
     fn wl_populate(&mut self, id: u32) {
         let w = &mut self.workloads.list[id as usize];
         let owner = w.owner;
-        let State::DirectIo { populated, .. } = &mut w.state else {
+        let (State::DirectIo { populated, .. } | State::LongtermPinner { populated, .. }) =
+            &mut w.state
+        else {
             unreachable!()
         };
         let index = *populated;
@@ -1179,6 +1242,7 @@ impl Machine {
             pages_per_io,
             pin_mean_ns,
             pin_distribution,
+            hold,
             ..
         } = w.spec
         else {
@@ -1208,7 +1272,7 @@ impl Machine {
             let Some(pfn) = self.wl_record(id, r) else {
                 continue;
             };
-            let pinned = self.take_hold(pfn, owner, HoldKind::Pin, Some(duration));
+            let pinned = self.take_hold(pfn, owner, hold.hold_kind(), Some(duration));
             let stats = &mut self.workloads.list[id as usize].stats;
             match pinned {
                 Ok(_) => stats.pins_taken += 1,
@@ -1217,19 +1281,22 @@ impl Machine {
         }
     }
 
-    /// Allocate the next page of a long-term pinned buffer and pin it FOLL_LONGTERM.
+    /// Pin the next page of a long-term pinned buffer FOLL_LONGTERM, faulting it in first if
+    /// the buffer was not populated.
     fn wl_longterm_pin(&mut self, id: u32) {
         let w = &mut self.workloads.list[id as usize];
         let owner = w.owner;
         let WorkloadSpec::LongtermPinner { hold_ns, .. } = w.spec else {
             unreachable!()
         };
-        let State::LongtermPinner { pinned } = &mut w.state else {
+        let State::LongtermPinner { populated, pinned } = &mut w.state else {
             unreachable!()
         };
         let index = *pinned;
         *pinned += 1;
-        let r = self.touch_slot(owner, index, Gfp::HIGHUSER_MOVABLE, Kind::Anon, true);
+        // A populated page is only looked up (faulted back in if it was swapped out).
+        let write = index >= *populated;
+        let r = self.touch_slot(owner, index, Gfp::HIGHUSER_MOVABLE, Kind::Anon, write);
         let Some(pfn) = self.wl_record(id, r) else {
             return;
         };
@@ -1383,5 +1450,23 @@ mod tests {
             r#"{"kind":"writer","name":"w","file_pages":1,"rate_pages_per_s":1,"bogus":1}"#,
         );
         assert!(bad.is_err());
+        // A direct I/O holds its pages with FOLL_PIN unless told otherwise.
+        let dio = |extra: &str| {
+            serde_json::from_str::<WorkloadSpec>(&format!(
+                r#"{{"kind":"direct_io","name":"d","buffer_pages":16,"ios_per_s":1,
+                   "pages_per_io":1,"pin_mean_ns":1{extra}}}"#
+            ))
+        };
+        let hold = |s: WorkloadSpec| match s {
+            WorkloadSpec::DirectIo { hold, .. } => hold.hold_kind(),
+            _ => unreachable!(),
+        };
+        assert_eq!(hold(dio("").unwrap()), HoldKind::Pin);
+        assert_eq!(hold(dio(r#","hold":"get_page""#).unwrap()), HoldKind::Ref);
+        assert_eq!(
+            hold(dio(r#","hold":"get_page_short""#).unwrap()),
+            HoldKind::RefShort
+        );
+        assert!(dio(r#","hold":"longterm""#).is_err());
     }
 }

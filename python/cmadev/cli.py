@@ -1,0 +1,750 @@
+"""The command line: ``python -m cmadev [demo|run|compare|devices|schema]``.
+
+With no arguments it runs the demo: the shipped ``tv_evening`` scenario under every placement,
+each with the fixes mainline has today and with none, then prints a comparison table and
+writes a report folder (plots, ``results.json``, ``summary.md``; see :mod:`cmadev.report`).
+
+Every error a user can cause (a bad scenario file, an unknown policy, a bad argument) ends
+the program with a message on stderr that names what was wrong and how to fix it, and a
+non-zero exit code: 1 for a bad input, 2 for bad usage (argparse). Never a traceback: the
+messages of :class:`~cmadev.errors.CmadevError` are written for people already.
+
+``--json`` writes one JSON document to stdout and nothing else; progress goes to stderr then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import gc
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from cmadev.catalog import list_boards, list_devices, load_board, load_device
+from cmadev.errors import CmadevError, SpecError
+from cmadev.models import (
+    FIXES,
+    PLACEMENTS,
+    Board,
+    Buffer,
+    CmaArea,
+    CostModel,
+    DeviceSpec,
+    Policy,
+    load_model,
+    sensible_fixes,
+)
+from cmadev.report import (
+    DEVICE_COLUMNS,
+    HOST_COLUMNS,
+    SYSTEM_COLUMNS,
+    Comparison,
+    RunRecord,
+    device_cells,
+    host_cells,
+    host_document,
+    over_deadline,
+    policy_host,
+    slowest,
+    system_cells,
+    write_report,
+)
+from cmadev.scenario import (
+    ComparisonRow,
+    ComparisonTable,
+    Scenario,
+    ScenarioResult,
+    list_scenarios,
+    load_scenario,
+)
+from cmadev.units import NS_PER_S, format_duration, format_size, parse_duration
+
+DEMO_SCENARIO = "tv_evening"
+DEFAULT_OUT = "cmadev-report"
+PLAIN_WIDTH = 120
+"""Columns for tables when stdout is not a terminal (CI logs): wide enough for the policy
+labels, which rich would otherwise wrap at its default of 80."""
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+# --------------------------------------------------------------------------------------------
+# Policies from the command line
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    """A policy as the user named it: the label for tables, and what ``Scenario.run`` is
+    given (the preset name itself, so that results carry the name the user typed)."""
+
+    label: str
+    policy: Union[str, Policy]
+
+
+def _fix_names() -> dict[str, str]:
+    """Each fix by its full name and by its short name in policy labels
+    ("longterm_pin"), so that a label printed in a table can be typed back."""
+    names = {fix: fix for fix in FIXES}
+    for fix in FIXES:
+        names[Policy(placement="legacy", fixes=frozenset({fix})).label.split("+", 1)[1]] = fix
+    return names
+
+
+_FLAGS: dict[str, dict[str, Any]] = {
+    "vendor_retry": {"vendor_retry": True},
+    "per_area_lock": {"cma_lock": "per_area"},
+}
+"""Label parts that are not fixes but switches of a Policy."""
+
+
+def parse_policy(text: str) -> PolicyChoice:
+    """A preset ("mainline-today"), a placement with fixes ("legacy+migrate_on_longterm_pin",
+    or the short names of a table label: "balanced+longterm_pin+sb_unmovable"), or the path
+    of a policy file."""
+    text = text.strip()
+    if text.endswith((".json", ".toml")):
+        policy = load_model(Policy, text)
+        return PolicyChoice(policy.label, policy)
+    if "+" not in text:
+        try:
+            Policy.preset(text)
+        except SpecError:
+            raise SpecError(_unknown_policy(text, Policy.presets())) from None
+        return PolicyChoice(text, text)
+    placement, *parts = text.split("+")
+    if placement not in PLACEMENTS:
+        raise SpecError(_unknown_policy(placement, list(PLACEMENTS), whole=text))
+    fields: dict[str, Any] = {"placement": placement, "fixes": []}
+    names = _fix_names()
+    for part in parts:
+        if part in _FLAGS:
+            fields.update(_FLAGS[part])
+        elif part in names:
+            fields["fixes"].append(names[part])
+        else:
+            raise SpecError(_unknown_fix(part, text, [*names, *_FLAGS]))
+    policy = Policy.coerce(fields)
+    return PolicyChoice(policy.label, policy)
+
+
+def _unknown_policy(name: str, known: list[str], whole: str = "") -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    where = f" in policy {whole!r}" if whole else ""
+    return (
+        f"unknown {'placement' if whole else 'policy'} {name!r}{where}.{hint} Use a preset "
+        f"({', '.join(Policy.presets())}), a placement with fixes joined by '+' "
+        f"('legacy+migrate_on_longterm_pin'; placements: {', '.join(PLACEMENTS)}), or the "
+        f"path of a policy .json/.toml file. 'python -m cmadev devices' lists the presets."
+    )
+
+
+def _unknown_fix(part: str, whole: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(part, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (
+        f"unknown fix {part!r} in policy {whole!r}.{hint} The fixes are: {', '.join(FIXES)} "
+        f"(or their short names in table labels); also vendor_retry and per_area_lock."
+    )
+
+
+def demo_policies() -> list[PolicyChoice]:
+    """Every placement with the fixes mainline has today (those that make sense under it:
+    a fix that cannot act under a placement is rejected there) and with none. A placement
+    that accepts none of them (gcma) runs once: the two runs would be the same."""
+    today = Policy.preset("mainline-today").fixes
+    choices: dict[str, PolicyChoice] = {}
+    for placement in PLACEMENTS:
+        for fixes in (sensible_fixes(placement, today), frozenset()):
+            policy = Policy(placement=placement, fixes=fixes)
+            choices.setdefault(policy.label, PolicyChoice(policy.label, policy))
+    return list(choices.values())
+
+
+# --------------------------------------------------------------------------------------------
+# Progress
+
+
+class RunProgress:
+    """A progress bar per run on a terminal; on anything else (CI logs, pipes, tests) one
+    plain line per finished run, because a redrawn bar there is only noise."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.console = console
+        self.total = total
+        self.done = 0
+        self.bar: Optional[Progress] = None
+        if console.is_terminal:
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[sim]}"),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[host]}"),
+                console=console,
+            )
+
+    def __enter__(self) -> RunProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def start(self, label: str, seed: int, duration_ns: int) -> Callable[[int, int], None]:
+        """Show a run; returns the ``progress(now_ns, duration_ns)`` callback of
+        :meth:`Scenario.run`."""
+        if self.bar is None:
+            return lambda now, total: None
+        bar = self.bar
+        task = bar.add_task(f"{label} seed {seed}", total=duration_ns, sim="", host="")
+
+        def update(now: int, total: int) -> None:
+            bar.update(task, completed=min(now, total), sim=_simulated(now, total))
+
+        self._task: TaskID = task
+        return update
+
+    def finish(self, label: str, seed: int, result: ScenarioResult) -> None:
+        self.done += 1
+        host = result.host
+        figures = f"{host['wall_s']:.3f} s wall, {host['speedup']:,.0f}x real time"
+        if self.bar is not None:
+            self.bar.update(self._task, completed=result.scenario.duration, host=figures)
+            return
+        self.console.print(
+            f"[{self.done}/{self.total}] {label} seed {seed}: "
+            f"{format_duration(result.end_ns)} simulated, {figures}",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _simulated(now: int, total: int) -> str:
+    return f"{now / NS_PER_S:.0f}/{total / NS_PER_S:.0f} s"
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+
+
+def run_comparison(
+    scenario: Scenario, choices: list[PolicyChoice], seeds: list[int], progress: RunProgress
+) -> Comparison:
+    """Run every policy and seed with a progress bar each. Each policy's results are
+    tabulated and turned into plain data at once, then dropped, so memory stays flat however
+    many seeds are asked for (a result holds its whole simulated machine)."""
+    started = time.perf_counter()
+    rows: list[ComparisonRow] = []
+    records: list[RunRecord] = []
+    for choice in choices:
+        results = [_run_one(scenario, choice, seed, progress) for seed in seeds]
+        rows.append(ComparisonRow.of(choice.label, scenario, results))
+        records.extend(RunRecord.of(choice.label, r) for r in results)
+        del results
+        gc.collect()
+    comparison = Comparison(scenario, ComparisonTable(scenario.name, rows), records)
+    comparison.wall_s = time.perf_counter() - started
+    return comparison
+
+
+def _run_one(
+    scenario: Scenario, choice: PolicyChoice, seed: int, progress: RunProgress
+) -> ScenarioResult:
+    gc.collect()  # the previous run's machine, so that this run's peak RSS is its own
+    callback = progress.start(choice.label, seed, scenario.duration)
+    result = scenario.run(choice.policy, seed=seed, progress=callback)
+    progress.finish(choice.label, seed, result)
+    return result
+
+
+def _scenario(ref: str, duration: Optional[int]) -> Scenario:
+    scenario = load_scenario(ref)
+    return scenario.with_changes(duration=duration) if duration is not None else scenario
+
+
+def _seeds(scenario: Scenario, count: int) -> list[int]:
+    """``count`` seeds from the scenario's own: the first run is the scenario as written."""
+    return [scenario.seed + i for i in range(count)]
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """One run: its summary (or its JSON) and what it cost the host."""
+    scenario = _scenario(args.scenario, args.duration)
+    choice = parse_policy(args.policy) if args.policy else None
+    label = choice.label if choice else Policy.coerce(scenario.policy).label
+    seed = scenario.seed if args.seed is None else args.seed
+    console = _console(stderr=args.json)
+    with RunProgress(console, 1) as progress:
+        callback = progress.start(label, seed, scenario.duration)
+        result = scenario.run(choice.policy if choice else None, seed=seed, progress=callback)
+        progress.finish(label, seed, result)
+    if args.json:
+        _print_json(result.to_dict(host=True))
+        return 0
+    out = _console()
+    out.print(result.summary(), markup=False, highlight=False)
+    for request in result.requests:
+        if request.outcome != "met":
+            out.print(request.describe(), markup=False, highlight=False)
+    out.print(_host_line(result), markup=False, highlight=False)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Several policies and seeds: the table, and the report folder if asked (the demo
+    always writes one)."""
+    scenario = _scenario(args.scenario, args.duration)
+    choices = _dedup([parse_policy(p) for p in args.policies]) if args.policies else None
+    choices = choices or demo_policies()
+    seeds = _seeds(scenario, args.seeds)
+    with RunProgress(_console(stderr=args.json), len(choices) * len(seeds)) as progress:
+        comparison = run_comparison(scenario, choices, seeds, progress)
+    comparison.command = _command(args)
+    files = write_report(comparison, Path(args.out)) if args.out else {}
+    if args.json:
+        _print_json(_comparison_json(comparison, files))
+        return 0
+    _print_comparison(_console(), comparison, files)
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    """The shipped devices, boards, scenarios and policy presets, a line each."""
+    catalog = {
+        "devices": [_device_entry(name) for name in list_devices()],
+        "boards": [_board_entry(name) for name in list_boards()],
+        "scenarios": [_scenario_entry(name) for name in list_scenarios()],
+        "policies": [_policy_entry(name) for name in Policy.presets()],
+    }
+    if args.json:
+        _print_json(catalog)
+        return 0
+    console = _console()
+    for section, entries in catalog.items():
+        table = Table(title=section, title_justify="left", expand=False)
+        table.add_column("name", style="bold", no_wrap=True)
+        table.add_column("what", no_wrap=True)
+        table.add_column("description", no_wrap=True, overflow="ellipsis")
+        for entry in entries:
+            table.add_row(entry["name"], entry["what"], entry.get("summary", ""))
+        console.print(table)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The JSON schema of one model, or of all of them by name."""
+    models = schema_models()
+    if args.model is None:
+        _print_json({name: schema() for name, schema in models.items()}, indent=2)
+        return 0
+    _print_json(models[_model_name(args.model, list(models))](), indent=2)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# The catalog
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of a description: the one-line summary in listings."""
+    for i, ch in enumerate(text):
+        if ch in ".!?" and (i + 1 == len(text) or text[i + 1] == " "):
+            following = text[i + 2 : i + 3]
+            if not following or following.isupper() or following in "'\"(":
+                return text[: i + 1]
+    return text
+
+
+def _device_entry(name: str) -> dict[str, Any]:
+    spec = load_device(name)
+    modes = {mode: spec.total_bytes(mode) for mode in spec.modes}
+    what = (
+        f"{spec.kind}, heap {spec.heap}, deadline {format_duration(spec.deadline)}; "
+        + ", ".join(f"{mode} {format_size(size)}" for mode, size in modes.items())
+    )
+    return {
+        "name": name,
+        "what": what,
+        "kind": spec.kind,
+        "heap": spec.heap,
+        "deadline_ns": spec.deadline,
+        "modes": modes,
+        "summary": _first_sentence(spec.description),
+        "description": spec.description,
+    }
+
+
+def _board_entry(name: str) -> dict[str, Any]:
+    board = load_board(name)
+    areas = {area.name: area.size for area in board.cma_areas}
+    what = f"{format_size(board.ram)} RAM, {board.cpus} CPUs; CMA " + ", ".join(
+        f"{area} {format_size(size)}" for area, size in areas.items()
+    )
+    return {
+        "name": name,
+        "what": what,
+        "ram_bytes": board.ram,
+        "cpus": board.cpus,
+        "cma_areas": areas,
+        "summary": _first_sentence(board.description),
+        "description": board.description,
+    }
+
+
+def _scenario_entry(name: str) -> dict[str, Any]:
+    sc = load_scenario(name)
+    board = sc.board_spec().name
+    devices = [entry.name for entry in sc.devices]
+    return {
+        "name": name,
+        "what": f"board {board}, {format_duration(sc.duration)}, devices {', '.join(devices)}",
+        "board": board,
+        "duration_ns": sc.duration,
+        "devices": devices,
+        "workloads": [w.name for w in sc.workloads],
+        "summary": _first_sentence(sc.description),
+        "description": sc.description,
+    }
+
+
+def _policy_entry(name: str) -> dict[str, Any]:
+    policy = Policy.preset(name)
+    return {
+        "name": name,
+        "what": policy.label,
+        "placement": policy.placement,
+        "fixes": [fix for fix in FIXES if fix in policy.fixes],
+        "policy": policy.model_dump(mode="json"),
+    }
+
+
+def schema_models() -> dict[str, Callable[[], dict[str, Any]]]:
+    """The models users write, by name: each gives its JSON schema. ``Workload`` is any
+    workload (told apart by ``kind``); each workload class is there by its own name too."""
+    from pydantic import TypeAdapter
+
+    from cmadev.workloads import WORKLOAD_CLASSES, Workload
+
+    models: dict[str, Callable[[], dict[str, Any]]] = {
+        cls.__name__: cls.model_json_schema
+        for cls in (Board, CmaArea, CostModel, Policy, DeviceSpec, Buffer, Scenario)
+    }
+    models["Workload"] = TypeAdapter(Workload).json_schema
+    for cls in WORKLOAD_CLASSES.values():
+        models[cls.__name__] = cls.model_json_schema
+    return models
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def _model_name(name: str, known: list[str]) -> str:
+    """``name`` matched without regard to case, ``_`` or ``-`` (so a workload's kind,
+    "page_cache_reader", finds PageCacheReader)."""
+    for model in known:
+        if _normal(model) == _normal(name):
+            return model
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise SpecError(f"no model called {name!r}.{hint} The models are: {', '.join(known)}.")
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console on stdout (or stderr, when stdout carries JSON). Off a terminal, rich
+    would wrap tables at 80 columns: use $COLUMNS, or a width that fits the labels."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PLAIN_WIDTH
+    return console
+
+
+def _print_json(data: Any, indent: Optional[int] = None) -> None:
+    """Exactly one JSON document on stdout (not through rich, which would wrap lines)."""
+    sys.stdout.write(json.dumps(data, indent=indent) + "\n")
+    sys.stdout.flush()
+
+
+def _host_line(result: ScenarioResult) -> str:
+    h = result.host
+    return (
+        f"host: {h['wall_s']:.3f} s wall, {h['cpu_s']:.3f} s CPU, peak RSS "
+        f"{format_size(h['peak_rss_bytes'])}: {h['speedup']:,.0f}x real time"
+    )
+
+
+def _dedup(choices: list[PolicyChoice]) -> list[PolicyChoice]:
+    """Policies given twice run once (the runs are deterministic)."""
+    return list({choice.label: choice for choice in choices}.values())
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this comparison (for the summary)."""
+    if args.command in (None, "demo"):
+        parts = ["python -m cmadev"]
+    else:
+        parts = ["python -m cmadev compare", args.scenario]
+        if args.policies:
+            parts += ["--policies", *args.policies]
+    if args.seeds != 1:
+        parts += ["--seeds", str(args.seeds)]
+    if getattr(args, "duration", None) is not None:
+        parts += ["--duration", format_duration(args.duration).replace(" ", "")]
+    return " ".join(parts)
+
+
+def _comparison_json(comparison: Comparison, files: dict[str, Path]) -> dict[str, Any]:
+    return {
+        "scenario": comparison.scenario.name,
+        "policies": comparison.policies,
+        "seeds": comparison.seeds,
+        "comparison": comparison.table.to_dict(),
+        "host": host_document(comparison),
+        "report": {kind: str(path) for kind, path in files.items()},
+    }
+
+
+def _print_comparison(console: Console, comparison: Comparison, files: dict[str, Path]) -> None:
+    console.print()
+    console.print(_device_table(comparison))
+    console.print(_system_table(comparison))
+    policy, speed = slowest(comparison)
+    simulated = sum(r.simulated_s for r in comparison.runs)
+    console.print(
+        f"{len(comparison.runs)} runs, {simulated:,.0f} s simulated in "
+        f"{comparison.wall_s:.2f} s wall; slowest policy {policy} at {speed:,.0f}x real time.",
+        markup=False,
+    )
+    if files:
+        folder = files["summary"].parent
+        names = ", ".join(path.name for path in files.values())
+        console.print(f"Report: {folder}{os.sep} ({names})", markup=False)
+
+
+def _device_table(comparison: Comparison) -> Table:
+    """Per policy and device: success, latency percentiles against the deadline, misses;
+    red where the deadline was missed."""
+    table = Table(title=f"{comparison.scenario.name}: devices", title_justify="left")
+    for i, name in enumerate(DEVICE_COLUMNS):
+        table.add_column(name, justify="left" if i < 2 else "right", no_wrap=i < 2)
+    for row in comparison.table.rows:
+        for i, (device, stats) in enumerate(row.devices.items()):
+            cells = [Text(c) for c in device_cells(stats)]
+            for k, value in ((2, stats.p50_ns), (3, stats.p99_ns), (4, stats.max_ns)):
+                if over_deadline(stats, value):
+                    cells[k].stylize("bold red")
+            if stats.deadline_misses:
+                cells[6].stylize("bold red")
+            if stats.success_rate < 1:
+                cells[1].stylize("yellow")
+            table.add_row(row.policy if i == 0 else "", device, *cells)
+        table.add_section()
+    return table
+
+
+def _system_table(comparison: Comparison) -> Table:
+    """Per policy: what the system gets from the area, and what the run cost the host."""
+    head = (*SYSTEM_COLUMNS, *HOST_COLUMNS[2:3], HOST_COLUMNS[4], HOST_COLUMNS[5])
+    table = Table(title=f"{comparison.scenario.name}: system and host", title_justify="left")
+    for i, name in enumerate(head):
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for policy in comparison.policies:
+        host = host_cells(comparison, policy)
+        table.add_row(policy, *system_cells(comparison, policy), host[1], host[3], host[4])
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# Arguments
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed is from 0 to 2**64 - 1")
+    return value
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except SpecError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cmadev",
+        description="cmadev: an emulated embedded-device testbed for the Linux kernel's "
+        "Contiguous Memory Allocator. Without a command: the demo.",
+        epilog="SCENARIO is a shipped scenario's name (see 'devices') or a .json/.toml file. "
+        "A policy is a preset (mainline-today, legacy, gcma, ...; see 'devices'), a placement "
+        "with fixes joined by '+' (legacy+migrate_on_longterm_pin), or a policy file.",
+    )
+    parser.add_argument("--version", action="version", version=f"cmadev {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    json_opt = argparse.ArgumentParser(add_help=False)
+    json_opt.add_argument(
+        "--json", action="store_true", help="write JSON to stdout (progress goes to stderr)"
+    )
+    duration_opt = argparse.ArgumentParser(add_help=False)
+    duration_opt.add_argument(
+        "--duration", type=_duration, help="run for this long instead ('30s')"
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        parents=[json_opt],
+        help="the default: tv_evening under every placement, with today's fixes and without",
+        description=f"Run {DEMO_SCENARIO} under every placement, with the fixes mainline has "
+        "today and with none; print the table and write the report folder.",
+    )
+    _comparison_options(demo, out_default=DEFAULT_OUT)
+    demo.set_defaults(handler=cmd_compare, scenario=DEMO_SCENARIO, policies=None, duration=None)
+
+    run = commands.add_parser(
+        "run",
+        parents=[json_opt, duration_opt],
+        help="run a scenario once",
+        description="Run a scenario once: every device request, the system figures, the host.",
+    )
+    run.add_argument("scenario", metavar="SCENARIO")
+    run.add_argument("--policy", metavar="P", help="default: the scenario's own")
+    run.add_argument("--seed", type=_seed, metavar="N", help="default: the scenario's own")
+    run.set_defaults(handler=cmd_run)
+
+    compare = commands.add_parser(
+        "compare",
+        parents=[json_opt, duration_opt],
+        help="run a scenario under several policies and seeds",
+        description="Run a scenario under several policies and seeds and tabulate them.",
+    )
+    compare.add_argument("scenario", metavar="SCENARIO")
+    compare.add_argument(
+        "--policies",
+        nargs="+",
+        metavar="P",
+        help="default: every placement, with today's mainline fixes and without",
+    )
+    _comparison_options(compare, out_default=None)
+    compare.set_defaults(handler=cmd_compare)
+
+    devices = commands.add_parser(
+        "devices",
+        parents=[json_opt],
+        help="list the shipped devices, boards, scenarios and policy presets",
+    )
+    devices.set_defaults(handler=cmd_devices)
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON schema of the models",
+        description="Print the JSON schema of MODEL (Board, CmaArea, CostModel, Policy, "
+        "DeviceSpec, Buffer, Scenario, Workload, or a workload: PageCacheReader, Writer, "
+        "AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc), or of all by name.",
+    )
+    schema.add_argument("model", nargs="?", metavar="MODEL")
+    schema.set_defaults(handler=cmd_schema)
+    return parser
+
+
+def _comparison_options(parser: argparse.ArgumentParser, out_default: Optional[str]) -> None:
+    parser.add_argument(
+        "--seeds",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="runs per policy, seeds from the scenario's own (default: 1)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=out_default,
+        help=f"write the report here (default: {out_default})"
+        if out_default
+        else "write the report (plots, results.json, summary.md) here",
+    )
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("cmadev")
+    except Exception:  # pragma: no cover - not installed
+        return "unknown"
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code (0, 1 for a bad input, 2 for bad usage)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in _TOP_FLAGS):
+        args_list.insert(0, "demo")  # `python -m cmadev --seeds 3` is the demo's options
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as stop:  # argparse printed the usage and the error (or the help)
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except CmadevError as err:
+        return _fail(str(err))
+    except OSError as err:  # the report folder cannot be written, ...
+        where = f"{err.filename}: " if err.filename else ""
+        return _fail(f"{where}{err.strerror or err}")
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return EXIT_INTERRUPTED
+
+
+_TOP_FLAGS = ("-h", "--help", "--version")
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"cmadev: error: {message}\n")
+    return EXIT_ERROR
+
+
+__all__ = ["build_parser", "demo_policies", "main", "parse_policy", "schema_models"]
