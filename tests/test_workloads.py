@@ -43,8 +43,9 @@ ENGINE_FIELDS = {
         "pages_per_io",
         "pin_mean_ns",
         "pin_distribution",
+        "hold",
     },
-    "longterm_pinner": {"pages", "hold_ns"},
+    "longterm_pinner": {"pages", "hold_ns", "populate_first"},
     "fs_mount": {"superblock_pages"},
     "kernel_alloc": {"rate_allocs_per_s", "order", "lifetime_mean_ns"},
 }

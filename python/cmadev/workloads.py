@@ -264,6 +264,12 @@ class DirectIO(WorkloadBase):
     pin_distribution: Literal["exponential", "fixed"] = Field(
         "exponential", description="Pin times: 'exponential' around pin_time, or 'fixed'."
     )
+    hold: Literal["pin", "get_page", "get_page_short"] = Field(
+        "pin",
+        description="How an I/O holds its pages: 'pin' (pin_user_pages, FOLL_PIN: direct I/O "
+        "since 6.3/6.5), 'get_page' (get_user_pages + put_page, as older kernels did), or "
+        "'get_page_short' (the same, annotated as brief: exempt from warn_cma_pins).",
+    )
 
     @field_validator("buffer")
     @classmethod
@@ -304,6 +310,7 @@ class DirectIO(WorkloadBase):
             "pages_per_io": _pages(self.io_size, page_size),
             "pin_mean_ns": self.pin_time,
             "pin_distribution": self.pin_distribution,
+            "hold": self.hold,
         }
 
 
@@ -321,6 +328,11 @@ class LongtermPinner(WorkloadBase):
     hold: Optional[Duration] = Field(
         None, description="How long the pins last (e.g. '10s'); null: until the workload stops."
     )
+    populate_first: bool = Field(
+        False,
+        description="Fault the whole buffer in before pinning (as a registration of an "
+        "already-used buffer does); false: each page is faulted in by its own pin.",
+    )
 
     @field_validator("size")
     @classmethod
@@ -335,7 +347,11 @@ class LongtermPinner(WorkloadBase):
         return value
 
     def _engine_fields(self, page_size: int) -> dict[str, Any]:
-        return {"pages": _pages(self.size, page_size), "hold_ns": self.hold}
+        return {
+            "pages": _pages(self.size, page_size),
+            "hold_ns": self.hold,
+            "populate_first": self.populate_first,
+        }
 
 
 class FsMount(WorkloadBase):
