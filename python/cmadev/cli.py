@@ -9,7 +9,8 @@ the program with a message on stderr that names what was wrong and how to fix it
 non-zero exit code: 1 for a bad input, 2 for bad usage (argparse). Never a traceback: the
 messages of :class:`~cmadev.errors.CmadevError` are written for people already.
 
-``--json`` writes one JSON document to stdout and nothing else; progress goes to stderr then.
+``--json`` writes one JSON document to stdout and nothing else; the progress bars go to
+stderr then, and only when it is a terminal.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from cmadev.models import (
     Policy,
     load_model,
     sensible_fixes,
+    validate_model,
 )
 from cmadev.report import (
     DEVICE_COLUMNS,
@@ -52,10 +54,10 @@ from cmadev.report import (
     Comparison,
     RunRecord,
     device_cells,
+    first_sentence,
     host_cells,
     host_document,
     over_deadline,
-    policy_host,
     slowest,
     system_cells,
     write_report,
@@ -136,7 +138,7 @@ def parse_policy(text: str) -> PolicyChoice:
             fields["fixes"].append(names[part])
         else:
             raise SpecError(_unknown_fix(part, text, [*names, *_FLAGS]))
-    policy = Policy.coerce(fields)
+    policy = validate_model(Policy, fields, source=f"policy {text!r}")
     return PolicyChoice(policy.label, policy)
 
 
@@ -180,13 +182,16 @@ def demo_policies() -> list[PolicyChoice]:
 
 class RunProgress:
     """A progress bar per run on a terminal; on anything else (CI logs, pipes, tests) one
-    plain line per finished run, because a redrawn bar there is only noise."""
+    plain line per finished run, because a redrawn bar there is only noise. ``quiet`` (for
+    ``--json``) drops the plain lines: a script reading stderr should find only errors."""
 
-    def __init__(self, console: Console, total: int) -> None:
+    def __init__(self, console: Console, total: int, quiet: bool = False) -> None:
         self.console = console
         self.total = total
+        self.quiet = quiet
         self.done = 0
         self.bar: Optional[Progress] = None
+        self.task: Optional[TaskID] = None
         if console.is_terminal:
             self.bar = Progress(
                 TextColumn("{task.description}"),
@@ -217,21 +222,24 @@ class RunProgress:
         def update(now: int, total: int) -> None:
             bar.update(task, completed=min(now, total), sim=_simulated(now, total))
 
-        self._task: TaskID = task
+        self.task = task
         return update
 
     def finish(self, label: str, seed: int, result: ScenarioResult) -> None:
         self.done += 1
         host = result.host
         figures = f"{host['wall_s']:.3f} s wall, {host['speedup']:,.0f}x real time"
-        if self.bar is not None:
-            self.bar.update(self._task, completed=result.scenario.duration, host=figures)
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, completed=result.scenario.duration, host=figures)
+            return
+        if self.quiet:
             return
         self.console.print(
             f"[{self.done}/{self.total}] {label} seed {seed}: "
             f"{format_duration(result.end_ns)} simulated, {figures}",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -256,8 +264,6 @@ def run_comparison(
         results = [_run_one(scenario, choice, seed, progress) for seed in seeds]
         rows.append(ComparisonRow.of(choice.label, scenario, results))
         records.extend(RunRecord.of(choice.label, r) for r in results)
-        del results
-        gc.collect()
     comparison = Comparison(scenario, ComparisonTable(scenario.name, rows), records)
     comparison.wall_s = time.perf_counter() - started
     return comparison
@@ -266,7 +272,9 @@ def run_comparison(
 def _run_one(
     scenario: Scenario, choice: PolicyChoice, seed: int, progress: RunProgress
 ) -> ScenarioResult:
-    gc.collect()  # the previous run's machine, so that this run's peak RSS is its own
+    # Free the previous policy's machines (reference cycles) before this run, so that it
+    # reuses their memory: the peak RSS then measures one run, not all those before it.
+    gc.collect()
     callback = progress.start(choice.label, seed, scenario.duration)
     result = scenario.run(choice.policy, seed=seed, progress=callback)
     progress.finish(choice.label, seed, result)
@@ -294,19 +302,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     label = choice.label if choice else Policy.coerce(scenario.policy).label
     seed = scenario.seed if args.seed is None else args.seed
     console = _console(stderr=args.json)
-    with RunProgress(console, 1) as progress:
+    with RunProgress(console, 1, quiet=args.json) as progress:
         callback = progress.start(label, seed, scenario.duration)
         result = scenario.run(choice.policy if choice else None, seed=seed, progress=callback)
         progress.finish(label, seed, result)
     if args.json:
         _print_json(result.to_dict(host=True))
         return 0
-    out = _console()
-    out.print(result.summary(), markup=False, highlight=False)
-    for request in result.requests:
-        if request.outcome != "met":
-            out.print(request.describe(), markup=False, highlight=False)
-    out.print(_host_line(result), markup=False, highlight=False)
+    text = [result.summary()]
+    text += [r.describe() for r in result.requests if r.outcome != "met"]
+    text.append(_host_line(result))
+    _console().print("\n".join(text), markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -317,7 +323,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     choices = _dedup([parse_policy(p) for p in args.policies]) if args.policies else None
     choices = choices or demo_policies()
     seeds = _seeds(scenario, args.seeds)
-    with RunProgress(_console(stderr=args.json), len(choices) * len(seeds)) as progress:
+    if args.out:  # before the runs: a folder that cannot be written fails at once
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    runs = len(choices) * len(seeds)
+    with RunProgress(_console(stderr=args.json), runs, quiet=args.json) as progress:
         comparison = run_comparison(scenario, choices, seeds, progress)
     comparison.command = _command(args)
     files = write_report(comparison, Path(args.out)) if args.out else {}
@@ -341,14 +350,27 @@ def cmd_devices(args: argparse.Namespace) -> int:
         return 0
     console = _console()
     for section, entries in catalog.items():
-        table = Table(title=section, title_justify="left", expand=False)
-        table.add_column("name", style="bold", no_wrap=True)
-        table.add_column("what", no_wrap=True)
-        table.add_column("description", no_wrap=True, overflow="ellipsis")
-        for entry in entries:
-            table.add_row(entry["name"], entry["what"], entry.get("summary", ""))
-        console.print(table)
+        console.print(_catalog_table(section, entries, console.width))
     return 0
+
+
+def _catalog_table(title: str, entries: list[dict[str, Any]], width: int) -> Table:
+    """Name, figures and the description's first sentence, one line each. The description
+    is cut to fit here: left to rich, a table too wide shrinks every column, names too."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("what", no_wrap=True)
+    table.add_column("description", no_wrap=True)
+    room = width - max((len(e["name"]) for e in entries), default=0) - 10  # borders, padding
+    what = min(max((len(e["what"]) for e in entries), default=0), max(room * 3 // 5, 12))
+    for entry in entries:
+        summary = _cut(entry.get("summary", ""), max(room - what, 12))
+        table.add_row(entry["name"], _cut(entry["what"], what), summary)
+    return table
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "\u2026"
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -365,22 +387,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
 # The catalog
 
 
-def _first_sentence(text: str) -> str:
-    """The first sentence of a description: the one-line summary in listings."""
-    for i, ch in enumerate(text):
-        if ch in ".!?" and (i + 1 == len(text) or text[i + 1] == " "):
-            following = text[i + 2 : i + 3]
-            if not following or following.isupper() or following in "'\"(":
-                return text[: i + 1]
-    return text
-
-
 def _device_entry(name: str) -> dict[str, Any]:
     spec = load_device(name)
     modes = {mode: spec.total_bytes(mode) for mode in spec.modes}
-    what = (
-        f"{spec.kind}, heap {spec.heap}, deadline {format_duration(spec.deadline)}; "
-        + ", ".join(f"{mode} {format_size(size)}" for mode, size in modes.items())
+    kind = f"{spec.kind}, " if spec.kind != name else ""
+    what = f"{kind}heap {spec.heap}, deadline {format_duration(spec.deadline)}; " + ", ".join(
+        f"{mode} {format_size(size)}" for mode, size in modes.items()
     )
     return {
         "name": name,
@@ -389,7 +401,7 @@ def _device_entry(name: str) -> dict[str, Any]:
         "heap": spec.heap,
         "deadline_ns": spec.deadline,
         "modes": modes,
-        "summary": _first_sentence(spec.description),
+        "summary": first_sentence(spec.description),
         "description": spec.description,
     }
 
@@ -406,7 +418,7 @@ def _board_entry(name: str) -> dict[str, Any]:
         "ram_bytes": board.ram,
         "cpus": board.cpus,
         "cma_areas": areas,
-        "summary": _first_sentence(board.description),
+        "summary": first_sentence(board.description),
         "description": board.description,
     }
 
@@ -422,9 +434,28 @@ def _scenario_entry(name: str) -> dict[str, Any]:
         "duration_ns": sc.duration,
         "devices": devices,
         "workloads": [w.name for w in sc.workloads],
-        "summary": _first_sentence(sc.description),
+        "summary": first_sentence(sc.description),
         "description": sc.description,
     }
+
+
+_PRESET_NOTES = {
+    "mainline-2015": "mainline 2015-2020: CMA used only once the movable free lists are empty",
+    "mainline-today": "mainline today: balanced placement (2020), FOLL_LONGTERM migration "
+    "(2019), unmovable superblock buffers (ext4 2014/2020)",
+    "legacy": "placement alone: CMA only once the movable free lists are empty (mainline 2015)",
+    "balanced": "placement alone: CMA first when it holds over half the free memory (Roman "
+    "Gushchin, 2020)",
+    "zone_cma": "placement alone: the area as its own zone, ZONE_CMA (Joonsoo Kim, never merged)",
+    "movable_zone": "placement alone: the area as ZONE_MOVABLE (Joonsoo Kim, 4.17, reverted)",
+    "gcma": "placement alone: only discardable pages in the area, guaranteed CMA (SeongJae Park)",
+    "mel-gorman": "Mel Gorman's proposals: migrate out of CMA on every pin and on first dirtying, "
+    "warn on get_page of CMA pages",
+    "instrumented": "today's placement with the pin instrumentation on, to name what blocks a "
+    "device",
+    "vendor-android": "Android vendor kernels: mainline plus 'retry 5 passes with msleep(100)'",
+}
+"""A line on each policy preset, for the listing (the presets themselves are data)."""
 
 
 def _policy_entry(name: str) -> dict[str, Any]:
@@ -432,6 +463,7 @@ def _policy_entry(name: str) -> dict[str, Any]:
     return {
         "name": name,
         "what": policy.label,
+        "summary": _PRESET_NOTES.get(name, ""),
         "placement": policy.placement,
         "fixes": [fix for fix in FIXES if fix in policy.fixes],
         "policy": policy.model_dump(mode="json"),
@@ -550,7 +582,7 @@ def _device_table(comparison: Comparison) -> Table:
     red where the deadline was missed."""
     table = Table(title=f"{comparison.scenario.name}: devices", title_justify="left")
     for i, name in enumerate(DEVICE_COLUMNS):
-        table.add_column(name, justify="left" if i < 2 else "right", no_wrap=i < 2)
+        table.add_column(name, justify="left" if i < 2 else "right", no_wrap=True)
     for row in comparison.table.rows:
         for i, (device, stats) in enumerate(row.devices.items()):
             cells = [Text(c) for c in device_cells(stats)]
@@ -571,7 +603,7 @@ def _system_table(comparison: Comparison) -> Table:
     head = (*SYSTEM_COLUMNS, *HOST_COLUMNS[2:3], HOST_COLUMNS[4], HOST_COLUMNS[5])
     table = Table(title=f"{comparison.scenario.name}: system and host", title_justify="left")
     for i, name in enumerate(head):
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
     for policy in comparison.policies:
         host = host_cells(comparison, policy)
         table.add_row(policy, *system_cells(comparison, policy), host[1], host[3], host[4])
@@ -623,7 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     json_opt = argparse.ArgumentParser(add_help=False)
     json_opt.add_argument(
-        "--json", action="store_true", help="write JSON to stdout (progress goes to stderr)"
+        "--json",
+        action="store_true",
+        help="write JSON to stdout and nothing else (progress bars on stderr, on a terminal only)",
     )
     duration_opt = argparse.ArgumentParser(add_help=False)
     duration_opt.add_argument(

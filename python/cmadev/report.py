@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +42,10 @@ PLOTS = {
 }
 """The plot files of a report folder, by what they show."""
 
-_OUTCOME_STYLE = {
-    "met": {"marker": "o", "color": "#2a9d3f", "label": "met"},
-    "late": {"marker": "o", "color": "#e08a00", "label": "late"},
-    "failed": {"marker": "x", "color": "#c8102e", "label": "failed"},
+_OUTCOME_STYLE = {  # marker, colour
+    "met": ("o", "#2a9d3f"),
+    "late": ("o", "#e08a00"),
+    "failed": ("x", "#c8102e"),
 }
 
 
@@ -163,7 +162,7 @@ DEVICE_COLUMNS = (
     *("p50", "p99", "max", "deadline", "misses"),
 )
 SYSTEM_COLUMNS = ("policy", "CMA use idle", "refaults", "migrated", "pgscan")
-HOST_COLUMNS = ("policy", "runs", "wall/run", "CPU/run", "peak RSS", "x real time")
+HOST_COLUMNS = ("policy", "runs", "wall/run", "CPU/run", "peak RSS", "speed-up")
 
 
 def ms(ns: Optional[float]) -> str:
@@ -327,20 +326,48 @@ def plot_cma_utilisation(comparison: Comparison, path: Path) -> None:
 def _cma_panel(ax: Axes, run: RunRecord, idle: Optional[float]) -> None:
     series = run.data["series"]
     total = run.cma_pages or 1
-    t = [x / NS_PER_S for x in series.get("t_ns", [])]
+    times = series.get("t_ns", [])
+    t = [x / NS_PER_S for x in times]
     movable = [m / total for m in series.get("cma_movable", [])]
-    used = [max(1 - f / total, m) for f, m in zip(series.get("cma_free", []), movable)]
+    devices = [min(m + d / total, 1.0) for m, d in zip(movable, _device_pages(run, times))]
+    used = [max(1 - f / total, d) for f, d in zip(series.get("cma_free", []), devices)]
     for start, stop in _busy_spans(run):
-        ax.axvspan(start, stop, color="#dddddd", zorder=0, lw=0)
-    ax.axvspan(0, 0, color="#dddddd", label="a device holds buffers")
+        ax.axvspan(start, stop, color="#e4e4e4", zorder=0, lw=0)
+    ax.axvspan(0, 0, color="#e4e4e4", label="a device is busy")
     ax.fill_between(t, 0, movable, color="#1f77b4", alpha=0.85, lw=0, label="movable pages")
+    ax.fill_between(t, movable, devices, color="#ff7f0e", alpha=0.8, lw=0, label="device buffers")
     ax.fill_between(
-        t, movable, used, color="#ff7f0e", alpha=0.7, lw=0, label="device buffers, other"
+        t, devices, used, color="#2ca02c", alpha=0.6, lw=0, label="other (gcma: cleancache)"
     )
     ax.set_ylim(0, 1.02)
     ax.set_xlim(0, t[-1] if t else 1)
     ax.set_title(f"{run.policy}\nidle use {percent(idle)}", fontsize="small")
     ax.yaxis.set_major_formatter(_percent_formatter())
+
+
+def _device_pages(run: RunRecord, times: list[int]) -> list[int]:
+    """Pages the devices hold at each time: each allocated buffer from when it was ready
+    to the end of its device's busy interval (a stop, a change of resolution, or the failure
+    of its request, which gives back what was allocated)."""
+    holds = []
+    for req in run.data["requests"]:
+        intervals = run.data["busy"].get(req["device"], [])
+        end = _busy_end(intervals, req["issued_ns"], run.data["end_ns"])
+        holds += [(b["completed_ns"], end, b["pages"]) for b in req["buffers"] if not b["errno"]]
+    return [sum(pages for start, stop, pages in holds if start <= t < stop) for t in times]
+
+
+def _busy_end(intervals: list[list[Optional[int]]], issued: int, end_ns: int) -> int:
+    for start, stop in intervals:
+        if start is not None and start <= issued and (stop is None or issued < stop):
+            return end_ns if stop is None else stop
+    return end_ns
+
+
+def _thousands_formatter() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v:,.0f}")
 
 
 def _percent_formatter() -> Any:
@@ -361,8 +388,13 @@ def plot_latencies(comparison: Comparison, path: Path) -> None:
         _latency_panel(ax, comparison, device)
     axes[-1].set_xticks(range(len(policies)), policies, rotation=35, ha="right")
     handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:  # an outcome may appear on another device only
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
     if handles:
-        fig.legend(handles, labels, loc="outside upper right", ncols=4, fontsize="small")
+        fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small")
     fig.suptitle(f"{comparison.scenario.name}: device allocation latency against the deadline")
     fig.savefig(path, dpi=110)
 
@@ -381,18 +413,19 @@ def _latency_panel(ax: Axes, comparison: Comparison, device: str) -> None:
         if len(latencies) >= 5:
             ax.boxplot([latencies], positions=[i], widths=0.5, showfliers=False, manage_ticks=False)
         for j, req in enumerate(requests):
-            style = dict(_OUTCOME_STYLE[req["outcome"]])
-            label = str(style.pop("label"))
+            outcome = str(req["outcome"])
+            marker, colour = _OUTCOME_STYLE[outcome]
             x = i + (j - (len(requests) - 1) / 2) * min(0.5 / max(len(requests), 1), 0.12)
             ax.scatter(
                 [x],
                 [max(req["latency_ns"] / NS_PER_MS, 1e-3)],
                 s=22,
                 zorder=3,
-                label=None if label in seen else label,
-                **style,
+                marker=marker,
+                color=colour,
+                label=None if outcome in seen else outcome,
             )
-            seen.add(label)
+            seen.add(outcome)
     if stats is not None and stats.deadline_ns:
         deadline = stats.deadline_ns / NS_PER_MS
         ax.axhline(deadline, color="#c8102e", ls="--", lw=1, zorder=2)
@@ -406,10 +439,33 @@ def _latency_panel(ax: Axes, comparison: Comparison, device: str) -> None:
             fontsize="small",
             color="#c8102e",
         )
-    ax.set_yscale("log")
+    _log_ms_axis(ax, latencies_of(comparison, device), stats.deadline_ns if stats else 0)
     ax.set_ylabel(f"{device}\nlatency (ms)")
     ax.set_xlim(-0.6, len(comparison.policies) - 0.4)
     ax.grid(axis="y", which="major", alpha=0.3)
+
+
+def latencies_of(comparison: Comparison, device: str) -> list[float]:
+    """Every latency of ``device``'s requests, over all policies and seeds, in ms."""
+    return [
+        req["latency_ns"] / NS_PER_MS
+        for run in comparison.runs
+        for req in run.data["requests"]
+        if req["device"] == device
+    ]
+
+
+def _log_ms_axis(ax: Axes, latencies: list[float], deadline_ns: int) -> None:
+    """A log axis in plain milliseconds (1, 2, 5, 10, ...), with room above the deadline
+    line and below the quickest request."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    values = [v for v in [*latencies, deadline_ns / NS_PER_MS] if v > 0] or [1.0]
+    ax.set_yscale("log")
+    ax.set_ylim(min(values) / 2, max(values) * 2.5)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_refaults(comparison: Comparison, path: Path) -> None:
@@ -429,6 +485,7 @@ def plot_refaults(comparison: Comparison, path: Path) -> None:
     for ax in (left, right):
         ax.set_xlabel("time (s)")
         ax.grid(alpha=0.3)
+        ax.yaxis.set_major_formatter(_thousands_formatter())
     seed = comparison.seeds[0] if comparison.seeds else 0
     fig.legend(loc="outside right center", fontsize="small")
     fig.suptitle(
@@ -443,7 +500,7 @@ def plot_refaults(comparison: Comparison, path: Path) -> None:
 
 
 def _md_table(head: tuple[str, ...], rows: list[list[str]]) -> list[str]:
-    right = ["---:" if i >= 2 or h not in ("policy", "device") else "---" for i, h in enumerate(head)]
+    right = ["---" if h in ("policy", "device") else "---:" for h in head]
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(right) + " |"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return lines
@@ -463,9 +520,16 @@ def _md_device_rows(comparison: Comparison) -> list[list[str]]:
     return rows
 
 
-def _first_sentence(text: str) -> str:
-    match = re.match(r"(.+?[.!?])(\s|$)", text.strip(), re.S)
-    return (match.group(1) if match else text).strip()
+def first_sentence(text: str) -> str:
+    """The first sentence of a description: the one-line summary in listings and reports
+    (a full stop followed by a capital, so that "e.g. 4 x 12 MiB" does not end it)."""
+    text = text.strip()
+    for i, ch in enumerate(text):
+        if ch in ".!?" and (i + 1 == len(text) or text[i + 1] == " "):
+            following = text[i + 2 : i + 3]
+            if not following or following.isupper() or following in "'\"(":
+                return text[: i + 1]
+    return text
 
 
 def summary_markdown(comparison: Comparison) -> str:
@@ -477,7 +541,7 @@ def summary_markdown(comparison: Comparison) -> str:
     lines = [
         f"# cmadev report: `{sc.name}`",
         "",
-        _first_sentence(sc.description),
+        first_sentence(sc.description),
         "",
         f"Board `{sc.board_spec().name}`, {format_duration(sc.duration)} simulated per run, "
         f"{len(comparison.policies)} policies x {len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
@@ -499,7 +563,9 @@ def summary_markdown(comparison: Comparison) -> str:
         "## System",
         "",
         "CMA use idle: mean share of the CMA area holding movable pages while no device holds "
-        "buffers. Refaults, pages migrated and pages scanned by reclaim (pgscan): means per run.",
+        "buffers (gcma lends the area to discardable cache pages only, which this does not "
+        "count: see the plot). Refaults, pages migrated and pages scanned by reclaim (pgscan): "
+        "means per run.",
         "",
         *_md_table(
             SYSTEM_COLUMNS,
@@ -520,8 +586,9 @@ def summary_markdown(comparison: Comparison) -> str:
         "",
         f"Slowest policy: `{policy}` at {speed:,.0f}x real time (SPEC section 6 asks for at "
         f"least {SPEEDUP_TARGET:,.0f}x): {'met' if speed >= SPEEDUP_TARGET else 'NOT met'}.",
-        "Peak RSS is the process's high-water mark after the run (getrusage). Host figures vary "
-        "from run to run; everything else in `results.json` is the same for the same inputs.",
+        "Speed-up: simulated seconds per wall second. Peak RSS: the process's high-water mark "
+        "after the run (getrusage). Host figures vary from run to run; everything else in "
+        "`results.json` is the same for the same inputs.",
         "",
     ]
     return "\n".join(lines)
@@ -565,6 +632,7 @@ __all__ = [
     "SPEEDUP_TARGET",
     "Comparison",
     "RunRecord",
+    "first_sentence",
     "host_document",
     "plot_cma_utilisation",
     "plot_latencies",
