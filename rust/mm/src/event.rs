@@ -10,6 +10,8 @@ pub enum EventKind {
     CmaJob(u32),
     /// Drop a reference or pin taken for a fixed time.
     ReleaseHold(u64),
+    /// Drop a group of holds taken together (the pages of one I/O, unpinned at completion).
+    ReleaseHolds(u64),
     /// A write request completes (`folio_end_writeback` on its pages).
     WritebackDone(u32),
     /// kswapd runs one balancing pass.

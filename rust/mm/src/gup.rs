@@ -87,6 +87,9 @@ pub struct Holds {
     pub by_id: BTreeMap<u64, Hold>,
     pub by_pfn: FxHashMap<u32, Vec<u64>>,
     next_id: u64,
+    /// Holds released together by one event.
+    groups: FxHashMap<u64, Vec<u64>>,
+    next_group: u64,
 }
 
 impl Holds {
@@ -95,6 +98,16 @@ impl Holds {
         self.by_id.insert(self.next_id, hold);
         self.by_pfn.entry(hold.pfn).or_default().push(self.next_id);
         self.next_id
+    }
+
+    fn add_group(&mut self, ids: Vec<u64>) -> u64 {
+        self.next_group += 1;
+        self.groups.insert(self.next_group, ids);
+        self.next_group
+    }
+
+    fn take_group(&mut self, group: u64) -> Vec<u64> {
+        self.groups.remove(&group).unwrap_or_default()
     }
 
     fn remove(&mut self, id: u64) -> Option<Hold> {
@@ -292,6 +305,19 @@ impl Machine {
     pub(crate) fn release_hold_event(&mut self, id: u64) {
         // A hold released early by hand has nothing left to release.
         let _ = self.release_hold(id);
+    }
+
+    /// Release `ids` together at `at`: one event for all the pages of an I/O, as a bio's
+    /// completion unpins all its pages (`bio_release_pages`).
+    pub fn release_holds_at(&mut self, ids: Vec<u64>, at: u64) {
+        let group = self.holds.add_group(ids);
+        self.events.schedule(at, EventKind::ReleaseHolds(group));
+    }
+
+    pub(crate) fn release_hold_group(&mut self, group: u64) {
+        for id in self.holds.take_group(group) {
+            self.release_hold_event(id);
+        }
     }
 
     /// Total pins (not plain references) on `pfn`.

@@ -238,6 +238,7 @@ impl Machine {
         match kind {
             EventKind::CmaJob(id) => self.cma_job_step(id),
             EventKind::ReleaseHold(id) => self.release_hold_event(id),
+            EventKind::ReleaseHolds(group) => self.release_hold_group(group),
             EventKind::WritebackDone(id) => self.writeback_request_done(id),
             EventKind::Kswapd => self.kswapd_run(),
             EventKind::Workload(id) => self.workload_step(id),

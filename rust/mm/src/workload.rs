@@ -1265,6 +1265,7 @@ impl Machine {
             }
         };
         let first = self.rng.below(buffer_pages as u64) as u32;
+        let mut held = Vec::with_capacity(pages_per_io as usize);
         for k in 0..pages_per_io {
             let index = (first + k) % buffer_pages;
             // GUP faults the page in first if it is not resident (swapped out).
@@ -1272,12 +1273,18 @@ impl Machine {
             let Some(pfn) = self.wl_record(id, r) else {
                 continue;
             };
-            let pinned = self.take_hold(pfn, owner, hold.hold_kind(), Some(duration));
+            let pinned = self.take_hold(pfn, owner, hold.hold_kind(), None);
             let stats = &mut self.workloads.list[id as usize].stats;
             match pinned {
-                Ok(_) => stats.pins_taken += 1,
+                Ok((hold_id, _)) => {
+                    stats.pins_taken += 1;
+                    held.push(hold_id);
+                }
                 Err(_) => stats.pin_failures += 1,
             }
+        }
+        if !held.is_empty() {
+            self.release_holds_at(held, self.now + duration);
         }
     }
 
