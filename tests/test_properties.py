@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Optional
 
-import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
