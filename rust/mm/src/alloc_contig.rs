@@ -312,27 +312,35 @@ impl Machine {
     /// unmigrated because the attempt gave up are not causes; only when there is no cause
     /// at all is the first busy page (`fin_pfn`) reported.
     fn collect_blockers(&mut self, cr: &mut ContigRange) {
-        let mut first_busy = None;
-        let mut p = cr.start;
-        while p < cr.end {
+        let blockers = self.range_blockers(cr.start, cr.end);
+        cr.blockers.extend(blockers);
+    }
+
+    /// The in-use pages of `[start, end)` that have a cause (see `collect_blockers`), or the
+    /// first busy page when none has.
+    pub(crate) fn range_blockers(&self, start: u32, end: u32) -> Vec<Blocker> {
+        let (mut blockers, mut first_busy) = (Vec::new(), None);
+        let mut p = start;
+        while p < end {
             let page = self.pages[p as usize];
             match page.kind() {
                 Kind::Buddy => p += 1 << page.order(),
                 Kind::Free | Kind::Tail => p += 1,
                 _ => {
-                    let reason = self.blocking_reason(p);
-                    if reason == "busy" {
-                        first_busy.get_or_insert(p);
-                    } else {
-                        cr.blockers.push(self.describe_blocker(p, reason));
+                    match self.blocking_reason(p) {
+                        "busy" => {
+                            first_busy.get_or_insert(p);
+                        }
+                        reason => blockers.push(self.describe_blocker(p, reason)),
                     }
                     p += 1 << page.order();
                 }
             }
         }
-        if let (true, Some(pfn)) = (cr.blockers.is_empty(), first_busy) {
-            cr.blockers.push(self.describe_blocker(pfn, "busy"));
+        if let (true, Some(pfn)) = (blockers.is_empty(), first_busy) {
+            blockers.push(self.describe_blocker(pfn, "busy"));
         }
+        blockers
     }
 
     pub(crate) fn blocking_reason(&self, pfn: u32) -> &'static str {

@@ -296,19 +296,7 @@ impl Machine {
 
     /// The pages left in use in the range, with who holds them.
     fn offline_blockers(&mut self, start: u32, end: u32, report: &mut OfflineReport) {
-        let mut p = start;
-        while p < end {
-            let page = self.pages[p as usize];
-            match page.kind() {
-                Kind::Buddy => p += 1 << page.order(),
-                Kind::Free | Kind::Tail => p += 1,
-                _ => {
-                    let reason = self.blocking_reason(p);
-                    report.blockers.push(self.describe_blocker(p, reason));
-                    p += 1 << page.order();
-                }
-            }
-        }
+        report.blockers.extend(self.range_blockers(start, end));
     }
 
     /// `__offline_isolated_pages`: take every free block off the ISOLATE lists; the frames
