@@ -562,10 +562,9 @@ def summary_markdown(comparison: Comparison) -> str:
         "",
         "## System",
         "",
-        "CMA use idle: mean share of the CMA area holding movable pages while no device holds "
-        "buffers (gcma lends the area to discardable cache pages only, which this does not "
-        "count: see the plot). Refaults, pages migrated and pages scanned by reclaim (pgscan): "
-        "means per run.",
+        "CMA use idle: mean share of the CMA area put to use while no device holds buffers: "
+        "movable pages, or, under gcma, discardable cleancache pages. Refaults, pages migrated "
+        "and pages scanned by reclaim (pgscan): means per run.",
         "",
         *_md_table(
             SYSTEM_COLUMNS,

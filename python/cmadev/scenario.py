@@ -516,6 +516,7 @@ SERIES_FIELDS = (
     "mem_free",
     "cma_free",
     "cma_movable",
+    "cma_cache",
     "kswapd_busy_ns",
     "refaults",
     "pgscan",
@@ -599,12 +600,15 @@ class ScenarioResult:
         ]
 
     def cma_idle_utilisation(self) -> Optional[float]:
-        """Mean share of the CMA areas holding movable pages, over the samples taken while no
-        device claimed or held a buffer; None without such samples."""
+        """Mean share of the CMA areas put to use (movable pages, and gcma's discardable cache
+        pages) over the samples taken while no device claimed or held a buffer; None without
+        such samples."""
         t = self.series.get("t_ns") or []
         movable = self.series.get("cma_movable") or []
+        cache = self.series.get("cma_cache") or [0] * len(movable)
+        used = [m + c for m, c in zip(movable, cache)]
         busy = self.busy_intervals()
-        idle = [m for ts, m in zip(t, movable) if not any(start <= ts < end for start, end in busy)]
+        idle = [u for ts, u in zip(t, used) if not any(start <= ts < end for start, end in busy)]
         if not idle or not self.cma_pages:
             return None
         return float(sum(idle)) / len(idle) / self.cma_pages

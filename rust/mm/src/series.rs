@@ -34,6 +34,8 @@ pub struct Series {
     pub cma_free: Vec<u64>,
     /// CMA pages used by movable (user) pages: see the module comment.
     pub cma_movable: Vec<u64>,
+    /// CMA pages holding gcma cleancache/frontswap copies (discardable).
+    pub cma_cache: Vec<u64>,
     /// Virtual time kswapd has spent reclaiming, cumulative.
     pub kswapd_busy_ns: Vec<u64>,
     /// `workingset_refault_file + workingset_refault_anon`, cumulative.
@@ -91,6 +93,7 @@ impl Machine {
         s.mem_free.push(free);
         s.cma_free.push(cma_free);
         s.cma_movable.push(movable);
+        s.cma_cache.push(cache);
         s.kswapd_busy_ns.push(self.kswapd.busy_ns);
         s.refaults.push(refaults);
         s.pgscan.push(pgscan);
