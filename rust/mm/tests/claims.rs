@@ -4,40 +4,17 @@
 
 use cmadev_mm::config::{CmaAreaConfig, MachineConfig, Placement, PolicyConfig};
 use cmadev_mm::vmstat::Counter;
-use cmadev_mm::workload::WorkloadSpec;
 use cmadev_mm::Machine;
 use serde_json::json;
+
+mod common;
+use common::{machine_with as board, policy, spec, SEEDS};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
 const MIB: u64 = 1 << 20;
 /// Pages in a MiB.
 const PAGES_PER_MIB: u32 = 256;
-const SEEDS: [u64; 3] = [1, 2, 3];
-
-fn spec(v: serde_json::Value) -> WorkloadSpec {
-    serde_json::from_value(v).expect("valid workload spec")
-}
-
-/// A board with one CMA area "cma" at the top of memory.
-fn board(ram_mib: u64, cma_mib: u64, policy: PolicyConfig, seed: u64) -> Machine {
-    let mut cfg = MachineConfig::with_ram(ram_mib * MIB);
-    cfg.cma_areas = vec![CmaAreaConfig {
-        name: "cma".into(),
-        size: cma_mib * MIB,
-        order_per_bit: 0,
-    }];
-    cfg.policy = policy;
-    cfg.seed = seed;
-    Machine::new(cfg).expect("valid board")
-}
-
-fn policy(placement: Placement) -> PolicyConfig {
-    PolicyConfig {
-        placement,
-        ..PolicyConfig::default()
-    }
-}
 
 fn median(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();

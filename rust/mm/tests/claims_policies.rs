@@ -9,46 +9,24 @@
 //! memory and the area with page cache; the workload under study starts at 30 s (claim 1:
 //! 40 s), and a camera asks for 48 MiB (`cma_alloc` of 12288 pages, align 8) at 40 s.
 
-use cmadev_mm::config::{CmaAreaConfig, MachineConfig, Placement, PolicyConfig};
+use cmadev_mm::config::{MachineConfig, Placement, PolicyConfig};
 use cmadev_mm::page::pg;
 use cmadev_mm::procfs::CmaUsage;
 use cmadev_mm::vmstat::Counter;
-use cmadev_mm::workload::{WorkloadSpec, WorkloadStats};
+use cmadev_mm::workload::WorkloadStats;
 use cmadev_mm::Machine;
 use serde_json::json;
+
+mod common;
+use common::{machine_with as board, policy, spec, SEEDS};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
 const MIB: u64 = 1 << 20;
 /// Pages in a MiB.
 const PAGES_PER_MIB: u32 = 256;
-const SEEDS: [u64; 3] = [1, 2, 3];
 /// The camera's request on the busy board: 48 MiB.
 const CAMERA_PAGES: u32 = 48 * PAGES_PER_MIB;
-
-fn spec(v: serde_json::Value) -> WorkloadSpec {
-    serde_json::from_value(v).expect("valid workload spec")
-}
-
-/// A board with one CMA area "cma" at the top of memory.
-fn board(ram_mib: u64, cma_mib: u64, policy: PolicyConfig, seed: u64) -> Machine {
-    let mut cfg = MachineConfig::with_ram(ram_mib * MIB);
-    cfg.cma_areas = vec![CmaAreaConfig {
-        name: "cma".into(),
-        size: cma_mib * MIB,
-        order_per_bit: 0,
-    }];
-    cfg.policy = policy;
-    cfg.seed = seed;
-    Machine::new(cfg).expect("valid board")
-}
-
-fn policy(placement: Placement) -> PolicyConfig {
-    PolicyConfig {
-        placement,
-        ..PolicyConfig::default()
-    }
-}
 
 /// The busy board's reader.
 fn start_reader(m: &mut Machine) -> u32 {

@@ -1,7 +1,8 @@
 //! Shared helpers for the engine's integration tests.
 #![allow(dead_code)]
 
-use cmadev_mm::config::{CmaAreaConfig, MachineConfig, Placement};
+use cmadev_mm::config::{CmaAreaConfig, MachineConfig, Placement, PolicyConfig};
+use cmadev_mm::workload::WorkloadSpec;
 use cmadev_mm::Machine;
 
 pub const MIB: u64 = 1 << 20;
@@ -32,4 +33,31 @@ pub fn run_job(m: &mut Machine, id: u32, limit_ns: u64) {
     let limit = m.now + limit_ns;
     let done = m.run_while(limit, |m| m.jobs[id as usize].is_done());
     assert!(done, "job {id} did not finish within {limit_ns} ns");
+}
+
+/// The seeds every scenario test runs over.
+pub const SEEDS: [u64; 3] = [1, 2, 3];
+
+pub fn spec(v: serde_json::Value) -> WorkloadSpec {
+    serde_json::from_value(v).expect("valid workload spec")
+}
+
+pub fn policy(placement: Placement) -> PolicyConfig {
+    PolicyConfig {
+        placement,
+        ..PolicyConfig::default()
+    }
+}
+
+/// A machine with one CMA area "cma" at the top of memory, under `policy`.
+pub fn machine_with(ram_mib: u64, cma_mib: u64, policy: PolicyConfig, seed: u64) -> Machine {
+    let mut cfg = MachineConfig::with_ram(ram_mib * MIB);
+    cfg.cma_areas = vec![CmaAreaConfig {
+        name: "cma".into(),
+        size: cma_mib * MIB,
+        order_per_bit: 0,
+    }];
+    cfg.policy = policy;
+    cfg.seed = seed;
+    Machine::new(cfg).expect("valid board")
 }
