@@ -1274,13 +1274,9 @@ impl Machine {
                 continue;
             };
             let pinned = self.take_hold(pfn, owner, hold.hold_kind(), None);
-            let stats = &mut self.workloads.list[id as usize].stats;
-            match pinned {
-                Ok((hold_id, _)) => {
-                    stats.pins_taken += 1;
-                    held.push(hold_id);
-                }
-                Err(_) => stats.pin_failures += 1,
+            self.count_hold(id, &pinned);
+            if let Ok((hold_id, _)) = pinned {
+                held.push(hold_id);
             }
         }
         if !held.is_empty() {
@@ -1308,8 +1304,13 @@ impl Machine {
             return;
         };
         let pinned = self.take_hold(pfn, owner, HoldKind::LongtermPin, hold_ns);
+        self.count_hold(id, &pinned);
+    }
+
+    /// Tally a pin or reference the workload took (or failed to take).
+    fn count_hold(&mut self, id: u32, held: &MmResult<(u64, u32)>) {
         let stats = &mut self.workloads.list[id as usize].stats;
-        match pinned {
+        match held {
             Ok(_) => stats.pins_taken += 1,
             Err(_) => stats.pin_failures += 1,
         }
@@ -1337,11 +1338,7 @@ impl Machine {
         };
         self.workloads.list[id as usize].stats.pages_read += 1;
         let held = self.take_hold(pfn, owner, HoldKind::Ref, None);
-        let stats = &mut self.workloads.list[id as usize].stats;
-        match held {
-            Ok(_) => stats.pins_taken += 1,
-            Err(_) => stats.pin_failures += 1,
-        }
+        self.count_hold(id, &held);
     }
 
     /// A slab-like unmovable allocation, freed after an exponential lifetime.
