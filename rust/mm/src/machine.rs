@@ -170,6 +170,8 @@ impl Machine {
     }
 
     /// Free `[start, end)` in the largest naturally aligned blocks (`__free_pages_core`).
+    /// The frames are still `Page::FREE` from `Machine::new` (boot touches only the reserved
+    /// ones, below `start`), so each block goes straight to the buddy lists.
     fn free_range_at_boot(&mut self, start: u32, end: u32) {
         let mut pfn = start;
         while pfn < end {
@@ -177,9 +179,9 @@ impl Machine {
             while order > 0 && (pfn & ((1 << order) - 1) != 0 || pfn + (1 << order) > end) {
                 order -= 1;
             }
-            for p in pfn..pfn + (1 << order) {
-                self.pages[p as usize] = Page::FREE;
-            }
+            debug_assert!(self.pages[pfn as usize..(pfn + (1 << order)) as usize]
+                .iter()
+                .all(|p| *p == Page::FREE));
             self.free_one_page(pfn, order);
             pfn += 1 << order;
         }
