@@ -455,7 +455,13 @@ impl Machine {
         job.pages_reclaimed += cr.nr_reclaimed;
         job.pages_discarded += cr.nr_discarded;
         job.failed_attempts += cr.failed_attempts;
-        job.blockers.extend(cr.blockers);
+        // Overlapping retries (the walk moves on by the alignment, not the length) meet the
+        // same pinned pages again: report each page once per call.
+        for b in cr.blockers {
+            if !job.blockers.iter().any(|seen| seen.pfn == b.pfn) {
+                job.blockers.push(b);
+            }
+        }
         match result {
             Ok(()) => {
                 job.pfn = Some(cr.start);
