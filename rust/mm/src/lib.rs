@@ -24,6 +24,7 @@
 //! | `event.rs`, `cost.rs` | — | virtual clock, event queue, cost model |
 //! | `vmstat.rs`, `trace.rs`, `procfs.rs` | `mm/vmstat.c`, tracepoints | counters and views |
 //! | `check.rs` | — | `check_invariants` |
+//! | `prefetch.rs` | `prefetch()` | cache hints for workloads that draw ahead |
 
 pub mod alloc_contig;
 pub mod check;
@@ -46,6 +47,7 @@ pub mod page_alloc;
 pub mod page_isolation;
 pub mod pageblock;
 pub mod placement;
+pub mod prefetch;
 pub mod procfs;
 pub mod rng;
 pub mod series;

@@ -1,5 +1,6 @@
-//! The one random number generator of a machine (xoshiro256**, seeded by SplitMix64), so
-//! that equal seeds give byte-identical runs on every platform.
+//! The machine's random number generator (xoshiro256**, seeded by SplitMix64), so that equal
+//! seeds give byte-identical runs on every platform. Workloads that draw ahead (readers,
+//! anonymous hogs) get a stream of their own, seeded from the machine's when they start.
 
 #[derive(Clone, Debug)]
 pub struct Rng {

@@ -4,6 +4,7 @@
 mod common;
 
 use cmadev_mm::config::Placement;
+use cmadev_mm::owner::SLOT_EMPTY;
 use cmadev_mm::vmstat::Counter;
 use cmadev_mm::workload::{WorkloadSpec, WorkloadStats};
 use cmadev_mm::Machine;
@@ -178,6 +179,38 @@ fn start_and_stop_times_are_honoured() {
     m.run_until(4 * S + 1);
     assert!(m.holds.is_empty());
     assert!(!stats(&m, id).running);
+}
+
+/// Readers draw their pages a few reads ahead (to prefetch them): that must not skip,
+/// repeat or reorder a read. A streamer reads page 0, 1, 2, ... exactly once each per pass.
+#[test]
+fn a_streamer_reads_every_page_in_order_once_per_pass() {
+    let mut m = machine(256, 64, Placement::Balanced);
+    let id = m
+        .start_workload(spec(json!({
+            "kind": "page_cache_reader", "name": "streamer", "file_pages": 1_000,
+            "rate_pages_per_s": 10_000.0, "sequential": true
+        })))
+        .unwrap();
+    let owner = m.owners.lookup("streamer").unwrap();
+    let mut seen = 0u64;
+    while stats(&m, id).ops < 1_500 {
+        m.run_until(m.now + MS);
+        let st = stats(&m, id);
+        let first_pass = st.ops.min(1_000);
+        assert_eq!(st.populated, first_pass, "{st:?}");
+        assert_eq!(st.hits, st.ops - first_pass, "second pass hits: {st:?}");
+        // The pages read so far are exactly the first ones of the file.
+        let map = &m.owners.list[owner as usize].map;
+        let resident = map.iter().take_while(|&&slot| slot != SLOT_EMPTY).count() as u64;
+        assert_eq!(resident, first_pass);
+        assert!(map[first_pass as usize..]
+            .iter()
+            .all(|&slot| slot == SLOT_EMPTY));
+        assert!(st.ops >= seen);
+        seen = st.ops;
+    }
+    m.check_invariants().unwrap();
 }
 
 #[test]
