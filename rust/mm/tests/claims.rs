@@ -8,7 +8,7 @@ use cmadev_mm::Machine;
 use serde_json::json;
 
 mod common;
-use common::{machine_with as board, policy, spec, SEEDS};
+use common::{cma_util_pct_last, machine_with as board, policy, spec, SEEDS};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -54,9 +54,7 @@ fn idle_reserve(placement: Placement, seed: u64, slab: bool) -> IdleReserve {
     }
     m.run_until(90 * S);
     m.check_invariants().unwrap();
-    let s = &m.series;
-    let tail = &s.cma_movable[s.cma_movable.len() - 30..];
-    let util = tail.iter().sum::<u64>() * 100 / (tail.len() as u64 * s.cma_total);
+    let util = cma_util_pct_last(&m, 30);
     let st = m.workload_stats(reader).unwrap();
     IdleReserve {
         cma_util_pct: util,

@@ -18,7 +18,7 @@ use cmadev_mm::Machine;
 use serde_json::json;
 
 mod common;
-use common::{machine_with as board, policy, spec, SEEDS};
+use common::{cma_util_pct_last, machine_with as board, policy, spec, SEEDS};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -301,9 +301,7 @@ fn reclaim_load(
     .unwrap();
     m.run_until(90 * S);
     m.check_invariants().unwrap();
-    let s = &m.series;
-    let tail = &s.cma_movable[s.cma_movable.len() - 30..];
-    let util = tail.iter().sum::<u64>() * 100 / (tail.len() as u64 * s.cma_total);
+    let util = cma_util_pct_last(&m, 30);
     let v = &m.vmstat;
     IdleReserve {
         cma_util_pct: util,

@@ -62,3 +62,11 @@ pub fn machine_with(ram_mib: u64, cma_mib: u64, policy: PolicyConfig, seed: u64)
     cfg.seed = seed;
     Machine::new(cfg).expect("valid board")
 }
+
+/// Share of the CMA area holding movable pages, in per cent, averaged over the last
+/// `samples` samples of the time series.
+pub fn cma_util_pct_last(m: &Machine, samples: usize) -> u64 {
+    let s = &m.series;
+    let tail = &s.cma_movable[s.cma_movable.len() - samples..];
+    tail.iter().sum::<u64>() * 100 / (tail.len() as u64 * s.cma_total)
+}
