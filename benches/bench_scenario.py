@@ -42,7 +42,7 @@ def child(scenario: str, policy: str, runs: int, seed: int | None) -> dict[str, 
     """Runs in the subprocess: time one policy; returns the figures."""
     import resource
 
-    from cmadev.scenario import load_scenario
+    from cmadev.specs.scenario import load_scenario
 
     sc = load_scenario(scenario)
     sc.run(policy=policy, seed=seed)  # warm-up, untimed

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import cmadev.devices
-from cmadev.catalog import list_boards, list_devices, load_board, load_device
+from cmadev import Board, CostModel, DeviceSpec, Policy
 from cmadev.errors import SpecError
-from cmadev.models import Board, CostModel, DeviceSpec, Policy
+from cmadev.specs.catalog import list_boards, list_devices, load_board, load_device
 from cmadev.units import MiB
 
 REPO = Path(__file__).resolve().parent.parent

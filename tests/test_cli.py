@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from cmadev import list_boards, list_devices, list_scenarios
-from cmadev.cli import demo_policies, main, parse_policy
-from cmadev.models import PLACEMENTS, Policy
-from cmadev.report import PLOTS
+from cmadev.cli import demo_policies, main
+from cmadev.report.plots import PLOTS
+from cmadev.specs.policy import PLACEMENTS, Policy, parse_policy
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -226,7 +226,7 @@ def test_schema_without_a_model_prints_all_by_name(capsys: pytest.CaptureFixture
 def test_policy_labels_read_back_as_the_same_policy(tmp_path: Path) -> None:
     today = Policy.preset("mainline-today")
     assert parse_policy(today.label).policy == today
-    assert parse_policy("mainline-today").policy == "mainline-today"  # run under its own name
+    assert parse_policy("mainline-today").label == "mainline-today"  # run under its own name
     assert parse_policy("legacy+migrate_on_pin+vendor_retry").policy == Policy(
         placement="legacy", fixes=frozenset({"migrate_on_pin"}), vendor_retry=True
     )

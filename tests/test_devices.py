@@ -6,19 +6,10 @@ import pytest
 
 import cmadev
 from cmadev import Board, DeviceSpec, Machine
-from cmadev.device import (
-    CameraSensor,
-    Device,
-    DeviceRequest,
-    DmaHeap,
-    TvPipeline,
-    VideoDecoder,
-    attach,
-    attached,
-    get_order,
-)
 from cmadev.errors import MisuseError, SpecError
-from cmadev.machine import Page
+from cmadev.sim.devices import CameraSensor, Device, DeviceRequest, TvPipeline, VideoDecoder
+from cmadev.sim.dma_heap import DmaHeap, get_order
+from cmadev.sim.mm import Page
 from cmadev.units import MiB
 
 # A small camera board: fast to fill page by page from Python.
@@ -94,15 +85,15 @@ def test_heap_of_an_area_the_board_lacks_names_the_areas() -> None:
     with pytest.raises(SpecError, match=r"/dev/dma_heap/camera.*'tv'.*with_heap"):
         DmaHeap(m, "camera")
     with pytest.raises(SpecError, match="no CMA area 'camera'"):
-        attach(m, "camera_sensor")
+        m.attach("camera_sensor")
 
 
 def test_zeroing_is_charged_after_the_allocation() -> None:
     m = Machine(CAM_BOARD, seed=1)
-    clear = attach(m, "camera_sensor")
+    clear = m.attach("camera_sensor")
     spec = cmadev.devices.load("camera_sensor")
     raw = DeviceSpec.model_validate({**spec.model_dump(), "zero_buffers": False})
-    dirty = attach(m, raw, name="raw")
+    dirty = m.attach(raw, name="raw")
     a = clear.start("1080p")
     m.run_until(a)
     clear.stop()
@@ -116,7 +107,7 @@ def test_zeroing_is_charged_after_the_allocation() -> None:
 
 def test_quiet_machine_meets_the_deadline_without_migrating() -> None:
     m = Machine(CAM_BOARD, policy="balanced", seed=1)
-    cam = attach(m, "camera_sensor")
+    cam = m.attach("camera_sensor")
     assert isinstance(cam, CameraSensor)
     req = cam.start("4k")
     assert not req.done
@@ -140,7 +131,7 @@ def test_quiet_machine_meets_the_deadline_without_migrating() -> None:
 def test_full_area_is_migrated_and_still_in_time() -> None:
     m = Machine(CAM_BOARD, policy="balanced", seed=1)
     fill_cma(m)
-    cam = attach(m, "camera_sensor")
+    cam = m.attach("camera_sensor")
     req = cam.start("1080p")
     m.run_until(req)
     assert req.outcome == "met"
@@ -151,7 +142,7 @@ def test_full_area_is_migrated_and_still_in_time() -> None:
 def test_long_pins_everywhere_fail_the_start_and_name_the_pinner() -> None:
     m = Machine(CAM_BOARD, policy="balanced", seed=1)
     pinned = pin_every_mib(m, fill_cma(m))
-    cam = attach(m, "camera_sensor")
+    cam = m.attach("camera_sensor")
     req = cam.start("1080p")
     m.run_until(req)
     assert req.outcome == "failed"
@@ -172,7 +163,7 @@ def test_long_pins_everywhere_fail_the_start_and_name_the_pinner() -> None:
 def test_short_pins_with_vendor_retry_make_the_start_late() -> None:
     m = Machine(CAM_BOARD, policy="vendor-android", seed=1)
     pin_every_mib(m, fill_cma(m), duration="300ms")
-    cam = attach(m, "camera_sensor")
+    cam = m.attach("camera_sensor")
     req = cam.start("1080p")
     m.run_until(req)
     assert req.outcome == "late", req.describe()
@@ -186,7 +177,7 @@ def test_failed_action_releases_the_buffers_it_got() -> None:
     m = Machine(CAM_BOARD, policy="balanced", seed=1)
     other = m.cma_alloc("camera", count=40 * 256, owner="isp")  # 40 of the 64 MiB
     m.run_until(other)
-    cam = attach(m, "camera_sensor")
+    cam = m.attach("camera_sensor")
     req = cam.start("4k")  # 4 x 11.9 MiB: two fit in the 24 MiB left
     m.run_until(req)
     assert req.outcome == "failed"
@@ -214,9 +205,9 @@ def test_lock_contention_between_two_devices_shows_in_lock_wait() -> None:
     def decoder_start(with_tv: bool) -> DeviceRequest:
         m = Machine(TV_BOARD, policy="balanced", seed=1)
         fill_cma(m)
-        dec = attach(m, "video_decoder")
+        dec = m.attach("video_decoder")
         if with_tv:
-            tv = attach(m, "tv_pipeline")
+            tv = m.attach("tv_pipeline")
             assert isinstance(tv, TvPipeline)
             tv_req = tv.start("4k")
         req = dec.start("720p")
@@ -241,7 +232,7 @@ def test_lock_contention_between_two_devices_shows_in_lock_wait() -> None:
 
 def test_change_resolution_frees_the_pool_and_allocates_the_new_one() -> None:
     m = Machine("tv_1g", policy="balanced", seed=1)
-    dec = attach(m, "video_decoder")
+    dec = m.attach("video_decoder")
     assert isinstance(dec, VideoDecoder)
     first = dec.start()
     m.run_until(first)
@@ -262,7 +253,7 @@ def test_change_resolution_frees_the_pool_and_allocates_the_new_one() -> None:
 
 def test_stop_while_starting_releases_the_buffers_when_they_arrive() -> None:
     m = Machine(CAM_BOARD, policy="balanced", seed=1)
-    cam = attach(m, "camera_sensor")
+    cam = m.attach("camera_sensor")
     req = cam.start("4k")
     m.run_for("1ms")
     assert not req.done
@@ -277,7 +268,7 @@ def test_stop_while_starting_releases_the_buffers_when_they_arrive() -> None:
 
 def test_starting_twice_is_a_misuse_and_stopping_twice_is_harmless() -> None:
     m = Machine(CAM_BOARD, seed=1)
-    cam = attach(m, "camera_sensor")
+    cam = m.attach("camera_sensor")
     m.run_until(cam.start())
     with pytest.raises(MisuseError, match="already started"):
         cam.start()
@@ -288,12 +279,12 @@ def test_starting_twice_is_a_misuse_and_stopping_twice_is_harmless() -> None:
 
 def test_attach_picks_the_class_names_instances_and_allows_subclasses() -> None:
     m = Machine("tv_1g", seed=1)
-    assert type(attach(m, "tv_pipeline")) is TvPipeline
+    assert type(m.attach("tv_pipeline")) is TvPipeline
     with pytest.raises(MisuseError, match="already attached"):
-        attach(m, "tv_pipeline")
-    cam = attach(m, "camera_sensor", name="front", heap="tv")
+        m.attach("tv_pipeline")
+    cam = m.attach("camera_sensor", name="front", heap="tv")
     assert cam.name == "front" and cam.heap.name == "tv" and cam.spec.heap == "tv"
-    assert set(attached(m)) == {"tv_pipeline", "front"}
+    assert m.device_names == {"tv_pipeline", "front"}
     with pytest.raises(SpecError, match="models 'camera_sensor' devices"):
         CameraSensor(m, "video_decoder", name="wrong")
 
@@ -306,10 +297,10 @@ def test_attach_picks_the_class_names_instances_and_allows_subclasses() -> None:
         def buffer_align(self, mode: str) -> list[int]:
             return super().buffer_align(mode)[:2]
 
-    small = attach(m, "camera_sensor", name="rear", heap="tv", cls=TwoBufferCamera)
+    small = m.attach("camera_sensor", name="rear", heap="tv", cls=TwoBufferCamera)
     req = small.start("1080p")
     m.run_until(req)
     assert len(req.results) == 2 and req.outcome == "met"
     assert isinstance(small, Device) and "rear" in repr(small)
-    d = req.to_dict()
+    d = req.result().to_dict()
     assert d["device"] == "rear" and d["outcome"] == "met" and len(d["buffers"]) == 2

@@ -16,7 +16,7 @@ def fill_then_free_outside_cma(m: Machine, owner: str = "app", kind: str = "anon
     area: the area stays full and migration has somewhere to go."""
     base = m.cma_areas()[0]["base_pfn"]
     pages = []
-    for _ in range(m.engine.nr_pages):
+    for _ in range(m.nr_pages):
         try:
             pages.append(m.alloc(owner, kind=kind))
         except cmadev.OutOfMemoryError:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cmadev.scenario import load_scenario
+from cmadev.specs.scenario import load_scenario
 
 GOLDEN = Path(__file__).parent / "golden"
 POLICIES = ("legacy", "balanced", "zone_cma", "gcma", "mainline-today")

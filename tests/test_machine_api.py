@@ -10,6 +10,8 @@ import pytest
 import cmadev
 from cmadev import Board, Machine
 
+MISUSE = cmadev.MisuseError
+
 BOARD = Board(name="t", ram="128MiB", cma_areas=[{"name": "cam", "size": "32MiB"}])
 
 
@@ -84,7 +86,11 @@ def test_cma_result_reports_outcome_latency_and_release() -> None:
         (lambda m, p: m.cma_alloc("nope", 1), cmadev.CmaError, "this board has cam"),
         (lambda m, p: m.alloc("x", gfp="GFP_BOGUS"), cmadev.MisuseError, "GFP_KERNEL"),
         (lambda m, p: m.alloc("x", order=11), cmadev.MisuseError, "above MAX_PAGE_ORDER"),
-        (lambda m, p: m.engine.release(12345), cmadev.MisuseError, "not held"),
+        (
+            lambda m, p: cmadev.Hold(m, 12345, 0, "pin", "x").release(),
+            cmadev.MisuseError,
+            "not held",
+        ),
         (lambda m, p: m.page_info(10**9), cmadev.MisuseError, "beyond the end"),
         (lambda m, p: (p.pin(), p.free()), cmadev.MisuseError, "still held by"),
         (lambda m, p: m.run_until("-1ms"), cmadev.SpecError, "duration"),
@@ -110,4 +116,4 @@ def test_a_malformed_engine_config_is_an_invalid_config_error() -> None:
 
 def test_a_malformed_board_is_a_spec_error_naming_the_field() -> None:
     with pytest.raises(cmadev.SpecError, match="ram"):
-        cmadev.models.validate_model(Board, {"name": "b", "ram": "1GB!"})
+        cmadev.specs.base.validate_model(Board, {"name": "b", "ram": "1GB!"})

@@ -15,7 +15,6 @@ import pytest
 
 import cmadev
 from cmadev import Board
-from cmadev.device import attach
 
 BOARD = Board(name="cam256", ram="256MiB", cma_areas=[{"name": "camera", "size": "64MiB"}])
 
@@ -140,7 +139,6 @@ def test_machine_factory_checks_invariants_at_teardown(suite: pytest.Pytester) -
 def test_deadline_message_says_how_late_and_who_blocked(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
-        from cmadev.device import attach
         from cmadev.testing import assert_meets_deadline
 
         from conftest import fill_and_pin
@@ -148,7 +146,7 @@ def test_deadline_message_says_how_late_and_who_blocked(suite: pytest.Pytester) 
         def test_camera_in_time(cmadev_machine, board):
             m = cmadev_machine(board, policy="vendor-android", seed=1)
             fill_and_pin(m, pin_duration="300ms")
-            cam = attach(m, "camera_sensor")
+            cam = m.attach("camera_sensor")
             req = cam.start("1080p")
             m.run_until(req)
             assert_meets_deadline(req)
@@ -173,7 +171,6 @@ def test_allocated_and_blocker_messages(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
         import pytest
-        from cmadev.device import attach
         from cmadev.testing import (
             assert_allocated, assert_blocked_by, assert_meets_deadline, assert_no_blockers,
         )
@@ -184,7 +181,7 @@ def test_allocated_and_blocker_messages(suite: pytest.Pytester) -> None:
         def failed(cmadev_machine, board):
             m = cmadev_machine(board, policy="balanced", seed=1)
             fill_and_pin(m)
-            req = attach(m, "camera_sensor").start("1080p")
+            req = m.attach("camera_sensor").start("1080p")
             m.run_until(req)
             return req
 
@@ -206,7 +203,7 @@ def test_allocated_and_blocker_messages(suite: pytest.Pytester) -> None:
 
         def test_still_running(cmadev_machine, board):
             m = cmadev_machine(board)
-            req = attach(m, "camera_sensor").start()
+            req = m.attach("camera_sensor").start()
             assert_allocated(req)
 
         def test_bare_cma_request(cmadev_machine, board):

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 import cmadev
 from cmadev import Board, Machine
 from cmadev.errors import CmadevError, EngineBugError
-from cmadev.machine import CmaRequest, Hold, Page
-from cmadev.models import PLACEMENTS
+from cmadev.sim.mm import CmaRequest, Hold, Page
+from cmadev.specs.policy import PLACEMENTS
 
 OWNERS = ("app", "browser", "kworker")
 MOVABLE_GFPS = ("GFP_HIGHUSER_MOVABLE", "GFP_USER_MOVABLE")
@@ -263,7 +263,7 @@ class World:
             self.released_requests.append(req)
 
     def op_contig(self, start_permille: int, length: int, cma: bool) -> None:
-        n = int(self.m.engine.nr_pages)
+        n = self.m.nr_pages
         start = n * start_permille // 1000
         end = min(start + length, n)
         mt = "CMA" if cma else "Movable"
@@ -281,7 +281,7 @@ class World:
 
     def op_misuse(self, what: str) -> None:
         m = self.m
-        n = int(m.engine.nr_pages)
+        n = m.nr_pages
         area = self.areas[0]
         if what == "double_free":
             for page in self.freed[:1]:
@@ -358,8 +358,8 @@ class World:
         elif what == "unknown_hold_kind":
             pfn = self.pages[0].pfn if self.pages else None
             if pfn is not None:
-                app = m.owner_id("app")
-                expect_error(what, lambda: m.engine.hold(pfn, app, "grab"))
+                page = self.pages[0]
+                expect_error(what, lambda: m.hold(page, None, "grab", None))
         else:  # pragma: no cover
             raise AssertionError(what)
 
@@ -369,7 +369,7 @@ class World:
         for page in self.pages:
             pfn = page.pfn
             if pfn is not None:
-                live.update(int(h[0]) for h in self.m.engine.holds(pfn))
+                live.update(h.id for h in self.m.holds(pfn))
         return live
 
 

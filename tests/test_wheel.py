@@ -28,8 +28,9 @@ import json, sys
 from importlib.metadata import entry_points
 
 import cmadev
-from cmadev.catalog import list_boards, list_devices, load_board, load_device
-from cmadev.scenario import list_scenarios, load_scenario
+from cmadev.specs.catalog import list_boards, list_devices, load_board, load_device
+from cmadev.specs.catalog import list_scenarios
+from cmadev.specs.scenario import load_scenario
 
 assert "site-packages" in cmadev.__file__, cmadev.__file__
 boards = {name: load_board(name).ram for name in list_boards()}

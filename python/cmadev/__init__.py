@@ -2,14 +2,20 @@
 Allocator.
 
 The memory model (buddy allocator, pageblocks, zones, reclaim, pins, migration,
-``alloc_contig_range``, CMA areas) runs in Rust (:mod:`cmadev._core`) in virtual time; this
-package describes boards, devices, workloads and policies, drives device timelines, and
-reports.
+``alloc_contig_range``, CMA areas) runs in Rust (:mod:`cmadev._core`) in virtual time. The
+package stands in floors, each importing only those below it:
+
+- :mod:`cmadev.specs`: what users write (boards, policies, devices, workloads, scenarios);
+- :mod:`cmadev.results`: what a run produced, as plain data, whatever ran it;
+- :mod:`cmadev.sim`: the machine, its devices and the scenario runner, the only code that
+  talks to the engine;
+- :mod:`cmadev.report`: comparisons of policies, tables, plots, the report folder;
+- :mod:`cmadev.cli`: the command line; :mod:`cmadev.testing` and the pytest plugin.
 """
 
-from cmadev import devices, errors, scenario, testing, units, workloads
-from cmadev.catalog import list_boards, list_devices, load_board, load_device
-from cmadev.device import CameraSensor, Device, DeviceRequest, DmaHeap, TvPipeline, VideoDecoder
+from importlib.metadata import PackageNotFoundError, version
+
+from cmadev import devices, errors, testing, units
 from cmadev.errors import (
     CmadevError,
     CmaError,
@@ -19,11 +25,38 @@ from cmadev.errors import (
     OutOfMemoryError,
     SpecError,
 )
-from cmadev.machine import Blocker, CmaRequest, CmaResult, Hold, Machine, Page
-from cmadev.models import Board, Buffer, CmaArea, CostModel, DeviceSpec, Policy
-from cmadev.scenario import Scenario, compare, list_scenarios, load_scenario
+from cmadev.report.comparison import Comparison, compare
+from cmadev.results import Blocker, CmaResult, DeviceResult, ScenarioResult
+from cmadev.sim import runner as _runner  # registers the "model" backend of Scenario.run
+from cmadev.sim.devices import CameraSensor, Device, DeviceRequest, TvPipeline, VideoDecoder
+from cmadev.sim.dma_heap import DmaHeap
+from cmadev.sim.machine import Machine
+from cmadev.sim.mm import CmaRequest, Condition, Hold, Page
+from cmadev.specs import scenario, workloads
+from cmadev.specs.board import Board, CmaArea, CostModel
+from cmadev.specs.catalog import list_boards, list_devices, list_scenarios, load_board, load_device
+from cmadev.specs.device import Buffer, DeviceSpec
+from cmadev.specs.policy import Policy
+from cmadev.specs.scenario import Scenario, load_scenario
+from cmadev.specs.workloads import (
+    AnonHog,
+    DirectIO,
+    FsMount,
+    KernelAlloc,
+    LongtermPinner,
+    PageCacheReader,
+    Writer,
+)
+
+try:
+    __version__ = version("cmadev")
+except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
+    __version__ = "0+unknown"
+
+del _runner
 
 __all__ = [
+    "AnonHog",
     "Blocker",
     "Board",
     "Buffer",
@@ -33,23 +66,34 @@ __all__ = [
     "CmaRequest",
     "CmaResult",
     "CmadevError",
+    "Comparison",
+    "Condition",
     "CostModel",
     "Device",
     "DeviceRequest",
+    "DeviceResult",
     "DeviceSpec",
+    "DirectIO",
     "DmaHeap",
     "EngineBugError",
+    "FsMount",
     "Hold",
     "InvalidConfigError",
+    "KernelAlloc",
+    "LongtermPinner",
     "Machine",
     "MisuseError",
     "OutOfMemoryError",
     "Page",
+    "PageCacheReader",
     "Policy",
     "Scenario",
+    "ScenarioResult",
     "SpecError",
     "TvPipeline",
     "VideoDecoder",
+    "Writer",
+    "__version__",
     "compare",
     "devices",
     "errors",

@@ -16,60 +16,41 @@ stderr then, and only when it is a terminal.
 from __future__ import annotations
 
 import argparse
-import difflib
-import gc
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from cmadev.catalog import list_boards, list_devices, load_board, load_device
 from cmadev.errors import CmadevError, SpecError
-from cmadev.models import (
-    FIXES,
-    PLACEMENTS,
-    Board,
-    Buffer,
-    CmaArea,
-    CostModel,
-    DeviceSpec,
-    Policy,
-    load_model,
-    sensible_fixes,
-    validate_model,
-)
-from cmadev.report import (
+from cmadev.report.comparison import Comparison, compare
+from cmadev.report.folder import host_document, write_report
+from cmadev.report.format import (
     DEVICE_COLUMNS,
+    DEVICE_LEGEND,
     HOST_COLUMNS,
     SYSTEM_COLUMNS,
-    Comparison,
-    RunRecord,
-    device_cells,
+    SYSTEM_LEGEND,
     first_sentence,
-    host_cells,
-    host_document,
-    over_deadline,
-    slowest,
-    system_cells,
-    write_report,
 )
-from cmadev.scenario import (
-    ComparisonRow,
-    ComparisonTable,
-    Scenario,
-    ScenarioResult,
-    list_scenarios,
-    load_scenario,
+from cmadev.results import ScenarioResult
+from cmadev.specs.catalog import list_boards, list_devices, list_scenarios, load_board, load_device
+from cmadev.specs.policy import (
+    PLACEMENTS,
+    PRESETS,
+    Policy,
+    PolicyChoice,
+    parse_policy,
+    sensible_fixes,
 )
+from cmadev.specs.scenario import Scenario, load_scenario
+from cmadev.specs.schema import schema, schema_models
 from cmadev.units import NS_PER_S, format_duration, format_size, parse_duration
 
 DEMO_SCENARIO = "tv_evening"
@@ -84,83 +65,7 @@ EXIT_INTERRUPTED = 130
 
 
 # --------------------------------------------------------------------------------------------
-# Policies from the command line
-
-
-@dataclass(frozen=True)
-class PolicyChoice:
-    """A policy as the user named it: the label for tables, and what ``Scenario.run`` is
-    given (the preset name itself, so that results carry the name the user typed)."""
-
-    label: str
-    policy: Union[str, Policy]
-
-
-def _fix_names() -> dict[str, str]:
-    """Each fix by its full name and by its short name in policy labels
-    ("longterm_pin"), so that a label printed in a table can be typed back."""
-    names = {fix: fix for fix in FIXES}
-    for fix in FIXES:
-        names[Policy(placement="legacy", fixes=frozenset({fix})).label.split("+", 1)[1]] = fix
-    return names
-
-
-_FLAGS: dict[str, dict[str, Any]] = {
-    "vendor_retry": {"vendor_retry": True},
-    "per_area_lock": {"cma_lock": "per_area"},
-}
-"""Label parts that are not fixes but switches of a Policy."""
-
-
-def parse_policy(text: str) -> PolicyChoice:
-    """A preset ("mainline-today"), a placement with fixes ("legacy+migrate_on_longterm_pin",
-    or the short names of a table label: "balanced+longterm_pin+sb_unmovable"), or the path
-    of a policy file."""
-    text = text.strip()
-    if text.endswith((".json", ".toml")):
-        policy = load_model(Policy, text)
-        return PolicyChoice(policy.label, policy)
-    if "+" not in text:
-        try:
-            Policy.preset(text)
-        except SpecError:
-            raise SpecError(_unknown_policy(text, Policy.presets())) from None
-        return PolicyChoice(text, text)
-    placement, *parts = text.split("+")
-    if placement not in PLACEMENTS:
-        raise SpecError(_unknown_policy(placement, list(PLACEMENTS), whole=text))
-    fields: dict[str, Any] = {"placement": placement, "fixes": []}
-    names = _fix_names()
-    for part in parts:
-        if part in _FLAGS:
-            fields.update(_FLAGS[part])
-        elif part in names:
-            fields["fixes"].append(names[part])
-        else:
-            raise SpecError(_unknown_fix(part, text, [*names, *_FLAGS]))
-    policy = validate_model(Policy, fields, source=f"policy {text!r}")
-    return PolicyChoice(policy.label, policy)
-
-
-def _unknown_policy(name: str, known: list[str], whole: str = "") -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    where = f" in policy {whole!r}" if whole else ""
-    return (
-        f"unknown {'placement' if whole else 'policy'} {name!r}{where}.{hint} Use a preset "
-        f"({', '.join(Policy.presets())}), a placement with fixes joined by '+' "
-        f"('legacy+migrate_on_longterm_pin'; placements: {', '.join(PLACEMENTS)}), or the "
-        f"path of a policy .json/.toml file. 'python -m cmadev devices' lists the presets."
-    )
-
-
-def _unknown_fix(part: str, whole: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(part, known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return (
-        f"unknown fix {part!r} in policy {whole!r}.{hint} The fixes are: {', '.join(FIXES)} "
-        f"(or their short names in table labels); also vendor_retry and per_area_lock."
-    )
+# The demo's policies
 
 
 def demo_policies() -> list[PolicyChoice]:
@@ -230,7 +135,7 @@ class RunProgress:
         host = result.host
         figures = f"{host['wall_s']:.3f} s wall, {host['speedup']:,.0f}x real time"
         if self.bar is not None and self.task is not None:
-            self.bar.update(self.task, completed=result.scenario.duration, host=figures)
+            self.bar.update(self.task, completed=result.duration_ns, host=figures)
             return
         if self.quiet:
             return
@@ -251,44 +156,9 @@ def _simulated(now: int, total: int) -> str:
 # Running
 
 
-def run_comparison(
-    scenario: Scenario, choices: list[PolicyChoice], seeds: list[int], progress: RunProgress
-) -> Comparison:
-    """Run every policy and seed with a progress bar each. Each policy's results are
-    tabulated and turned into plain data at once, then dropped, so memory stays flat however
-    many seeds are asked for (a result holds its whole simulated machine)."""
-    started = time.perf_counter()
-    rows: list[ComparisonRow] = []
-    records: list[RunRecord] = []
-    for choice in choices:
-        results = [_run_one(scenario, choice, seed, progress) for seed in seeds]
-        rows.append(ComparisonRow.of(choice.label, scenario, results))
-        records.extend(RunRecord.of(choice.label, r) for r in results)
-    comparison = Comparison(scenario, ComparisonTable(scenario.name, rows), records)
-    comparison.wall_s = time.perf_counter() - started
-    return comparison
-
-
-def _run_one(
-    scenario: Scenario, choice: PolicyChoice, seed: int, progress: RunProgress
-) -> ScenarioResult:
-    # Free the previous policy's machines (reference cycles) before this run, so that it
-    # reuses their memory: the peak RSS then measures one run, not all those before it.
-    gc.collect()
-    callback = progress.start(choice.label, seed, scenario.duration)
-    result = scenario.run(choice.policy, seed=seed, progress=callback)
-    progress.finish(choice.label, seed, result)
-    return result
-
-
 def _scenario(ref: str, duration: Optional[int]) -> Scenario:
     scenario = load_scenario(ref)
     return scenario.with_changes(duration=duration) if duration is not None else scenario
-
-
-def _seeds(scenario: Scenario, count: int) -> list[int]:
-    """``count`` seeds from the scenario's own: the first run is the scenario as written."""
-    return [scenario.seed + i for i in range(count)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,14 +168,13 @@ def _seeds(scenario: Scenario, count: int) -> list[int]:
 def cmd_run(args: argparse.Namespace) -> int:
     """One run: its summary (or its JSON) and what it cost the host."""
     scenario = _scenario(args.scenario, args.duration)
-    choice = parse_policy(args.policy) if args.policy else None
-    label = choice.label if choice else Policy.coerce(scenario.policy).label
+    choice = parse_policy(args.policy) if args.policy is not None else scenario.policy_choice()
     seed = scenario.seed if args.seed is None else args.seed
     console = _console(stderr=args.json)
     with RunProgress(console, 1, quiet=args.json) as progress:
-        callback = progress.start(label, seed, scenario.duration)
-        result = scenario.run(choice.policy if choice else None, seed=seed, progress=callback)
-        progress.finish(label, seed, result)
+        callback = progress.start(choice.label, seed, scenario.duration)
+        result = scenario.run(choice.policy, seed=seed, progress=callback)
+        progress.finish(choice.label, seed, result)
     if args.json:
         _print_json(result.to_dict(host=True))
         return 0
@@ -320,14 +189,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Several policies and seeds: the table, and the report folder if asked (the demo
     always writes one)."""
     scenario = _scenario(args.scenario, args.duration)
-    choices = _dedup([parse_policy(p) for p in args.policies]) if args.policies else None
-    choices = choices or demo_policies()
-    seeds = _seeds(scenario, args.seeds)
+    policies = args.policies or [choice.policy for choice in demo_policies()]
     if args.out:  # before the runs: a folder that cannot be written fails at once
         Path(args.out).mkdir(parents=True, exist_ok=True)
-    runs = len(choices) * len(seeds)
+    runs = len(policies) * args.seeds
     with RunProgress(_console(stderr=args.json), runs, quiet=args.json) as progress:
-        comparison = run_comparison(scenario, choices, seeds, progress)
+        comparison = compare(scenario, policies, args.seeds, watcher=progress)
     comparison.command = _command(args)
     files = write_report(comparison, Path(args.out)) if args.out else {}
     if args.json:
@@ -343,7 +210,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         "devices": [_device_entry(name) for name in list_devices()],
         "boards": [_board_entry(name) for name in list_boards()],
         "scenarios": [_scenario_entry(name) for name in list_scenarios()],
-        "policies": [_policy_entry(name) for name in Policy.presets()],
+        "policies": [_policy_entry(name) for name in PRESETS],
     }
     if args.json:
         _print_json(catalog)
@@ -375,11 +242,10 @@ def _cut(text: str, width: int) -> str:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """The JSON schema of one model, or of all of them by name."""
-    models = schema_models()
     if args.model is None:
-        _print_json({name: schema() for name, schema in models.items()}, indent=2)
+        _print_json({name: make() for name, make in schema_models().items()}, indent=2)
         return 0
-    _print_json(models[_model_name(args.model, list(models))](), indent=2)
+    _print_json(schema(args.model), indent=2)
     return 0
 
 
@@ -439,67 +305,17 @@ def _scenario_entry(name: str) -> dict[str, Any]:
     }
 
 
-_PRESET_NOTES = {
-    "mainline-2015": "mainline 2015-2020: CMA used only once the movable free lists are empty",
-    "mainline-today": "mainline today: balanced placement (2020), FOLL_LONGTERM migration "
-    "(2019), unmovable superblock buffers (ext4 2014/2020)",
-    "legacy": "placement alone: CMA only once the movable free lists are empty (mainline 2015)",
-    "balanced": "placement alone: CMA first when it holds over half the free memory (Roman "
-    "Gushchin, 2020)",
-    "zone_cma": "placement alone: the area as its own zone, ZONE_CMA (Joonsoo Kim, never merged)",
-    "movable_zone": "placement alone: the area as ZONE_MOVABLE (Joonsoo Kim, 4.17, reverted)",
-    "gcma": "placement alone: only discardable pages in the area, guaranteed CMA (SeongJae Park)",
-    "mel-gorman": "Mel Gorman's proposals: migrate out of CMA on every pin and on first dirtying, "
-    "warn on get_page of CMA pages",
-    "instrumented": "today's placement with the pin instrumentation on, to name what blocks a "
-    "device",
-    "vendor-android": "Android vendor kernels: mainline plus 'retry 5 passes with msleep(100)'",
-}
-"""A line on each policy preset, for the listing (the presets themselves are data)."""
-
-
 def _policy_entry(name: str) -> dict[str, Any]:
     policy = Policy.preset(name)
+    dumped = policy.model_dump(mode="json")
     return {
         "name": name,
         "what": policy.label,
-        "summary": _PRESET_NOTES.get(name, ""),
+        "summary": PRESETS[name].note,
         "placement": policy.placement,
-        "fixes": [fix for fix in FIXES if fix in policy.fixes],
-        "policy": policy.model_dump(mode="json"),
+        "fixes": dumped["fixes"],
+        "policy": dumped,
     }
-
-
-def schema_models() -> dict[str, Callable[[], dict[str, Any]]]:
-    """The models users write, by name: each gives its JSON schema. ``Workload`` is any
-    workload (told apart by ``kind``); each workload class is there by its own name too."""
-    from pydantic import TypeAdapter
-
-    from cmadev.workloads import WORKLOAD_CLASSES, Workload
-
-    models: dict[str, Callable[[], dict[str, Any]]] = {
-        cls.__name__: cls.model_json_schema
-        for cls in (Board, CmaArea, CostModel, Policy, DeviceSpec, Buffer, Scenario)
-    }
-    models["Workload"] = TypeAdapter(Workload).json_schema
-    for cls in WORKLOAD_CLASSES.values():
-        models[cls.__name__] = cls.model_json_schema
-    return models
-
-
-def _normal(name: str) -> str:
-    return name.lower().replace("_", "").replace("-", "")
-
-
-def _model_name(name: str, known: list[str]) -> str:
-    """``name`` matched without regard to case, ``_`` or ``-`` (so a workload's kind,
-    "page_cache_reader", finds PageCacheReader)."""
-    for model in known:
-        if _normal(model) == _normal(name):
-            return model
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise SpecError(f"no model called {name!r}.{hint} The models are: {', '.join(known)}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -529,11 +345,6 @@ def _host_line(result: ScenarioResult) -> str:
     )
 
 
-def _dedup(choices: list[PolicyChoice]) -> list[PolicyChoice]:
-    """Policies given twice run once (the runs are deterministic)."""
-    return list({choice.label: choice for choice in choices}.values())
-
-
 def _command(args: argparse.Namespace) -> str:
     """The command line that reproduces this comparison (for the summary)."""
     if args.command in (None, "demo"):
@@ -554,7 +365,7 @@ def _comparison_json(comparison: Comparison, files: dict[str, Path]) -> dict[str
         "scenario": comparison.scenario.name,
         "policies": comparison.policies,
         "seeds": comparison.seeds,
-        "comparison": comparison.table.to_dict(),
+        "comparison": comparison.to_dict(),
         "host": host_document(comparison),
         "report": {kind: str(path) for kind, path in files.items()},
     }
@@ -563,8 +374,16 @@ def _comparison_json(comparison: Comparison, files: dict[str, Path]) -> dict[str
 def _print_comparison(console: Console, comparison: Comparison, files: dict[str, Path]) -> None:
     console.print()
     console.print(_device_table(comparison))
+    console.print(DEVICE_LEGEND, markup=False, highlight=False)
     console.print(_system_table(comparison))
-    policy, speed = slowest(comparison)
+    console.print(SYSTEM_LEGEND, markup=False, highlight=False)
+    for group in comparison.identical():
+        console.print(
+            f"{', '.join(group)}: identical results ({comparison.why_identical(group)}).",
+            markup=False,
+            highlight=False,
+        )
+    policy, speed = comparison.slowest()
     simulated = sum(r.simulated_s for r in comparison.runs)
     console.print(
         f"{len(comparison.runs)} runs, {simulated:,.0f} s simulated in "
@@ -583,11 +402,11 @@ def _device_table(comparison: Comparison) -> Table:
     table = Table(title=f"{comparison.scenario.name}: devices", title_justify="left")
     for i, name in enumerate(DEVICE_COLUMNS):
         table.add_column(name, justify="left" if i < 2 else "right", no_wrap=True)
-    for row in comparison.table.rows:
+    for row in comparison.rows:
         for i, (device, stats) in enumerate(row.devices.items()):
-            cells = [Text(c) for c in device_cells(stats)]
+            cells = [Text(c) for c in stats.cells()]
             for k, value in ((2, stats.p50_ns), (3, stats.p99_ns), (4, stats.max_ns)):
-                if over_deadline(stats, value):
+                if stats.over_deadline(value):
                     cells[k].stylize("bold red")
             if stats.deadline_misses:
                 cells[6].stylize("bold red")
@@ -604,9 +423,9 @@ def _system_table(comparison: Comparison) -> Table:
     table = Table(title=f"{comparison.scenario.name}: system and host", title_justify="left")
     for i, name in enumerate(head):
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
-    for policy in comparison.policies:
-        host = host_cells(comparison, policy)
-        table.add_row(policy, *system_cells(comparison, policy), host[1], host[3], host[4])
+    for row in comparison.rows:
+        host = comparison.host_cells(row.policy)
+        table.add_row(row.policy, *row.system_cells(), host[1], host[3], host[4])
     return table
 
 
@@ -781,4 +600,4 @@ def _fail(message: str) -> int:
     return EXIT_ERROR
 
 
-__all__ = ["build_parser", "demo_policies", "main", "parse_policy", "schema_models"]
+__all__ = ["build_parser", "demo_policies", "main"]

@@ -7,10 +7,10 @@ nothing for suites that do not use it.
 Fixtures:
 
 - ``cmadev_machine(board="tv_1g", policy=None, seed=0)``: a factory of
-  :class:`~cmadev.machine.Machine`; machines it built are checked with
+  :class:`~cmadev.sim.machine.Machine`; machines it built are checked with
   ``check_invariants()`` when the test ends.
 - ``cmadev_scenario(name_or_path, **changes)``: a factory of
-  :class:`~cmadev.scenario.Scenario` (``changes`` override fields, validated again).
+  :class:`~cmadev.specs.scenario.Scenario` (``changes`` override fields, validated again).
 - ``cmadev_policy``: the policy a test runs under; such tests run once per policy.
 
 Policies: ``@pytest.mark.cmadev_policies("legacy", "balanced")`` runs a test once per policy,
@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import pytest
 
 if TYPE_CHECKING:
-    from cmadev.machine import Machine
-    from cmadev.scenario import Scenario
+    from cmadev.sim.machine import Machine
+    from cmadev.specs.scenario import Scenario
 
 DEFAULT_POLICY = "balanced"
 PLACEMENTS = ("legacy", "balanced", "zone_cma", "movable_zone", "gcma")
@@ -54,9 +54,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "cmadev_policies(*names): run the test once per cmadev policy, passing the name as "
         "its 'policy' (or 'cmadev_policy') argument; no names means the five placements",
-    )
-    config.addinivalue_line(
-        "markers", "slow: a long test (a wheel build, many seeds); deselect with -m 'not slow'"
     )
 
 
@@ -87,7 +84,7 @@ def cmadev_machine(request: pytest.FixtureRequest) -> Iterator[Callable[..., Mac
 
     ``policy`` defaults to the first ``--cmadev-policy`` or "balanced". Every machine built is
     checked with ``check_invariants()`` at the end of the test."""
-    from cmadev.machine import Machine
+    from cmadev.sim.machine import Machine
 
     built: list[Machine] = []
     default = (_option_policies(request.config) or [DEFAULT_POLICY])[0]
@@ -106,7 +103,7 @@ def cmadev_machine(request: pytest.FixtureRequest) -> Iterator[Callable[..., Mac
 def cmadev_scenario() -> Callable[..., Scenario]:
     """A factory: ``cmadev_scenario("tv_evening", duration="10s")`` loads a shipped scenario
     (or a file) and applies the changes, validated again."""
-    from cmadev.scenario import load_scenario
+    from cmadev.specs.scenario import load_scenario
 
     def load(ref: Any, **changes: Any) -> Scenario:
         scenario = load_scenario(ref)

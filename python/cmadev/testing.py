@@ -10,53 +10,49 @@ lock), which buffers failed, and which pages blocked it and who held them::
     machine.run_until(req)
     assert_meets_deadline(req)
 
-They accept a :class:`~cmadev.device.DeviceRequest` (a device action) and, where it makes
-sense, a bare :class:`~cmadev.machine.CmaRequest` or :class:`~cmadev.machine.CmaResult`.
+They accept a device action (a live :class:`~cmadev.sim.devices.DeviceRequest` or its
+:class:`~cmadev.results.DeviceResult`) and, where it makes sense, a bare ``cma_alloc``
+(:class:`~cmadev.sim.mm.CmaRequest` or :class:`~cmadev.results.CmaResult`).
 """
 
 from __future__ import annotations
 
 from typing import Union
 
-from cmadev.device import DeviceRequest, group_blockers
-from cmadev.machine import CmaRequest, CmaResult
-from cmadev.units import format_duration
+from cmadev.results import CmaResult, DeviceResult, group_blockers
+from cmadev.sim.devices import DeviceRequest
+from cmadev.sim.mm import CmaRequest
+from cmadev.units import format_duration, parse_duration
 
-AnyRequest = Union[DeviceRequest, CmaRequest, CmaResult]
+AnyRequest = Union[DeviceRequest, DeviceResult, CmaRequest, CmaResult]
 
 
-def _done(request: AnyRequest, helper: str) -> DeviceRequest | CmaResult:
-    """The finished request (a CmaRequest becomes its result); fail if it is still running."""
+def _done(request: AnyRequest, helper: str) -> DeviceResult | CmaResult:
+    """The finished request as data; fail if it is still running."""
     __tracebackhide__ = True
-    if isinstance(request, CmaRequest):
+    if isinstance(request, (CmaRequest, DeviceRequest)):
         if not request.done:
+            what = (
+                f"cma_alloc request #{request.id}"
+                if isinstance(request, CmaRequest)
+                else f"{request.device} {request.action} ({request.mode})"
+            )
             raise AssertionError(
-                f"{helper}: cma_alloc request #{request.id} is still running; "
-                f"call machine.run_until(request) before checking it"
+                f"{helper}: {what} is still running; call machine.run_until(request) before "
+                f"checking it"
             )
         return request.result()
-    if isinstance(request, DeviceRequest) and not request.done:
-        raise AssertionError(
-            f"{helper}: {request.device.name} {request.action} ({request.mode}) is still "
-            f"running; call machine.run_until(request) before checking it"
-        )
-    if not isinstance(request, (DeviceRequest, CmaResult)):
+    if not isinstance(request, (DeviceResult, CmaResult)):
         raise TypeError(
-            f"{helper} takes a DeviceRequest, CmaRequest or CmaResult; got {type(request).__name__}"
+            f"{helper} takes a DeviceRequest, DeviceResult, CmaRequest or CmaResult; got "
+            f"{type(request).__name__}"
         )
     return request
 
 
-def explain(request: DeviceRequest | CmaResult) -> str:
+def explain(request: DeviceResult | CmaResult) -> str:
     """What a finished request did, on several lines (what the helpers' messages end with)."""
-    if isinstance(request, DeviceRequest):
-        return request.describe()
-    lines = [str(request)]
-    groups = group_blockers(request.blockers)
-    if groups:
-        lines.append("  blocked by:")
-        lines.extend(f"    {g}" for g in groups)
-    return "\n".join(lines)
+    return request.describe()
 
 
 def assert_meets_deadline(request: AnyRequest, deadline: int | str | None = None) -> None:
@@ -64,10 +60,8 @@ def assert_meets_deadline(request: AnyRequest, deadline: int | str | None = None
     __tracebackhide__ = True
     r = _done(request, "assert_meets_deadline")
     if deadline is not None:
-        from cmadev.units import parse_duration
-
         limit = parse_duration(deadline)
-    elif isinstance(r, DeviceRequest):
+    elif isinstance(r, DeviceResult):
         limit = r.deadline_ns
     else:
         raise TypeError("assert_meets_deadline on a cma_alloc result needs deadline=...")
@@ -88,8 +82,8 @@ def assert_allocated(request: AnyRequest) -> None:
     __tracebackhide__ = True
     r = _done(request, "assert_allocated")
     if not r.ok:
-        failed = len(r.failed_buffers) if isinstance(r, DeviceRequest) else 1
-        total = len(r.results) if isinstance(r, DeviceRequest) else 1
+        failed = len(r.failed_buffers) if isinstance(r, DeviceResult) else 1
+        total = len(r.buffers) if isinstance(r, DeviceResult) else 1
         raise AssertionError(
             f"{failed} of {total} buffer{'s' if total != 1 else ''} could not be allocated\n"
             + explain(r)

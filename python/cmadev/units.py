@@ -32,6 +32,18 @@ NS_PER_US = 1_000
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 
+
+def round_up(value: int, multiple: int) -> int:
+    """``value`` rounded up to a multiple of ``multiple`` (a positive integer)."""
+    return -(-value // multiple) * multiple
+
+
+def pages_for(nbytes: int) -> int:
+    """Whole 4 KiB pages holding ``nbytes``: the kernel's ``PAGE_ALIGN(n) >> PAGE_SHIFT``
+    (a partial page occupies a page)."""
+    return -(-nbytes // PAGE_SIZE)
+
+
 _SIZE_UNITS = {
     "": 1,
     "b": 1,
@@ -307,8 +319,10 @@ __all__ = [
     "format_duration",
     "format_rate",
     "format_size",
+    "pages_for",
     "parse_duration",
     "parse_per_second",
     "parse_rate",
     "parse_size",
+    "round_up",
 ]

@@ -23,14 +23,13 @@ from typing import Any, Callable
 import pytest
 
 from cmadev import Machine
-from cmadev.device import attach
+from cmadev.specs.workloads import AnonHog, DirectIO, LongtermPinner, PageCacheReader
 from cmadev.testing import (
     assert_allocated,
     assert_blocked_by,
     assert_meets_deadline,
     assert_no_blockers,
 )
-from cmadev.workloads import AnonHog, DirectIO, LongtermPinner, PageCacheReader
 
 HERE = Path(__file__).parent
 BOARD = "camera_512m"  # 512 MiB, a 128 MiB "camera" CMA area
@@ -52,7 +51,7 @@ def busy_board(make: Callable[..., Machine], policy: str) -> Machine:
 @pytest.mark.cmadev_policies
 def test_camera_starts_in_time_under_load(cmadev_machine: Any, policy: str) -> None:
     m = busy_board(cmadev_machine, policy)
-    camera = attach(m, "camera_sensor")
+    camera = m.attach("camera_sensor")
     request = camera.start("4k")  # 4 x 11.9 MiB, 200 ms deadline
     m.run_until(request)
     assert_allocated(request)
@@ -63,7 +62,7 @@ def test_longterm_pins_sit_in_the_cameras_way_without_the_fix(cmadev_machine: An
     # Balanced placement puts the pinner's pages in CMA once memory is full; nothing moves
     # them out before the pin, so the camera's allocation has to walk around them.
     m = busy_board(cmadev_machine, "balanced")
-    request = attach(m, "camera_sensor").start("4k")
+    request = m.attach("camera_sensor").start("4k")
     m.run_until(request)
     assert_blocked_by(request, "rdma")
     assert request.busy_retries > 0
@@ -72,7 +71,7 @@ def test_longterm_pins_sit_in_the_cameras_way_without_the_fix(cmadev_machine: An
 def test_migrating_before_longterm_pins_keeps_them_out(cmadev_machine: Any) -> None:
     # mainline-today includes migrate_on_longterm_pin (check_and_migrate_cma_pages).
     m = busy_board(cmadev_machine, "mainline-today")
-    request = attach(m, "camera_sensor").start("4k")
+    request = m.attach("camera_sensor").start("4k")
     m.run_until(request)
     assert_no_blockers(request)
     assert_meets_deadline(request)

@@ -1,11 +1,11 @@
-"""The devices and boards shipped with cmadev, as data files (see README.md in this folder).
+"""The devices, boards and scenarios shipped with cmadev, as data files (see README.md here).
 
-``cmadev.devices.load("camera_sensor")`` is the :class:`~cmadev.models.DeviceSpec` declared in
-``camera_sensor.json`` here; :func:`names` lists the shipped devices. Boards are in ``boards/``
-and load with :func:`cmadev.catalog.load_board`.
+``cmadev.devices.load("camera_sensor")`` is the :class:`~cmadev.specs.device.DeviceSpec`
+declared in ``camera_sensor.json``; :func:`names` lists the shipped devices. Boards are in
+``boards/``, scenarios in ``scenarios/`` (:mod:`cmadev.specs.catalog` finds them).
 """
 
-from cmadev.catalog import list_boards, list_devices, load_board, load_device
+from cmadev.specs.catalog import list_boards, list_devices, load_board, load_device
 
 load = load_device
 names = list_devices

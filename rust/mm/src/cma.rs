@@ -124,7 +124,7 @@ pub struct CmaLocks {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
-    /// Waiting for the previous buffer of the same caller (`cma_alloc_chain`).
+    /// Waiting for the previous buffer of the same device request (`dma_heap.rs`).
     Queued,
     /// Looking for a free range in the bitmap.
     Search,
@@ -162,10 +162,11 @@ pub struct CmaJob {
     pub failed_attempts: u64,
     pub lock_wait_ns: u64,
     pub blockers: Vec<Blocker>,
-    /// Not attempted: an earlier buffer of the same chain failed.
+    /// Never attempted: an earlier buffer of the same device request failed, or the device
+    /// let go of the request first.
     pub cancelled: bool,
-    /// The next buffer of a chain, started when this one succeeds.
-    pub next: Option<u32>,
+    /// The device request (`dma_heap.rs`) this buffer belongs to, if any.
+    pub request: Option<u32>,
     /// The range being tried: its first bitmap bit, and the contiguous-range state.
     bitmap_no: usize,
     next_start: usize,
@@ -183,7 +184,7 @@ impl CmaJob {
         align: u32,
         owner: OwnerId,
         zero: bool,
-        next: Option<u32>,
+        request: Option<u32>,
     ) -> Self {
         CmaJob {
             id,
@@ -206,7 +207,7 @@ impl CmaJob {
             lock_wait_ns: 0,
             blockers: Vec::new(),
             cancelled: false,
-            next,
+            request,
             bitmap_no: 0,
             next_start: 0,
             saw_busy: false,
@@ -221,6 +222,17 @@ impl CmaJob {
     }
     pub fn is_done(&self) -> bool {
         self.state == JobState::Done
+    }
+    /// The call has been made (it is no longer waiting for an earlier buffer).
+    pub fn issued(&self) -> bool {
+        self.state != JobState::Queued
+    }
+    /// Never attempted (see `cancelled`).
+    pub(crate) fn cancel(&mut self, now: u64) {
+        self.state = JobState::Done;
+        self.cancelled = true;
+        self.issued_ns = now;
+        self.completed_ns = Some(now);
     }
 }
 
@@ -256,34 +268,30 @@ impl Machine {
         owner: OwnerId,
         zero: bool,
     ) -> MmResult<u32> {
-        Ok(self.cma_alloc_chain(area, &[(count, align)], owner, zero)?[0])
+        let id = self.cma_queue_jobs(area, &[(count, align)], owner, zero, None)?[0];
+        self.start_job(id);
+        Ok(id)
     }
 
-    /// Allocate several buffers one after the other, as a driver does in a loop
-    /// (`VIDIOC_REQBUFS` -> one `dma_heap` allocation per buffer): each `(count, align)`
-    /// starts when the previous one succeeded; after a failure the rest are cancelled.
-    /// Everything is checked before anything starts. Returns the job ids, in order.
-    pub fn cma_alloc_chain(
+    /// Queue one `cma_alloc` job per `(count, align)` (none started), after checking them
+    /// all. Returns their ids, in order.
+    pub(crate) fn cma_queue_jobs(
         &mut self,
         area: usize,
         buffers: &[(u32, u32)],
         owner: OwnerId,
         zero: bool,
+        request: Option<u32>,
     ) -> MmResult<Vec<u32>> {
-        if buffers.is_empty() {
-            return Err(MmError::Cma("cma_alloc_chain of no buffers".into()));
-        }
         for &(count, align) in buffers {
             self.check_cma_request(area, count, align)?;
         }
         let first = self.jobs.len() as u32;
         for (i, &(count, align)) in buffers.iter().enumerate() {
             let id = first + i as u32;
-            let next = (i + 1 < buffers.len()).then_some(id + 1);
             self.jobs
-                .push(CmaJob::new(id, area, count, align, owner, zero, next));
+                .push(CmaJob::new(id, area, count, align, owner, zero, request));
         }
-        self.start_job(first);
         Ok((first..first + buffers.len() as u32).collect())
     }
 
@@ -309,7 +317,7 @@ impl Machine {
     }
 
     /// Issue a queued job now.
-    fn start_job(&mut self, id: u32) {
+    pub(crate) fn start_job(&mut self, id: u32) {
         let job = &mut self.jobs[id as usize];
         job.state = JobState::Search;
         job.issued_ns = self.now;
@@ -322,18 +330,6 @@ impl Machine {
             self.trace_owner(owner, "cma_alloc_start", &fields);
         }
         self.events.schedule(self.now, EventKind::CmaJob(id));
-    }
-
-    /// The rest of a chain after a failure: never attempted.
-    fn cancel_chain(&mut self, mut next: Option<u32>) {
-        while let Some(id) = next {
-            let job = &mut self.jobs[id as usize];
-            job.state = JobState::Done;
-            job.cancelled = true;
-            job.issued_ns = self.now;
-            job.completed_ns = Some(self.now);
-            next = job.next;
-        }
     }
 
     /// Advance job `id` by one step.
@@ -550,11 +546,8 @@ impl Machine {
             );
             self.trace_owner(owner, "cma_alloc_finish", &fields);
         }
-        let next = self.jobs[id as usize].next;
-        match (pfn, next) {
-            (Some(_), Some(next)) => self.start_job(next),
-            (None, next) => self.cancel_chain(next),
-            _ => {}
+        if let Some(request) = self.jobs[id as usize].request {
+            self.dma_heap_buffer_done(request, id);
         }
     }
 

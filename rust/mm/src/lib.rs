@@ -18,6 +18,7 @@
 //! | `page_isolation.rs` | `mm/page_isolation.c` | pageblock isolation |
 //! | `alloc_contig.rs` | `mm/page_alloc.c` | `alloc_contig_range` in virtual time |
 //! | `cma.rs` | `mm/cma.c` | CMA areas, `cma_alloc`, `cma_release` |
+//! | `dma_heap.rs` | `drivers/dma-buf/heaps/cma_heap.c` | a device's buffers, one request |
 //! | `gcma.rs` | (guaranteed CMA) | cleancache in a CMA area |
 //! | `memory_hotplug.rs` | `mm/memory_hotplug.c` | offlining and onlining memory |
 //! | `workload.rs` | — | background workloads |
@@ -31,6 +32,7 @@ pub mod check;
 pub mod cma;
 pub mod config;
 pub mod cost;
+pub mod dma_heap;
 pub mod error;
 pub mod event;
 pub mod gcma;

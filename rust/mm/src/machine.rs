@@ -32,6 +32,8 @@ pub struct Machine {
     pub cma: Vec<CmaArea>,
     pub cma_locks: CmaLocks,
     pub jobs: Vec<CmaJob>,
+    /// Device requests through the dma-heap (`dma_heap.rs`), by id.
+    pub dma_requests: Vec<crate::dma_heap::DmaHeapRequest>,
     pub holds: Holds,
     pub lru: Lru,
     pub owners: Owners,
@@ -79,6 +81,7 @@ impl Machine {
             cma: Vec::new(),
             cma_locks: CmaLocks::default(),
             jobs: Vec::new(),
+            dma_requests: Vec::new(),
             holds: Holds::default(),
             lru: Lru::default(),
             owners: Owners::new(cpus),

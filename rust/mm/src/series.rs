@@ -36,6 +36,9 @@ pub struct Series {
     pub cma_movable: Vec<u64>,
     /// CMA pages holding gcma cleancache/frontswap copies (discardable).
     pub cma_cache: Vec<u64>,
+    /// CMA pages handed to devices by `cma_alloc` and not released yet (sysfs
+    /// `alloc_pages_success - release_pages_success`, all areas).
+    pub cma_device: Vec<u64>,
     /// Virtual time kswapd has spent reclaiming, cumulative.
     pub kswapd_busy_ns: Vec<u64>,
     /// `workingset_refault_file + workingset_refault_anon`, cumulative.
@@ -94,6 +97,7 @@ impl Machine {
         s.cma_free.push(cma_free);
         s.cma_movable.push(movable);
         s.cma_cache.push(cache);
+        s.cma_device.push(device);
         s.kswapd_busy_ns.push(self.kswapd.busy_ns);
         s.refaults.push(refaults);
         s.pgscan.push(pgscan);

@@ -273,19 +273,46 @@ impl Engine {
         })
     }
 
-    /// Buffers allocated one after the other (a driver's loop); returns the job ids.
+    /// A device's buffers allocated one after the other (a driver's loop), as one request;
+    /// returns the request's id.
     #[pyo3(signature = (area, buffers, owner, zero=false))]
-    fn cma_alloc_chain(
+    fn dma_heap_alloc(
         &mut self,
         py: Python<'_>,
         area: &str,
         buffers: Vec<(u32, u32)>,
         owner: u16,
         zero: bool,
-    ) -> PyResult<Vec<u32>> {
+    ) -> PyResult<u32> {
         self.with(py, |m| {
             let a = m.cma_area_by_name(area)?;
-            m.cma_alloc_chain(a, &buffers, owner, zero)
+            m.dma_heap_alloc(a, &buffers, owner, zero)
+        })
+    }
+
+    fn dma_heap_release(&mut self, py: Python<'_>, id: u32) -> PyResult<()> {
+        self.with(py, |m| m.dma_heap_release(id))
+    }
+
+    /// A device request: its buffers' job ids, whether it is done, whether every buffer was
+    /// allocated, when it stopped holding buffers, whether it was let go in flight, and the
+    /// pages it holds.
+    #[allow(clippy::type_complexity)]
+    fn dma_request(
+        &mut self,
+        py: Python<'_>,
+        id: u32,
+    ) -> PyResult<(Vec<u32>, bool, bool, Option<u64>, bool, u64)> {
+        self.with(py, |m| {
+            let r = m.dma_request(id)?;
+            Ok((
+                r.jobs.clone(),
+                r.is_done(m),
+                r.ok(m),
+                r.released_ns,
+                r.cancelled,
+                r.held_pages(m),
+            ))
         })
     }
 

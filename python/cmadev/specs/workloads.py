@@ -23,8 +23,7 @@ Every model is frozen with ``extra="forbid"``; :meth:`WorkloadBase.to_engine` gi
 the engine takes (sizes in pages, rates per second, times in nanoseconds). In a scenario file
 the ``kind`` field says which class a workload is (:data:`Workload`, :func:`load_workload`).
 
-This module has no ``from __future__ import annotations``, for the same reason as
-:mod:`cmadev.models`: pydantic evaluates the annotations at run time, on Python 3.9 too.
+This module has no ``from __future__ import annotations`` (see :mod:`cmadev.specs.base`).
 """
 
 import difflib
@@ -34,7 +33,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from cmadev.errors import SpecError
-from cmadev.models import _check_name, _Spec, read_document, validate_model
+from cmadev.specs.base import Name, Spec, read_document, validate_model
 from cmadev.units import (
     PAGE_SIZE,
     Duration,
@@ -43,12 +42,8 @@ from cmadev.units import (
     Size,
     format_duration,
     format_size,
+    pages_for,
 )
-
-
-def _pages(nbytes: int, page_size: int) -> int:
-    """Whole pages holding ``nbytes`` (a partial page occupies a page)."""
-    return -(-nbytes // page_size)
 
 
 def _positive_size(value: int, what: str, example: str) -> int:
@@ -63,11 +58,11 @@ def _positive_rate(value: float, what: str, example: str) -> float:
     return value
 
 
-class WorkloadBase(_Spec):
+class WorkloadBase(Spec):
     """What every workload has: a name (the owner of its pages) and when it runs."""
 
     kind: str = Field(description="Which workload this is (fixed by the class).")
-    name: str = Field(
+    name: Name = Field(
         description="Owner name: every page and pin of the workload is attributed to it, and "
         "reports name it when it blocks a device. Must differ from the other workloads' and "
         "the devices' names."
@@ -83,11 +78,6 @@ class WorkloadBase(_Spec):
         "frees its pages.",
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name_is_simple(cls, value: str) -> str:
-        return _check_name(value, "workload name")
-
     @model_validator(mode="after")
     def _stops_after_start(self) -> "WorkloadBase":
         if self.stop is not None and self.stop <= self.start:
@@ -98,17 +88,17 @@ class WorkloadBase(_Spec):
             )
         return self
 
-    def to_engine(self, page_size: int = PAGE_SIZE) -> dict[str, Any]:
+    def to_engine(self) -> dict[str, Any]:
         """The JSON object the engine's ``WorkloadSpec`` deserialises."""
         return {
             "kind": self.kind,
             "name": self.name,
             "start_ns": self.start,
             "stop_ns": self.stop,
-            **self._engine_fields(page_size),
+            **self._engine_fields(),
         }
 
-    def _engine_fields(self, page_size: int) -> dict[str, Any]:  # pragma: no cover
+    def _engine_fields(self) -> dict[str, Any]:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -123,7 +113,7 @@ class PageCacheReader(WorkloadBase):
     kind: Literal["page_cache_reader"] = Field(
         "page_cache_reader", description="The workload kind."
     )
-    name: str = Field("reader", description=WorkloadBase.model_fields["name"].description)
+    name: Name = Field("reader", description=WorkloadBase.model_fields["name"].description)
     working_set: Size = Field(
         description="Size of the file set it reads (e.g. '900MiB'); rounded up to pages."
     )
@@ -151,10 +141,10 @@ class PageCacheReader(WorkloadBase):
     def _rate_positive(cls, value: int) -> int:
         return int(_positive_rate(value, "rate", "200MiB/s"))
 
-    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+    def _engine_fields(self) -> dict[str, Any]:
         return {
-            "file_pages": _pages(self.working_set, page_size),
-            "rate_pages_per_s": self.rate / page_size,
+            "file_pages": pages_for(self.working_set),
+            "rate_pages_per_s": self.rate / PAGE_SIZE,
             "zipf_s": self.zipf,
             "sequential": self.sequential,
         }
@@ -169,7 +159,7 @@ class Writer(WorkloadBase):
     """
 
     kind: Literal["writer"] = Field("writer", description="The workload kind.")
-    name: str = Field("writer", description=WorkloadBase.model_fields["name"].description)
+    name: Name = Field("writer", description=WorkloadBase.model_fields["name"].description)
     file_size: Size = Field(description="Size of the file it rewrites (e.g. '64MiB').")
     rate: Rate = Field(description="Write throughput it aims at (e.g. '20MiB/s').")
     fsync_every: Optional[Size] = Field(
@@ -195,12 +185,12 @@ class Writer(WorkloadBase):
             _positive_size(value, "fsync_every", "1MiB")
         return value
 
-    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+    def _engine_fields(self) -> dict[str, Any]:
         every = self.fsync_every
         return {
-            "file_pages": _pages(self.file_size, page_size),
-            "rate_pages_per_s": self.rate / page_size,
-            "fsync_every_pages": None if every is None else _pages(every, page_size),
+            "file_pages": pages_for(self.file_size),
+            "rate_pages_per_s": self.rate / PAGE_SIZE,
+            "fsync_every_pages": None if every is None else pages_for(every),
         }
 
 
@@ -212,7 +202,7 @@ class AnonHog(WorkloadBase):
     """
 
     kind: Literal["anon_hog"] = Field("anon_hog", description="The workload kind.")
-    name: str = Field("anon_hog", description=WorkloadBase.model_fields["name"].description)
+    name: Name = Field("anon_hog", description=WorkloadBase.model_fields["name"].description)
     size: Size = Field(description="How much anonymous memory it grows to (e.g. '300MiB').")
     growth: Rate = Field(description="How fast it grows (first-touch faults, e.g. '100MiB/s').")
     touch_rate: Rate = Field(
@@ -232,11 +222,11 @@ class AnonHog(WorkloadBase):
     def _growth_positive(cls, value: int) -> int:
         return int(_positive_rate(value, "growth", "100MiB/s"))
 
-    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+    def _engine_fields(self) -> dict[str, Any]:
         return {
-            "target_pages": _pages(self.size, page_size),
-            "growth_pages_per_s": self.growth / page_size,
-            "touch_rate_pages_per_s": self.touch_rate / page_size,
+            "target_pages": pages_for(self.size),
+            "growth_pages_per_s": self.growth / PAGE_SIZE,
+            "touch_rate_pages_per_s": self.touch_rate / PAGE_SIZE,
             "write_fraction": self.write_fraction,
         }
 
@@ -251,7 +241,7 @@ class DirectIO(WorkloadBase):
     """
 
     kind: Literal["direct_io"] = Field("direct_io", description="The workload kind.")
-    name: str = Field("direct_io", description=WorkloadBase.model_fields["name"].description)
+    name: Name = Field("direct_io", description=WorkloadBase.model_fields["name"].description)
     buffer: Size = Field(description="The I/O buffer (anonymous memory, e.g. '64MiB').")
     iops: PerSecond = Field(description="I/Os per second (e.g. '2000/s').")
     io_size: Size = Field(
@@ -303,11 +293,11 @@ class DirectIO(WorkloadBase):
             )
         return self
 
-    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+    def _engine_fields(self) -> dict[str, Any]:
         return {
-            "buffer_pages": _pages(self.buffer, page_size),
+            "buffer_pages": pages_for(self.buffer),
             "ios_per_s": self.iops,
-            "pages_per_io": _pages(self.io_size, page_size),
+            "pages_per_io": pages_for(self.io_size),
             "pin_mean_ns": self.pin_time,
             "pin_distribution": self.pin_distribution,
             "hold": self.hold,
@@ -323,7 +313,7 @@ class LongtermPinner(WorkloadBase):
     """
 
     kind: Literal["longterm_pinner"] = Field("longterm_pinner", description="The workload kind.")
-    name: str = Field("rdma", description=WorkloadBase.model_fields["name"].description)
+    name: Name = Field("rdma", description=WorkloadBase.model_fields["name"].description)
     size: Size = Field(description="How much memory it pins (e.g. '16MiB').")
     hold: Optional[Duration] = Field(
         None, description="How long the pins last (e.g. '10s'); null: until the workload stops."
@@ -346,9 +336,9 @@ class LongtermPinner(WorkloadBase):
             raise ValueError("hold must be positive: use e.g. '10s', or null to hold until stop")
         return value
 
-    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+    def _engine_fields(self) -> dict[str, Any]:
         return {
-            "pages": _pages(self.size, page_size),
+            "pages": pages_for(self.size),
             "hold_ns": self.hold,
             "populate_first": self.populate_first,
         }
@@ -364,7 +354,7 @@ class FsMount(WorkloadBase):
     """
 
     kind: Literal["fs_mount"] = Field("fs_mount", description="The workload kind.")
-    name: str = Field("ext4", description=WorkloadBase.model_fields["name"].description)
+    name: Name = Field("ext4", description=WorkloadBase.model_fields["name"].description)
     start: Duration = Field(
         0,
         validation_alias=AliasChoices("start", "mount"),
@@ -383,7 +373,7 @@ class FsMount(WorkloadBase):
         "blocks (one 4 KiB page each).",
     )
 
-    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+    def _engine_fields(self) -> dict[str, Any]:
         return {"superblock_pages": self.superblock_buffers}
 
 
@@ -396,7 +386,7 @@ class KernelAlloc(WorkloadBase):
     """
 
     kind: Literal["kernel_alloc"] = Field("kernel_alloc", description="The workload kind.")
-    name: str = Field("slab", description=WorkloadBase.model_fields["name"].description)
+    name: Name = Field("slab", description=WorkloadBase.model_fields["name"].description)
     rate: PerSecond = Field(description="Allocations per second (e.g. '200/s').")
     order: int = Field(
         0, ge=0, le=10, description="Each allocation is 2^order pages (0: one page)."
@@ -415,7 +405,7 @@ class KernelAlloc(WorkloadBase):
             raise ValueError("lifetime must be positive: use e.g. '1s'")
         return value
 
-    def _engine_fields(self, page_size: int) -> dict[str, Any]:
+    def _engine_fields(self) -> dict[str, Any]:
         return {
             "rate_allocs_per_s": self.rate,
             "order": self.order,

@@ -1,0 +1,261 @@
+"""The report's plots: device latency against the deadline, CMA area use over time, refaults
+and reclaim.
+
+Plots use matplotlib's object API with the Agg canvas (no pyplot): no display is needed and
+the process's pyplot backend, if any, is left alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from cmadev.report.comparison import Comparison
+from cmadev.report.format import percent
+from cmadev.results import ScenarioResult
+from cmadev.units import NS_PER_MS, NS_PER_S, format_duration
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+PLOTS = {
+    "latency": "latency.png",
+    "cma": "cma_utilisation.png",
+    "refaults": "refaults.png",
+}
+"""The plot files of a report folder, by what they show."""
+
+_OUTCOME_STYLE = {  # marker, colour
+    "met": ("o", "#2a9d3f"),
+    "late": ("o", "#e08a00"),
+    "failed": ("x", "#c8102e"),
+}
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A figure on the Agg canvas, without pyplot (no global state, no display)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _colours(comparison: Comparison) -> dict[str, tuple[str, str]]:
+    """Colour by placement, solid line with fixes and dashed without, so that each
+    placement's two variants read as a pair."""
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+    placements: list[str] = []
+    styles = {}
+    for run in comparison.first_runs():
+        placement = str(run.policy_spec["placement"])
+        if placement not in placements:
+            placements.append(placement)
+        colour = palette[placements.index(placement) % len(palette)]
+        styles[run.policy] = (colour, "-" if run.policy_spec["fixes"] else "--")
+    return styles
+
+
+def _busy_spans(run: ScenarioResult) -> list[tuple[float, float]]:
+    """The union of the devices' busy intervals, in seconds."""
+    spans = sorted(run.busy_intervals())
+    merged: list[list[int]] = []
+    for start, stop in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    return [(a / NS_PER_S, b / NS_PER_S) for a, b in merged]
+
+
+def plot_cma_utilisation(comparison: Comparison, path: Path) -> None:
+    """One panel per policy: the share of the CMA area lent to movable pages, and the share
+    otherwise in use (device buffers; gcma's cleancache), with the devices' busy time
+    shaded. Idle-time lending is what the placements differ in."""
+    runs = comparison.first_runs()
+    cols = min(3, len(runs)) or 1
+    rows = -(-len(runs) // cols) or 1
+    fig = _figure(4.2 * cols, 2.3 * rows + 0.6)
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    for ax, run in zip(axes.flat, runs):
+        _cma_panel(ax, run, comparison.row(run.policy).cma_idle_utilisation)
+    for ax in list(axes.flat)[len(runs) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share of CMA area")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize="small")
+    seed = runs[0].seed if runs else 0
+    fig.suptitle(f"{comparison.scenario.name}: CMA area use over time (seed {seed})")
+    fig.savefig(path, dpi=110)
+
+
+def _cma_panel(ax: Axes, run: ScenarioResult, idle: Optional[float]) -> None:
+    series = run.series
+    total = run.cma_pages or 1
+    t = [x / NS_PER_S for x in series.get("t_ns", [])]
+    movable = [m / total for m in series.get("cma_movable", [])]
+    devices = [min(m + d / total, 1.0) for m, d in zip(movable, series.get("cma_device", []))]
+    used = [max(1 - f / total, d) for f, d in zip(series.get("cma_free", []), devices)]
+    for start, stop in _busy_spans(run):
+        ax.axvspan(start, stop, color="#e4e4e4", zorder=0, lw=0)
+    ax.axvspan(0, 0, color="#e4e4e4", label="a device is busy")
+    ax.fill_between(t, 0, movable, color="#1f77b4", alpha=0.85, lw=0, label="movable pages")
+    ax.fill_between(t, movable, devices, color="#ff7f0e", alpha=0.8, lw=0, label="device buffers")
+    ax.fill_between(
+        t, devices, used, color="#2ca02c", alpha=0.6, lw=0, label="other (gcma: cleancache)"
+    )
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0, t[-1] if t else 1)
+    ax.set_title(f"{run.policy}\nidle use {percent(idle)}", fontsize="small")
+    ax.yaxis.set_major_formatter(_percent_formatter())
+
+
+def _thousands_formatter() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v:,.0f}")
+
+
+def _percent_formatter() -> Any:
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(xmax=1, decimals=0)
+
+
+def plot_latencies(comparison: Comparison, path: Path) -> None:
+    """One panel per device: every request's latency under each policy (all seeds), by
+    outcome, against the device's deadline; a box where there are enough points to make
+    one. Log scale: latencies span microseconds (an idle area) to seconds (blocked ranges)."""
+    devices = comparison.devices
+    policies = comparison.policies
+    fig = _figure(max(6.0, 0.75 * len(policies) + 2.5), 2.4 * max(len(devices), 1) + 1.2)
+    axes = fig.subplots(max(len(devices), 1), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, device in zip(axes, devices):
+        _latency_panel(ax, comparison, device)
+    axes[-1].set_xticks(range(len(policies)), policies, rotation=35, ha="right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:  # an outcome may appear on another device only
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small")
+    fig.suptitle(f"{comparison.scenario.name}: device allocation latency against the deadline")
+    fig.savefig(path, dpi=110)
+
+
+def _latency_panel(ax: Axes, comparison: Comparison, device: str) -> None:
+    stats = comparison.rows[0].devices.get(device) if comparison.rows else None
+    seen: set[str] = set()
+    for i, policy in enumerate(comparison.policies):
+        requests = [req for run in comparison.runs_of(policy) for req in run.requests_of(device)]
+        latencies = [req.latency_ns / NS_PER_MS for req in requests]
+        if len(latencies) >= 5:
+            ax.boxplot([latencies], positions=[i], widths=0.5, showfliers=False, manage_ticks=False)
+        for j, req in enumerate(requests):
+            outcome = req.outcome
+            marker, colour = _OUTCOME_STYLE[outcome]
+            x = i + (j - (len(requests) - 1) / 2) * min(0.5 / max(len(requests), 1), 0.12)
+            ax.scatter(
+                [x],
+                [max(req.latency_ns / NS_PER_MS, 1e-3)],
+                s=22,
+                zorder=3,
+                marker=marker,
+                color=colour,
+                label=None if outcome in seen else outcome,
+            )
+            seen.add(outcome)
+    if stats is not None and stats.deadline_ns:
+        deadline = stats.deadline_ns / NS_PER_MS
+        ax.axhline(deadline, color="#c8102e", ls="--", lw=1, zorder=2)
+        ax.annotate(
+            f"deadline {format_duration(stats.deadline_ns)}",
+            (1.0, deadline),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 3),
+            textcoords="offset points",
+            ha="right",
+            fontsize="small",
+            color="#c8102e",
+        )
+    _log_ms_axis(ax, latencies_of(comparison, device), stats.deadline_ns if stats else 0)
+    ax.set_ylabel(f"{device}\nlatency (ms)")
+    ax.set_xlim(-0.6, len(comparison.policies) - 0.4)
+    ax.grid(axis="y", which="major", alpha=0.3)
+
+
+def latencies_of(comparison: Comparison, device: str) -> list[float]:
+    """Every latency of ``device``'s requests, over all policies and seeds, in ms."""
+    return [
+        req.latency_ns / NS_PER_MS for run in comparison.runs for req in run.requests_of(device)
+    ]
+
+
+def _log_ms_axis(ax: Axes, latencies: list[float], deadline_ns: int) -> None:
+    """A log axis in plain milliseconds (1, 2, 5, 10, ...), with room above the deadline
+    line and below the quickest request."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    values = [v for v in [*latencies, deadline_ns / NS_PER_MS] if v > 0] or [1.0]
+    ax.set_yscale("log")
+    ax.set_ylim(min(values) / 2, max(values) * 2.5)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_refaults(comparison: Comparison, path: Path) -> None:
+    """Refaults (page cache thrown away and read back) and pages scanned by reclaim over
+    time, a line per policy: what an idle CMA area that is not lent costs the system.
+    Policies whose lines are the same are drawn once, under all their names."""
+    fig = _figure(11.0, 4.2)
+    left, right = fig.subplots(1, 2, sharex=True)
+    styles = _colours(comparison)
+    for runs in _same_lines(comparison.first_runs()):
+        run = runs[0]
+        t = [x / NS_PER_S for x in run.series.get("t_ns", [])]
+        colour, dash = styles[run.policy]
+        label = run.policy if len(runs) == 1 else " = ".join(r.policy for r in runs)
+        left.plot(t, run.series.get("refaults", []), color=colour, ls=dash, lw=1.4, label=label)
+        right.plot(t, run.series.get("pgscan", []), color=colour, ls=dash, lw=1.4)
+    left.set_title("refaults (cumulative)", fontsize="medium")
+    right.set_title("pages scanned by reclaim (cumulative)", fontsize="medium")
+    for ax in (left, right):
+        ax.set_xlabel("time (s)")
+        ax.grid(alpha=0.3)
+        ax.yaxis.set_major_formatter(_thousands_formatter())
+    seed = comparison.seeds[0] if comparison.seeds else 0
+    fig.legend(loc="outside right center", fontsize="small")
+    fig.suptitle(
+        f"{comparison.scenario.name}: refaults and reclaim (seed {seed}; solid: with fixes, "
+        f"dashed: without; 'a = b': identical lines)"
+    )
+    fig.savefig(path, dpi=110)
+
+
+def _same_lines(runs: list[ScenarioResult]) -> list[list[ScenarioResult]]:
+    """The runs grouped by identical refault and pgscan series, in first-seen order."""
+    groups: dict[tuple[tuple[Any, ...], tuple[Any, ...]], list[ScenarioResult]] = {}
+    for run in runs:
+        key = (tuple(run.series.get("refaults", [])), tuple(run.series.get("pgscan", [])))
+        groups.setdefault(key, []).append(run)
+    return list(groups.values())
+
+
+def draw_plots(comparison: Comparison, folder: Path) -> dict[str, Path]:
+    """Draw every plot into ``folder``; returns the files by kind."""
+    files = {kind: folder / name for kind, name in PLOTS.items()}
+    plot_latencies(comparison, files["latency"])
+    plot_cma_utilisation(comparison, files["cma"])
+    plot_refaults(comparison, files["refaults"])
+    return files
+
+
+__all__ = ["PLOTS", "draw_plots", "plot_cma_utilisation", "plot_latencies", "plot_refaults"]

@@ -1,0 +1,41 @@
+"""The specification floor: what users write (boards, CMA areas, costs, policies, devices,
+workloads, scenarios), as frozen pydantic models, and the shipped catalog.
+
+Nothing here talks to the engine: a specification loads, validates and serialises without
+``cmadev._core``. The simulation floor (:mod:`cmadev.sim`) runs them.
+"""
+
+from cmadev.specs.base import Spec, load_model, validate_model
+from cmadev.specs.board import Board, CmaArea, CostModel
+from cmadev.specs.catalog import list_boards, list_devices, list_scenarios, load_board, load_device
+from cmadev.specs.device import Buffer, DeviceSpec
+from cmadev.specs.policy import FIXES, PLACEMENTS, Policy, PolicyChoice, parse_policy
+from cmadev.specs.scenario import Scenario, ScenarioDevice, Step, load_scenario
+from cmadev.specs.workloads import WorkloadBase, load_workload
+
+__all__ = [
+    "FIXES",
+    "PLACEMENTS",
+    "Board",
+    "Buffer",
+    "CmaArea",
+    "CostModel",
+    "DeviceSpec",
+    "Policy",
+    "PolicyChoice",
+    "Scenario",
+    "ScenarioDevice",
+    "Spec",
+    "Step",
+    "WorkloadBase",
+    "list_boards",
+    "list_devices",
+    "list_scenarios",
+    "load_board",
+    "load_device",
+    "load_model",
+    "load_scenario",
+    "load_workload",
+    "parse_policy",
+    "validate_model",
+]
