@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,15 @@ def test_a_malformed_engine_config_is_an_invalid_config_error() -> None:
 def test_a_malformed_board_is_a_spec_error_naming_the_field() -> None:
     with pytest.raises(cmadev.SpecError, match="ram"):
         cmadev.specs.base.validate_model(Board, {"name": "b", "ram": "1GB!"})
+
+
+def test_a_machine_takes_the_policy_spellings_of_the_command_line(tmp_path: Path) -> None:
+    pin = Machine("tv_1g", policy="balanced+migrate_on_pin")
+    assert pin.policy.placement == "balanced" and pin.policy.fixes == {"migrate_on_pin"}
+    short = Machine("tv_1g", policy="balanced+longterm_pin+sb_unmovable")
+    assert short.policy == Machine("tv_1g", policy="mainline-today").policy
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps({"placement": "gcma"}))
+    assert Machine("tv_1g", policy=str(path)).policy.placement == "gcma"
+    with pytest.raises(cmadev.SpecError, match="unknown fix 'pinn'.*Did you mean 'pin'"):
+        Machine("tv_1g", policy="balanced+pinn")

@@ -1,4 +1,5 @@
-"""The installed wheel carries the shipped boards, devices and scenarios (package data).
+"""The wheel is one abi3 wheel for every CPython from 3.9, installs without a Rust toolchain,
+and carries the shipped boards, devices and scenarios (package data).
 
 Slow (a release build and a fresh virtual environment, about a minute), so it runs only with
 ``CMADEV_WHEEL_TEST=1``::
@@ -40,13 +41,16 @@ short = load_scenario("tv_evening").with_changes(duration="1s", timeline=[])
 result = short.run(policy="legacy", seed=1)
 plugins = sorted(ep.value for ep in entry_points(group="pytest11"))
 print(json.dumps({"file": cmadev.__file__, "boards": sorted(boards), "devices": sorted(devices),
-                  "scenarios": sorted(scenarios), "end_ns": result.end_ns, "plugins": plugins}))
+                  "scenarios": sorted(scenarios), "end_ns": result.end_ns, "plugins": plugins,
+                  "version": cmadev.__version__}))
 """
 
 
-def _run(*args: str | os.PathLike[str], cwd: Path | None = None) -> str:
+def _run(
+    *args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> str:
     proc = subprocess.run(
-        [os.fspath(a) for a in args], cwd=cwd, capture_output=True, text=True, check=False
+        [os.fspath(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0, f"{args} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
@@ -60,9 +64,22 @@ def test_wheel_installs_and_loads_shipped_files(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     _run(sys.executable, "-m", "maturin", "build", "--release", "-o", wheels, cwd=REPO)
     [wheel] = wheels.glob("cmadev-*.whl")
+    assert "-cp39-abi3-" in wheel.name, f"{wheel.name} is not an abi3 wheel for Python >= 3.9"
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv)
-    _run(venv / "bin" / "python", "-m", "pip", "install", "-q", wheel)
+    # No Rust toolchain on the PATH: installing the wheel must not need one.
+    no_rust = {**os.environ, "PATH": f"{venv / 'bin'}:/usr/bin:/bin", "CARGO": "/nonexistent"}
+    _run(
+        venv / "bin" / "python",
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--only-binary",
+        "cmadev",
+        wheel,
+        env=no_rust,
+    )
     out = json.loads(_run(venv / "bin" / "python", "-c", CHECK, cwd=tmp_path))
     shipped = REPO / "python" / "cmadev" / "devices"
     assert out["boards"] == sorted(p.stem for p in (shipped / "boards").glob("*.json"))
@@ -71,4 +88,5 @@ def test_wheel_installs_and_loads_shipped_files(tmp_path: Path) -> None:
     assert "tv_evening" in out["scenarios"]
     assert out["end_ns"] == 1_000_000_000
     assert "cmadev.pytest_plugin" in out["plugins"]
+    assert out["version"] == wheel.name.split("-")[1]
     assert str(venv) in out["file"]

@@ -22,8 +22,7 @@ from typing import Any, Callable
 
 import pytest
 
-from cmadev import Machine
-from cmadev.specs.workloads import AnonHog, DirectIO, LongtermPinner, PageCacheReader
+from cmadev import AnonHog, DirectIO, LongtermPinner, Machine, PageCacheReader
 from cmadev.testing import (
     assert_allocated,
     assert_blocked_by,
