@@ -128,5 +128,5 @@ def test_a_machine_takes_the_policy_spellings_of_the_command_line(tmp_path: Path
     path = tmp_path / "policy.json"
     path.write_text(json.dumps({"placement": "gcma"}))
     assert Machine("tv_1g", policy=str(path)).policy.placement == "gcma"
-    with pytest.raises(cmadev.SpecError, match="unknown fix 'pinn'.*Did you mean 'pin'"):
+    with pytest.raises(cmadev.SpecError, match=r"unknown fix 'pinn'.*Did you mean 'pin'"):
         Machine("tv_1g", policy="balanced+pinn")
