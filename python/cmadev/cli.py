@@ -157,8 +157,19 @@ def _simulated(now: int, total: int) -> str:
 
 
 def _scenario(ref: str, duration: Optional[int]) -> Scenario:
+    """The scenario ``ref``, run for ``duration`` if given: a shorter run drops the timeline's
+    later steps, and says so on stderr."""
     scenario = load_scenario(ref)
-    return scenario.with_changes(duration=duration) if duration is not None else scenario
+    if duration is None:
+        return scenario
+    scenario, cut = scenario.cut_to(duration)
+    if cut:
+        steps = "; ".join(str(step) for step in cut)
+        sys.stderr.write(
+            f"cmadev: --duration {format_duration(duration)} cuts {len(cut)} timeline "
+            f"step{'s' if len(cut) != 1 else ''} of {scenario.name}: {steps}\n"
+        )
+    return scenario
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,7 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     duration_opt = argparse.ArgumentParser(add_help=False)
     duration_opt.add_argument(
-        "--duration", type=_duration, help="run for this long instead ('30s')"
+        "--duration",
+        type=_duration,
+        help="run for this long instead ('30s'); timeline steps after it are dropped",
     )
 
     demo = commands.add_parser(

@@ -33,6 +33,15 @@ NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 
 
+MAX_DURATION = 2**63 - 1
+"""The longest duration: about 292 years in nanoseconds (a signed 64-bit count, as the
+kernel's ``ktime_t``); the engine's clock is 64-bit."""
+
+MAX_SIZE = 2**53
+"""The largest size: 8 PiB (every size is exact in a double, and a board's memory and its
+workloads are bounded far below it by the board itself)."""
+
+
 def round_up(value: int, multiple: int) -> int:
     """``value`` rounded up to a multiple of ``multiple`` (a positive integer)."""
     return -(-value // multiple) * multiple
@@ -168,6 +177,8 @@ def parse_size(value: object) -> int:
     fractions of a byte.
     """
     amount = _quantity(value, "size", _SIZE_UNITS, SIZE_FORMS)
+    if amount > MAX_SIZE:
+        raise _fail("size", value, SIZE_FORMS, "above 8 PiB, the largest size")
     return _whole(amount, "size", value, SIZE_FORMS, "bytes")
 
 
@@ -179,6 +190,10 @@ def parse_duration(value: object) -> int:
     fractions of a nanosecond.
     """
     amount = _quantity(value, "duration", _DURATION_UNITS, DURATION_FORMS)
+    if amount > MAX_DURATION:
+        raise _fail(
+            "duration", value, DURATION_FORMS, "longer than 292 years (2^63 ns), the longest"
+        )
     return _whole(amount, "duration", value, DURATION_FORMS, "ns")
 
 
@@ -301,6 +316,8 @@ PerSecond = Annotated[
 
 __all__ = [
     "DURATION_FORMS",
+    "MAX_DURATION",
+    "MAX_SIZE",
     "NS_PER_MS",
     "NS_PER_S",
     "NS_PER_US",

@@ -32,6 +32,7 @@ from typing import (
 from cmadev._core import Engine
 from cmadev.errors import MisuseError
 from cmadev.results import Blocker, CmaResult
+from cmadev.specs.base import check_name
 from cmadev.specs.board import Board
 from cmadev.specs.catalog import load_board
 from cmadev.specs.policy import Policy
@@ -45,6 +46,15 @@ Callback = Callable[["Mm"], Any]
 
 _U32_MAX = 2**32 - 1
 _HOUR_NS = 3600 * 10**9
+
+
+def _check_owner_name(name: object) -> None:
+    if not isinstance(name, str):
+        raise MisuseError(f"an owner is named by a string; got {type(name).__name__} {name!r}")
+    try:
+        check_name(name)
+    except ValueError as err:
+        raise MisuseError(f"owner name {err}") from None
 
 
 def _whole(what: str, value: int, limit: int = _U32_MAX) -> int:
@@ -341,9 +351,15 @@ class Mm:
     # ----- owners and pages ----------------------------------------------------------------
 
     def owner_id(self, name: str) -> int:
-        if name not in self._owner_ids:
-            self._owner_ids[name] = int(self._engine.owner(name))
-        return self._owner_ids[name]
+        """The engine's id of owner ``name`` (a workload, a device, a caller of the API).
+
+        An owner's name appears in trace lines and reports, so it must be a kernel name
+        (letters, digits, ``_``, ``.``, ``-``): anything else is a :class:`MisuseError`."""
+        oid = self._owner_ids.get(name)
+        if oid is None:
+            _check_owner_name(name)
+            oid = self._owner_ids[name] = int(self._engine.owner(name))
+        return oid
 
     def alloc(
         self,
@@ -491,6 +507,7 @@ class Mm:
     def reserve_device_name(self, name: str) -> None:
         """Claim ``name`` for a device: device names are owner names in reports, so each must
         be unique on a machine."""
+        _check_owner_name(name)
         if name in self.device_names:
             raise MisuseError(
                 f"a device called {name!r} is already attached to this machine; give the "
@@ -499,7 +516,9 @@ class Mm:
         self.device_names.add(name)
 
     def start(self, workload: WorkloadBase) -> WorkloadHandle:
-        """Start a background workload (runs inside the engine)."""
+        """Start a background workload (runs inside the engine); it must fit the board
+        (:meth:`~cmadev.specs.workloads.WorkloadBase.check_fits`)."""
+        workload.check_fits(self.board)
         spec = workload.to_engine()
         if spec.get("start_ns", 0) < self.now:
             spec["start_ns"] = self.now
@@ -556,7 +575,7 @@ class Mm:
 
     def trace(self, since: int = 0) -> list[str]:
         """Trace lines (ftrace format), those emitted after the first ``since``."""
-        return list(self._engine.trace(since))
+        return list(self._engine.trace(_whole("since", since, 2**64 - 1)))
 
     def trace_lines_emitted(self) -> int:
         return int(self._engine.trace_emitted())

@@ -32,9 +32,24 @@ _NAME_MAX = 64
 
 
 class Spec(BaseModel):
-    """The base of every cmadev specification: frozen, and no unknown fields."""
+    """The base of every cmadev specification: frozen, and no unknown fields.
+
+    Building one directly (``AnonHog(size="15TiB")``) raises :class:`SpecError` naming each
+    bad field, as loading a file does, never pydantic's own ``ValidationError``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise SpecError(describe_validation_error(type(self), err)) from None
+
+    # pydantic routes validation through a model's own __init__ when it overrides one (so a
+    # nested model's errors would arrive wrapped in ours); this marks it as the base one, so
+    # only a direct call comes here. (pydantic's BaseModel.__init__ carries the same mark.)
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
 
 def check_name(value: str) -> str:

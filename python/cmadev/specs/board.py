@@ -12,7 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from cmadev.errors import SpecError
 from cmadev.specs.base import Name, Spec, check_pages
 from cmadev.specs.policy import Policy
-from cmadev.units import NS_PER_S, PAGE_SIZE, Duration, MiB, Size, format_size, round_up
+from cmadev.units import NS_PER_S, PAGE_SIZE, Duration, GiB, MiB, Size, format_size, round_up
 
 CMA_AREA_ALIGN = 4 * MiB
 """A CMA area's size must be a multiple of this: the kernel aligns areas to
@@ -20,6 +20,9 @@ CMA_AREA_ALIGN = 4 * MiB
 blocks. (Since Linux 5.19, Zi Yan's series, a pageblock is enough; 4 MiB satisfies both.)"""
 
 MIN_BOARD_RAM = 64 * MiB
+MAX_BOARD_RAM = 256 * GiB
+"""The largest board the engine models: 64 Mi page frames. The engine keeps 16 bytes per
+frame and about 4 per mapped page, so such a board costs about 1.3 GiB of host memory."""
 MIN_GENERAL_MEMORY = 32 * MiB
 """What the CMA areas and the boot-time reservation must leave for everything else."""
 
@@ -206,6 +209,12 @@ class Board(Spec):
             raise ValueError(
                 f"ram must be at least 64 MiB; got {format_size(value)}: use '64MiB' or more"
             )
+        if value > MAX_BOARD_RAM:
+            raise ValueError(
+                f"ram must be at most 256 GiB, the largest board the engine models (16 bytes "
+                f"of host memory per 4 KiB frame); got {format_size(value)}: model a part of "
+                f"the machine, e.g. '64GiB'"
+            )
         if value % CMA_AREA_ALIGN:
             rounded = value // CMA_AREA_ALIGN * CMA_AREA_ALIGN
             raise ValueError(
@@ -217,6 +226,11 @@ class Board(Spec):
     @field_validator("reserved", "swap")
     @classmethod
     def _whole_pages(cls, value: int, info: ValidationInfo) -> int:
+        if value > MAX_BOARD_RAM:
+            raise ValueError(
+                f"{info.field_name} must be at most 256 GiB (the largest board); got "
+                f"{format_size(value)}"
+            )
         return check_pages(value, str(info.field_name))
 
     @field_validator("cma_areas")
@@ -258,6 +272,12 @@ class Board(Spec):
     def pages(self) -> int:
         """RAM in 4 KiB page frames."""
         return self.ram // PAGE_SIZE
+
+    @property
+    def copy_bandwidth(self) -> float:
+        """Bytes per second one CPU copies (``cost.page_copy``): the fastest a task can read,
+        write or fault in memory on this board."""
+        return PAGE_SIZE * NS_PER_S / self.cost.page_copy
 
     @property
     def cma_total(self) -> int:

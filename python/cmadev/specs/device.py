@@ -8,7 +8,12 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from cmadev.errors import SpecError
 from cmadev.specs.base import Name, Spec, check_pages, validate_model
-from cmadev.units import PAGE_SIZE, Duration, Size, format_size
+from cmadev.units import PAGE_SIZE, Duration, MiB, Size, format_size
+
+MAX_BUFFERS = 1024
+"""The most buffers of one size a mode may list."""
+MAX_ALIGN = 4 * MiB
+"""The largest alignment ``cma_alloc`` takes: order 10 (MAX_ORDER - 1 before 6.4)."""
 
 DeviceKind = Literal["camera_sensor", "video_decoder", "tv_pipeline"]
 DEVICE_KINDS: tuple[str, ...] = get_args(DeviceKind)
@@ -17,12 +22,17 @@ DEVICE_KINDS: tuple[str, ...] = get_args(DeviceKind)
 class Buffer(Spec):
     """``count`` physically contiguous buffers of ``size`` bytes each, one cma_alloc per buffer."""
 
-    count: int = Field(ge=1, description="How many buffers of this size.")
+    count: int = Field(
+        ge=1,
+        le=MAX_BUFFERS,
+        description="How many buffers of this size (at most 1024: V4L2 queues hold 32 or 64).",
+    )
     size: Size = Field(description="Bytes per buffer: whole 4 KiB pages.")
     align: Size = Field(
         PAGE_SIZE,
-        description="Alignment of each buffer: a power of two, at least 4 KiB. The CMA "
-        "dma-heap asks for get_order(size) capped at CONFIG_CMA_ALIGNMENT (8: 1 MiB).",
+        description="Alignment of each buffer: a power of two from 4 KiB to 4 MiB (cma_alloc's "
+        "largest alignment, a MAX_ORDER block). The CMA dma-heap asks for get_order(size) "
+        "capped at CONFIG_CMA_ALIGNMENT (8: 1 MiB).",
     )
     description: str = Field("", description="What the buffers hold, and why this size.")
 
@@ -43,6 +53,11 @@ class Buffer(Spec):
             raise ValueError(
                 f"align must be a power of two of at least 4 KiB; got {value} bytes "
                 f"({format_size(value)}): use {format_size(up)!r}"
+            )
+        if value > MAX_ALIGN:
+            raise ValueError(
+                f"align must be at most 4 MiB (cma_alloc aligns to at most a MAX_ORDER block, "
+                f"order 10); got {format_size(value)}: use '4MiB' or less"
             )
         return value
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Protocol, Union
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from cmadev.errors import SpecError
 from cmadev.results import ScenarioResult
@@ -25,9 +25,13 @@ from cmadev.specs.catalog import find, load_board, load_device
 from cmadev.specs.device import DeviceSpec
 from cmadev.specs.policy import Policy, PolicyChoice, parse_policy
 from cmadev.specs.workloads import Workload
-from cmadev.units import Duration, format_duration
+from cmadev.units import Duration, format_duration, format_size, parse_duration
 
 Action = Literal["start", "stop", "change_resolution"]
+
+DEFAULT_MAX_SAMPLES = 1_000_000
+"""A run's time series may hold this many samples unless the scenario raises
+``max_samples``: about 100 MB, and a few seconds to sample."""
 
 
 class Backend(Protocol):
@@ -151,6 +155,13 @@ class Scenario(Spec):
     sample_interval: Duration = Field(
         100_000_000, gt=0, description="Interval of the time series samples ('100ms')."
     )
+    max_samples: int = Field(
+        DEFAULT_MAX_SAMPLES,
+        ge=1,
+        le=10**9,
+        description="The most samples the time series may take (duration / sample_interval): "
+        "each costs about 100 bytes; raise it to sample a long run finely.",
+    )
     devices: tuple[ScenarioDevice, ...] = Field(
         (), description="The devices; each name must be unique."
     )
@@ -214,6 +225,8 @@ class Scenario(Spec):
                 f"[{i}].{where}: device {entry.name!r} takes its buffers from heap "
                 f"{spec.heap!r}, but board {board.name!r} has no CMA area of that name: {fix}"
             )
+        for i, entry in enumerate(devices):
+            _check_modes_fit(i, entry.spec(), board)
         return devices
 
     @field_validator("workloads")
@@ -230,6 +243,16 @@ class Scenario(Spec):
                     f"device by owner, so give each workload and device its own name"
                 )
             seen.add(str(name))
+        board = info.data.get("board")
+        if board is not None:
+            board = load_board(board)
+            problems = [
+                f"[{i}].{field}: {why}"
+                for i, w in enumerate(workloads)
+                for field, why in w.problems_on(board)
+            ]
+            if problems:
+                raise ValueError("; ".join(problems))
         return workloads
 
     @field_validator("timeline")
@@ -284,6 +307,19 @@ class Scenario(Spec):
             running[step.device] = True
         return timeline
 
+    @model_validator(mode="after")
+    def _series_fits_its_budget(self) -> "Scenario":
+        samples = self.duration // self.sample_interval + 1
+        if samples > self.max_samples:
+            finest = -(-self.duration // (self.max_samples - 1)) if self.max_samples > 1 else 0
+            raise ValueError(
+                f"sample_interval {format_duration(self.sample_interval)} over duration "
+                f"{format_duration(self.duration)} takes {samples:,} samples, more than "
+                f"max_samples ({self.max_samples:,}, about 100 bytes each): sample every "
+                f"{format_duration(finest)} or more, or raise max_samples"
+            )
+        return self
+
     # ----- resolved parts -----------------------------------------------------------------
 
     def board_spec(self) -> Board:
@@ -307,6 +343,14 @@ class Scenario(Spec):
         data = {name: getattr(self, name) for name in type(self).model_fields}
         data.update(changes)
         return _validate(data, source=f"scenario {self.name!r}")
+
+    def cut_to(self, duration: Union[int, str]) -> tuple["Scenario", list[Step]]:
+        """The scenario run for ``duration`` instead: a longer one keeps every step, a shorter
+        one drops the steps after its end. Returns it and the steps dropped."""
+        end = parse_duration(duration)
+        kept = [step for step in self.timeline if step.at <= end]
+        cut = [step for step in self.timeline if step.at > end]
+        return self.with_changes(duration=end, timeline=kept), cut
 
     # ----- running ------------------------------------------------------------------------
 
@@ -332,6 +376,27 @@ class Scenario(Spec):
             known = ", ".join(map(repr, _BACKENDS)) or "none (import cmadev)"
             raise SpecError(f"unknown backend {backend!r}; the backends are: {known}")
         return run(self, policy, seed=seed, progress=progress, trace_limit=trace_limit, **options)
+
+
+def _check_modes_fit(index: int, spec: DeviceSpec, board: Board) -> None:
+    """Every buffer of every mode fits the device's area, and so does each mode's total: a
+    request that could never be met is a mistake in the file, not an outcome to simulate."""
+    area = board.cma_area(spec.heap)
+    for mode, buffers in spec.modes.items():
+        for buffer in buffers:
+            if buffer.size > area.size:
+                raise ValueError(
+                    f"[{index}]: device {spec.name!r} mode {mode!r} asks for a buffer of "
+                    f"{format_size(buffer.size)}, larger than its area {area.name!r} "
+                    f"({format_size(area.size)}): make the buffer smaller or the area larger"
+                )
+        total = sum(b.size * b.count for b in buffers)
+        if total > area.size:
+            raise ValueError(
+                f"[{index}]: device {spec.name!r} mode {mode!r} needs {format_size(total)} in "
+                f"all, more than its area {area.name!r} ({format_size(area.size)}) holds: it "
+                f"could never start; shrink the mode's buffers or grow the area"
+            )
 
 
 def _validate(data: Any, source: str = "", base_dir: Optional[Path] = None) -> Scenario:

@@ -28,12 +28,13 @@ This module has no ``from __future__ import annotations`` (see :mod:`cmadev.spec
 
 import difflib
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from cmadev.errors import SpecError
 from cmadev.specs.base import Name, Spec, read_document, validate_model
+from cmadev.specs.board import Board
 from cmadev.units import (
     PAGE_SIZE,
     Duration,
@@ -41,6 +42,7 @@ from cmadev.units import (
     Rate,
     Size,
     format_duration,
+    format_rate,
     format_size,
     pages_for,
 )
@@ -50,6 +52,15 @@ def _positive_size(value: int, what: str, example: str) -> int:
     if value <= 0:
         raise ValueError(f"{what} must be positive: use e.g. {example!r}")
     return value
+
+
+MAX_EVENT_RATE = 1_000_000.0
+"""The most I/Os or allocations per second a workload may ask for: more than an eMMC or UFS
+device serves, and about what the engine simulates at a useful speed."""
+
+FILE_PER_RAM = 64
+"""A file a workload reads or writes may be at most this many times the board's memory: the
+engine keeps a slot per page of it, and beyond that every read misses anyway."""
 
 
 def _positive_rate(value: float, what: str, example: str) -> float:
@@ -88,6 +99,65 @@ class WorkloadBase(Spec):
             )
         return self
 
+    _held_fields: ClassVar[tuple[str, ...]] = ()
+    """Sizes the workload keeps in memory: at most the board's memory (and its swap, for
+    anonymous memory that may be swapped out: :attr:`_swappable`)."""
+    _swappable: ClassVar[bool] = False
+    _file_fields: ClassVar[tuple[str, ...]] = ()
+    """File sizes: at most :data:`FILE_PER_RAM` times the board's memory."""
+    _rate_fields: ClassVar[tuple[str, ...]] = ()
+    """Data rates: at most what one CPU of the board copies (:attr:`Board.copy_bandwidth`)."""
+
+    def problems_on(self, board: Board) -> list[tuple[str, str]]:
+        """What does not fit ``board``: ``(field, why and the fix)`` for each field over its
+        bound (the bounds follow from the board: its memory, swap and copy bandwidth)."""
+        problems = []
+        room = board.ram + (board.swap if self._swappable else 0)
+        where = f"board {board.name!r}'s {format_size(board.ram)} of memory" + (
+            f" and {format_size(board.swap)} of swap" if self._swappable and board.swap else ""
+        )
+        for name in self._held_fields:
+            value = getattr(self, name)
+            if value > room:
+                problems.append(
+                    (
+                        name,
+                        f"{format_size(value)} does not fit in {where}: use at most "
+                        f"{format_size(room)}",
+                    )
+                )
+        for name in self._file_fields:
+            value = getattr(self, name)
+            if value > FILE_PER_RAM * board.ram:
+                problems.append(
+                    (
+                        name,
+                        f"{format_size(value)} is over {FILE_PER_RAM} times board "
+                        f"{board.name!r}'s memory ({format_size(FILE_PER_RAM * board.ram)}): "
+                        f"every read past that misses anyway; use a smaller file",
+                    )
+                )
+        for name in self._rate_fields:
+            value = getattr(self, name)
+            if value > board.copy_bandwidth:
+                limit = format_rate(board.copy_bandwidth)
+                problems.append(
+                    (
+                        name,
+                        f"{format_rate(value)} is faster than one CPU of board {board.name!r} "
+                        f"copies memory ({limit}: 4 KiB per cost.page_copy): use at most that",
+                    )
+                )
+        return problems
+
+    def check_fits(self, board: Board) -> None:
+        """:class:`SpecError` naming each field that does not fit ``board``."""
+        problems = self.problems_on(board)
+        if problems:
+            lines = [f"workload {self.name!r} does not fit board {board.name!r}:"]
+            lines += [f"  {name}: {why}" for name, why in problems]
+            raise SpecError("\n".join(lines))
+
     def to_engine(self) -> dict[str, Any]:
         """The JSON object the engine's ``WorkloadSpec`` deserialises."""
         return {
@@ -113,6 +183,8 @@ class PageCacheReader(WorkloadBase):
     kind: Literal["page_cache_reader"] = Field(
         "page_cache_reader", description="The workload kind."
     )
+    _file_fields = ("working_set",)
+    _rate_fields = ("rate",)
     name: Name = Field("reader", description=WorkloadBase.model_fields["name"].description)
     working_set: Size = Field(
         description="Size of the file set it reads (e.g. '900MiB'); rounded up to pages."
@@ -159,6 +231,8 @@ class Writer(WorkloadBase):
     """
 
     kind: Literal["writer"] = Field("writer", description="The workload kind.")
+    _file_fields = ("file_size",)
+    _rate_fields = ("rate",)
     name: Name = Field("writer", description=WorkloadBase.model_fields["name"].description)
     file_size: Size = Field(description="Size of the file it rewrites (e.g. '64MiB').")
     rate: Rate = Field(description="Write throughput it aims at (e.g. '20MiB/s').")
@@ -202,6 +276,9 @@ class AnonHog(WorkloadBase):
     """
 
     kind: Literal["anon_hog"] = Field("anon_hog", description="The workload kind.")
+    _held_fields = ("size",)
+    _swappable = True
+    _rate_fields = ("growth", "touch_rate")
     name: Name = Field("anon_hog", description=WorkloadBase.model_fields["name"].description)
     size: Size = Field(description="How much anonymous memory it grows to (e.g. '300MiB').")
     growth: Rate = Field(description="How fast it grows (first-touch faults, e.g. '100MiB/s').")
@@ -241,9 +318,12 @@ class DirectIO(WorkloadBase):
     """
 
     kind: Literal["direct_io"] = Field("direct_io", description="The workload kind.")
+    _held_fields = ("buffer",)
     name: Name = Field("direct_io", description=WorkloadBase.model_fields["name"].description)
     buffer: Size = Field(description="The I/O buffer (anonymous memory, e.g. '64MiB').")
-    iops: PerSecond = Field(description="I/Os per second (e.g. '2000/s').")
+    iops: PerSecond = Field(
+        le=MAX_EVENT_RATE, description="I/Os per second (e.g. '2000/s'), at most a million."
+    )
     io_size: Size = Field(
         64 * 1024, description="Bytes per I/O (e.g. '64KiB'): the pages each I/O pins."
     )
@@ -313,6 +393,7 @@ class LongtermPinner(WorkloadBase):
     """
 
     kind: Literal["longterm_pinner"] = Field("longterm_pinner", description="The workload kind.")
+    _held_fields = ("size",)
     name: Name = Field("rdma", description=WorkloadBase.model_fields["name"].description)
     size: Size = Field(description="How much memory it pins (e.g. '16MiB').")
     hold: Optional[Duration] = Field(
@@ -387,7 +468,9 @@ class KernelAlloc(WorkloadBase):
 
     kind: Literal["kernel_alloc"] = Field("kernel_alloc", description="The workload kind.")
     name: Name = Field("slab", description=WorkloadBase.model_fields["name"].description)
-    rate: PerSecond = Field(description="Allocations per second (e.g. '200/s').")
+    rate: PerSecond = Field(
+        le=MAX_EVENT_RATE, description="Allocations per second (e.g. '200/s'), at most a million."
+    )
     order: int = Field(
         0, ge=0, le=10, description="Each allocation is 2^order pages (0: one page)."
     )
