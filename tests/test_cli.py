@@ -265,7 +265,7 @@ def bad_scenario(tmp_path: Path) -> str:
             ["'gcma+longterm_pin'", "migrate_on_longterm_pin makes no sense", "Remove it"],
         ),
         (["run", "tv_evening", "--policy", "legacy+foo"], 1, ["unknown fix 'foo'"]),
-        (["run", "tv_evening", "--duration", "10s"], 1, ["after the end", "make duration"]),
+        (["run", "tv_evening", "--policy", ""], 1, ["unknown policy ''", "mainline-today"]),
         (["compare", "tv_evening", "--seeds", "0"], 2, ["--seeds", "give at least 1"]),
         (["run", "tv_evening", "--seed", "x"], 2, ["--seed", "not a whole number"]),
         (["frobnicate"], 2, ["invalid choice: 'frobnicate'"]),
@@ -287,3 +287,14 @@ def test_bad_input_is_a_message_and_an_exit_code(
     assert "Traceback" not in err and out == ""
     for text in wanted:
         assert text in err
+
+
+def test_a_shorter_duration_cuts_the_timeline_and_says_what_it_cut(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["run", "tv_evening", "--duration", "16s", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "cuts 8 timeline steps of tv_evening: at 20 s: tv3d start 3d" in out.err
+    result = json.loads(out.out)
+    assert result["end_ns"] >= 16_000_000_000
+    assert [r["device"] for r in result["requests"]] == ["decoder"]
