@@ -8,7 +8,7 @@ the process's pyplot backend, if any, is left alone.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from cmadev.report.comparison import Comparison
 from cmadev.report.format import percent
@@ -33,13 +33,34 @@ _OUTCOME_STYLE = {  # marker, colour
 }
 
 
-def _figure(width: float, height: float) -> Figure:
+class Margins(NamedTuple):
+    """Room around the axes of a figure, in inches, and between them as a share of an axes
+    (matplotlib's ``subplots_adjust``). A fixed layout: constrained layout measured every
+    label and took half of the time a report's plots take."""
+
+    left: float
+    right: float
+    top: float
+    bottom: float
+    hspace: float = 0.2
+    wspace: float = 0.2
+
+
+def _figure(width: float, height: float, margins: Margins) -> Figure:
     """A figure on the Agg canvas, without pyplot (no global state, no display)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(
+        left=margins.left / width,
+        right=1 - margins.right / width,
+        top=1 - margins.top / height,
+        bottom=margins.bottom / height,
+        hspace=margins.hspace,
+        wspace=margins.wspace,
+    )
     return fig
 
 
@@ -77,7 +98,8 @@ def plot_cma_utilisation(comparison: Comparison, path: Path) -> None:
     runs = comparison.first_runs()
     cols = min(3, len(runs)) or 1
     rows = -(-len(runs) // cols) or 1
-    fig = _figure(4.2 * cols, 2.3 * rows + 0.6)
+    margins = Margins(left=0.8, right=0.2, top=0.75, bottom=0.95, hspace=0.55, wspace=0.08)
+    fig = _figure(4.2 * cols, 2.3 * rows + 1.2, margins)
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
     for ax, run in zip(axes.flat, runs):
         _cma_panel(ax, run, comparison.row(run.policy).cma_idle_utilisation)
@@ -88,7 +110,7 @@ def plot_cma_utilisation(comparison: Comparison, path: Path) -> None:
     for ax in axes[:, 0]:
         ax.set_ylabel("share of CMA area")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize="small")
+    fig.legend(handles, labels, loc="lower center", ncols=4, fontsize="small", frameon=False)
     seed = runs[0].seed if runs else 0
     fig.suptitle(f"{comparison.scenario.name}: CMA area use over time (seed {seed})")
     fig.savefig(path, dpi=110)
@@ -133,8 +155,22 @@ def plot_latencies(comparison: Comparison, path: Path) -> None:
     one. Log scale: latencies span microseconds (an idle area) to seconds (blocked ranges)."""
     devices = comparison.devices
     policies = comparison.policies
-    fig = _figure(max(6.0, 0.75 * len(policies) + 2.5), 2.4 * max(len(devices), 1) + 1.2)
-    axes = fig.subplots(max(len(devices), 1), 1, sharex=True, squeeze=False)[:, 0]
+    # Tick labels are rotated 35 degrees and end under their tick: about 0.07 inch a
+    # character along the text, so sin 35 of that below the axes and cos 35 to the left.
+    longest = max((len(p) for p in policies), default=8)
+    first = len(policies[0]) if policies else 8
+    margins = Margins(
+        left=max(1.0, 0.075 * first - 0.3),
+        right=0.3,
+        top=0.5,
+        bottom=0.6 + 0.04 * longest,
+        hspace=0.15,
+    )
+    rows = max(len(devices), 1)
+    fig = _figure(
+        max(6.0, 0.75 * len(policies) + 2.5), 2.4 * rows + margins.top + margins.bottom, margins
+    )
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
     for ax, device in zip(axes, devices):
         _latency_panel(ax, comparison, device)
     axes[-1].set_xticks(range(len(policies)), policies, rotation=35, ha="right")
@@ -145,7 +181,7 @@ def plot_latencies(comparison: Comparison, path: Path) -> None:
                 handles.append(handle)
                 labels.append(label)
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small")
+        fig.legend(handles, labels, loc="lower center", ncols=4, fontsize="small", frameon=False)
     fig.suptitle(f"{comparison.scenario.name}: device allocation latency against the deadline")
     fig.savefig(path, dpi=110)
 
@@ -158,19 +194,16 @@ def _latency_panel(ax: Axes, comparison: Comparison, device: str) -> None:
         latencies = [req.latency_ns / NS_PER_MS for req in requests]
         if len(latencies) >= 5:
             ax.boxplot([latencies], positions=[i], widths=0.5, showfliers=False, manage_ticks=False)
+        spread = min(0.5 / max(len(requests), 1), 0.12)
+        points: dict[str, tuple[list[float], list[float]]] = {}
         for j, req in enumerate(requests):
-            outcome = req.outcome
+            xs, ys = points.setdefault(req.outcome, ([], []))
+            xs.append(i + (j - (len(requests) - 1) / 2) * spread)
+            ys.append(max(req.latency_ns / NS_PER_MS, 1e-3))
+        for outcome, (xs, ys) in points.items():  # one collection per outcome, not per point
             marker, colour = _OUTCOME_STYLE[outcome]
-            x = i + (j - (len(requests) - 1) / 2) * min(0.5 / max(len(requests), 1), 0.12)
-            ax.scatter(
-                [x],
-                [max(req.latency_ns / NS_PER_MS, 1e-3)],
-                s=22,
-                zorder=3,
-                marker=marker,
-                color=colour,
-                label=None if outcome in seen else outcome,
-            )
+            label = None if outcome in seen else outcome
+            ax.scatter(xs, ys, s=22, zorder=3, marker=marker, color=colour, label=label)
             seen.add(outcome)
     if stats is not None and stats.deadline_ns:
         deadline = stats.deadline_ns / NS_PER_MS
@@ -215,10 +248,12 @@ def plot_refaults(comparison: Comparison, path: Path) -> None:
     """Refaults (page cache thrown away and read back) and pages scanned by reclaim over
     time, a line per policy: what an idle CMA area that is not lent costs the system.
     Policies whose lines are the same are drawn once, under all their names."""
-    fig = _figure(11.0, 4.2)
+    groups = _same_lines(comparison.first_runs())
+    legend_room = 0.7 + 0.07 * max((len(" = ".join(r.policy for r in g)) for g in groups), default=10)
+    fig = _figure(8.0 + legend_room, 4.2, Margins(0.9, legend_room, 0.6, 0.6, wspace=0.3))
     left, right = fig.subplots(1, 2, sharex=True)
     styles = _colours(comparison)
-    for runs in _same_lines(comparison.first_runs()):
+    for runs in groups:
         run = runs[0]
         t = [x / NS_PER_S for x in run.series.get("t_ns", [])]
         colour, dash = styles[run.policy]
@@ -232,7 +267,7 @@ def plot_refaults(comparison: Comparison, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.yaxis.set_major_formatter(_thousands_formatter())
     seed = comparison.seeds[0] if comparison.seeds else 0
-    fig.legend(loc="outside right center", fontsize="small")
+    fig.legend(loc="center right", fontsize="small", frameon=False)
     fig.suptitle(
         f"{comparison.scenario.name}: refaults and reclaim (seed {seed}; solid: with fixes, "
         f"dashed: without; 'a = b': identical lines)"
