@@ -249,7 +249,9 @@ def plot_refaults(comparison: Comparison, path: Path) -> None:
     time, a line per policy: what an idle CMA area that is not lent costs the system.
     Policies whose lines are the same are drawn once, under all their names."""
     groups = _same_lines(comparison.first_runs())
-    legend_room = 0.7 + 0.07 * max((len(" = ".join(r.policy for r in g)) for g in groups), default=10)
+    legend_room = 0.7 + 0.07 * max(
+        (len(" = ".join(r.policy for r in g)) for g in groups), default=10
+    )
     fig = _figure(8.0 + legend_room, 4.2, Margins(0.9, legend_room, 0.6, 0.6, wspace=0.3))
     left, right = fig.subplots(1, 2, sharex=True)
     styles = _colours(comparison)

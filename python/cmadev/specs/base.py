@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar, Union, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, WithJsonSchema
+from typing_extensions import Self
 
 from cmadev.errors import SpecError
 from cmadev.units import PAGE_SIZE, format_size, round_up
@@ -50,6 +51,15 @@ class Spec(BaseModel):
     # nested model's errors would arrive wrapped in ours); this marks it as the base one, so
     # only a direct call comes here. (pydantic's BaseModel.__init__ carries the same mark.)
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        """pydantic's ``model_validate``, raising :class:`SpecError` (see :func:`validate_model`,
+        which also names the file)."""
+        try:
+            return super().model_validate(obj, **options)
+        except ValidationError as err:
+            raise SpecError(describe_validation_error(cls, err)) from None
 
 
 def check_name(value: str) -> str:
@@ -89,9 +99,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def validate_model(cls: type[M], data: Any, source: str = "", context: Any = None) -> M:
-    """``cls.model_validate(data)``, raising :class:`SpecError` with a readable message."""
+    """``cls.model_validate(data)``, raising :class:`SpecError` with a readable message that
+    names ``source`` (the file) and each bad field."""
     try:
-        return cls.model_validate(data, context=context)
+        return cls.__pydantic_validator__.validate_python(data, context=context)  # type: ignore[no-any-return]
     except ValidationError as err:
         raise SpecError(describe_validation_error(cls, err, source)) from None
     except RecursionError:
