@@ -125,7 +125,6 @@ impl Machine {
                 .push(CmaArea::new(i, &area.name, base, count, area.order_per_bit));
         }
         debug_assert_eq!(base, cma_start);
-        let pb_order = self.cfg.pageblock_order;
         for zi in 0..self.zones.len() {
             let (start, end) = (
                 self.zones[zi].start_pfn.max(reserved),
@@ -135,7 +134,6 @@ impl Machine {
             self.free_range_at_boot(start, end);
         }
         self.init_per_zone_wmark_min();
-        let _ = pb_order;
         self.schedule_background();
         Ok(())
     }

@@ -165,8 +165,6 @@ impl Machine {
             if pages.is_empty() {
                 continue;
             }
-            let pfn0 = pages[0];
-            let _ = pfn0;
             let cost = self.cfg.cost.storage_write_ns(pages.len() as u64);
             let done = self.storage_submit(cost);
             for &p in &pages {
