@@ -239,6 +239,24 @@ impl Machine {
         })
     }
 
+    /// `cma_alloc` request `id`.
+    pub fn job(&self, id: u32) -> MmResult<&CmaJob> {
+        self.jobs
+            .get(id as usize)
+            .ok_or_else(|| MmError::Misuse(format!("no cma_alloc request #{id}")))
+    }
+
+    /// Whether request `id` is done (false for a request that does not exist).
+    pub fn job_done(&self, id: u32) -> bool {
+        self.jobs.get(id as usize).is_some_and(|j| j.is_done())
+    }
+
+    /// Run until request `id` is done or the clock reaches `limit_ns`; true if it is done.
+    pub fn run_until_job(&mut self, id: u32, limit_ns: u64) -> MmResult<bool> {
+        self.job(id)?;
+        Ok(self.run_while(limit_ns, |m| m.jobs[id as usize].is_done()))
+    }
+
     fn lock_slot(&self, area: usize) -> usize {
         match self.cfg.policy.cma_lock {
             CmaLock::Global => 0,

@@ -82,6 +82,17 @@ pub struct Hold {
     pub since: u64,
 }
 
+/// One hold as a report shows it (`Machine::holds_on`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldInfo {
+    pub id: u64,
+    /// The holder's owner name.
+    pub holder: String,
+    /// `HoldKind::name`: `get_page`, `get_page_short`, `FOLL_PIN`, `FOLL_LONGTERM`.
+    pub kind: &'static str,
+    pub since_ns: u64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Holds {
     pub by_id: BTreeMap<u64, Hold>,
@@ -318,6 +329,37 @@ impl Machine {
         for id in self.holds.take_group(group) {
             self.release_hold_event(id);
         }
+    }
+
+    /// The holds on `pfn` (a head page), oldest first, with their holders' names; none for
+    /// a frame nobody holds (or beyond the end of memory).
+    pub fn holds_on(&self, pfn: u32) -> Vec<HoldInfo> {
+        let ids = self.holds.by_pfn.get(&pfn).into_iter().flatten();
+        ids.map(|&id| {
+            let h = &self.holds.by_id[&id];
+            HoldInfo {
+                id,
+                holder: self.owners.name(h.holder).to_string(),
+                kind: h.kind.name(),
+                since_ns: h.since,
+            }
+        })
+        .collect()
+    }
+
+    /// `take_hold` called from outside the event loop (the Python API): the hold, the pfn
+    /// held (a fix may have migrated the page first) and the virtual time the caller was
+    /// charged for it (ns). The charge is taken whether or not the hold succeeds.
+    pub fn take_hold_timed(
+        &mut self,
+        pfn: u32,
+        holder: OwnerId,
+        kind: HoldKind,
+        duration: Option<u64>,
+    ) -> MmResult<(u64, u32, u64)> {
+        let held = self.take_hold(pfn, holder, kind, duration);
+        let cost = self.take_charge();
+        held.map(|(id, pfn)| (id, pfn, cost))
     }
 
     /// Total pins (not plain references) on `pfn`.

@@ -24,6 +24,7 @@
 //! | `event.rs`, `cost.rs` | — | virtual clock, event queue, cost model |
 //! | `vmstat.rs`, `trace.rs`, `procfs.rs` | `mm/vmstat.c`, tracepoints | counters and views |
 //! | `check.rs` | — | `check_invariants` |
+//! | `debug.rs` | `mm/debug.c` | `dump_page`: what one frame holds |
 //! | `prefetch.rs` | `prefetch()` | cache hints for workloads that draw ahead |
 
 pub mod alloc_contig;
@@ -31,6 +32,7 @@ pub mod check;
 pub mod cma;
 pub mod config;
 pub mod cost;
+pub mod debug;
 pub mod error;
 pub mod event;
 pub mod gcma;

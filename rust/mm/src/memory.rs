@@ -85,6 +85,27 @@ impl Machine {
         Ok(index)
     }
 
+    /// `alloc_owned` called from outside the event loop (the Python API): the call takes no
+    /// virtual time, so what it would charge its caller (direct reclaim) is dropped.
+    pub fn alloc_owned_uncharged(
+        &mut self,
+        owner: OwnerId,
+        gfp: Gfp,
+        order: u32,
+        kind: Kind,
+    ) -> MmResult<u32> {
+        let index = self.alloc_owned(owner, gfp, order, kind);
+        self.take_charge();
+        index
+    }
+
+    /// `free_owned` called from outside the event loop: its charge is dropped.
+    pub fn free_owned_uncharged(&mut self, owner: OwnerId, index: u32) -> MmResult<()> {
+        let freed = self.free_owned(owner, index);
+        self.take_charge();
+        freed
+    }
+
     /// Allocate and prepare a page for `owner`'s slot `index`, putting user memory on the
     /// LRU. Does not touch the mapping.
     pub(crate) fn alloc_for_slot(
@@ -179,6 +200,18 @@ impl Machine {
         };
         let pfn = if write { self.set_page_dirty(pfn) } else { pfn };
         Ok((pfn, how))
+    }
+
+    /// `access_owned` called from outside the event loop: the frame, what the access found
+    /// and the virtual time it cost the caller (ns: storage reads, migration on first dirty).
+    pub fn access_owned_timed(
+        &mut self,
+        owner: OwnerId,
+        index: u32,
+        write: bool,
+    ) -> MmResult<(u32, Access, u64)> {
+        let (pfn, how) = self.access_owned(owner, index, write)?;
+        Ok((pfn, how, self.take_charge()))
     }
 
     /// Bring a non-resident page back: a refault, a swap-in or a cleancache hit.

@@ -181,18 +181,12 @@ impl Engine {
         let kind = parse_kind(py, kind)?;
         self.with(py, |m| {
             let gfp = Gfp::parse(gfp)?;
-            let index = m.alloc_owned(owner, gfp, order, kind);
-            m.take_charge();
-            index
+            m.alloc_owned_uncharged(owner, gfp, order, kind)
         })
     }
 
     fn free(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<()> {
-        self.with(py, |m| {
-            let r = m.free_owned(owner, index);
-            m.take_charge();
-            r
-        })
+        self.with(py, |m| m.free_owned_uncharged(owner, index))
     }
 
     fn pfn_of(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<Option<u32>> {
@@ -207,10 +201,8 @@ impl Engine {
         index: u32,
         write: bool,
     ) -> PyResult<(u32, String, u64)> {
-        self.with(py, |m| {
-            let (pfn, how) = m.access_owned(owner, index, write)?;
-            Ok((pfn, format!("{how:?}").to_lowercase(), m.take_charge()))
-        })
+        let (pfn, how, cost) = self.with(py, |m| m.access_owned_timed(owner, index, write))?;
+        Ok((pfn, format!("{how:?}").to_lowercase(), cost))
     }
 
     /// Take a reference or pin; returns (hold id, pfn pinned, ns charged to the holder).
@@ -225,9 +217,7 @@ impl Engine {
     ) -> PyResult<(u64, u32, u64)> {
         self.with(py, |m| {
             let kind = HoldKind::parse(kind)?;
-            let r = m.take_hold(pfn, holder, kind, duration_ns);
-            let cost = m.take_charge();
-            r.map(|(id, pfn)| (id, pfn, cost))
+            m.take_hold_timed(pfn, holder, kind, duration_ns)
         })
     }
 
@@ -237,18 +227,9 @@ impl Engine {
 
     /// The holds on a page: (id, holder name, kind, since ns).
     fn holds(&self, pfn: u32) -> Vec<(u64, String, &'static str, u64)> {
-        let m = &self.machine;
-        let ids = m.holds.by_pfn.get(&pfn).cloned().unwrap_or_default();
-        ids.into_iter()
-            .map(|id| {
-                let h = m.holds.by_id[&id];
-                (
-                    id,
-                    m.owners.name(h.holder).to_string(),
-                    h.kind.name(),
-                    h.since,
-                )
-            })
+        let holds = self.machine.holds_on(pfn).into_iter();
+        holds
+            .map(|h| (h.id, h.holder, h.kind, h.since_ns))
             .collect()
     }
 
@@ -290,19 +271,12 @@ impl Engine {
     }
 
     fn job<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Bound<'py, PyDict>> {
-        let j = self
-            .machine
-            .jobs
-            .get(id as usize)
-            .ok_or_else(|| misuse(py, format!("no cma_alloc request #{id}")))?;
+        let j = self.machine.job(id).map_err(|e| to_pyerr(py, e))?;
         job_dict(py, &self.machine, j)
     }
 
     fn job_done(&self, id: u32) -> bool {
-        self.machine
-            .jobs
-            .get(id as usize)
-            .is_some_and(|j| j.is_done())
+        self.machine.job_done(id)
     }
 
     fn cma_release(&mut self, py: Python<'_>, area: &str, pfn: u32, count: u32) -> PyResult<()> {
@@ -371,12 +345,8 @@ impl Engine {
 
     /// Run until request `id` is done or `limit_ns` is reached; true if done.
     fn run_until_job(&mut self, py: Python<'_>, id: u32, limit_ns: u64) -> PyResult<bool> {
-        if id as usize >= self.machine.jobs.len() {
-            return Err(misuse(py, format!("no cma_alloc request #{id}")));
-        }
-        self.with(py, |m| {
-            Ok(m.run_while(limit_ns, |m| m.jobs[id as usize].is_done()))
-        })
+        self.machine.job(id).map_err(|e| to_pyerr(py, e))?;
+        self.with(py, |m| m.run_until_job(id, limit_ns))
     }
 
     fn next_event_ns(&self) -> Option<u64> {
@@ -468,29 +438,18 @@ impl Engine {
     }
 
     fn page_info<'py>(&self, py: Python<'py>, pfn: u32) -> PyResult<Bound<'py, PyDict>> {
-        let m = &self.machine;
-        let page = m
-            .pages
-            .get(pfn as usize)
-            .ok_or_else(|| misuse(py, format!("pfn {pfn:#x} is beyond the end of memory")))?;
+        let info = self.machine.page_info(pfn).map_err(|e| to_pyerr(py, e))?;
         let d = PyDict::new(py);
-        d.set_item("pfn", pfn)?;
-        d.set_item("kind", page.kind().name())?;
-        d.set_item("order", page.order())?;
-        d.set_item("owner", m.owners.name(page.owner))?;
-        d.set_item("index", page.index)?;
-        d.set_item("flags", page.flag_names())?;
-        d.set_item("migratetype", m.pageblocks.get(pfn).name())?;
-        d.set_item("zone", m.zones[m.zone_idx(pfn)].id.name())?;
-        d.set_item(
-            "refcount",
-            if page.kind().is_free() {
-                0
-            } else {
-                1 + m.holds.extra_refcount(pfn)
-            },
-        )?;
-        d.set_item("pincount", m.pin_count(pfn))?;
+        d.set_item("pfn", info.pfn)?;
+        d.set_item("kind", info.kind)?;
+        d.set_item("order", info.order)?;
+        d.set_item("owner", info.owner)?;
+        d.set_item("index", info.index)?;
+        d.set_item("flags", info.flags)?;
+        d.set_item("migratetype", info.migratetype)?;
+        d.set_item("zone", info.zone)?;
+        d.set_item("refcount", info.refcount)?;
+        d.set_item("pincount", info.pincount)?;
         Ok(d)
     }
 
@@ -532,9 +491,21 @@ impl Engine {
     }
 }
 
+/// The engine's default cost model: `{"page_copy_ns": 2000, ...}`, the names of the
+/// configuration JSON (Python `CostModel` fields + `_ns`), in nanoseconds.
+#[pyfunction]
+fn default_costs(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, ns) in cmadev_mm::cost::CostModel::DEFAULT.fields() {
+        d.set_item(name, ns)?;
+    }
+    Ok(d)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_function(wrap_pyfunction!(default_costs, m)?)?;
     m.add("PAGE_SIZE", cmadev_mm::config::PAGE_SIZE)?;
     m.add("MAX_PAGE_ORDER", cmadev_mm::config::MAX_PAGE_ORDER)?;
     m.add(
