@@ -1,10 +1,12 @@
+//! CMA areas (`cma.rs`): `cma_alloc` migrates movable pages out of its range, and a pinned
+//! page makes it retry at the next aligned position.
+
 mod common;
 
 use cmadev_mm::config::Placement;
 use cmadev_mm::gfp::Gfp;
 use cmadev_mm::gup::HoldKind;
 use cmadev_mm::page::Kind;
-use cmadev_mm::Errno;
 use common::*;
 
 /// Fill memory with anonymous pages for `owner` until allocation fails, then free every
@@ -20,51 +22,6 @@ fn fill_movable(m: &mut cmadev_mm::Machine, owner: u16) {
     for i in (0..n).step_by(2) {
         m.free_owned(owner, i).unwrap();
     }
-}
-
-#[test]
-fn boot_accounts_every_page() {
-    let m = machine(256, 64, Placement::Legacy);
-    let info: std::collections::BTreeMap<_, _> = m.meminfo().into_iter().collect();
-    assert_eq!(info["MemTotal"], 256 * 1024);
-    assert_eq!(info["MemFree"], 256 * 1024);
-    assert_eq!(info["CmaTotal"], 64 * 1024);
-    assert_eq!(info["CmaFree"], 64 * 1024);
-}
-
-#[test]
-fn alloc_free_roundtrip_keeps_invariants() {
-    let mut m = machine(256, 64, Placement::Balanced);
-    let owner = m.owners.intern("app").unwrap();
-    let mut idx = Vec::new();
-    for i in 0..5000 {
-        let order = (i % 4) as u32;
-        let (gfp, kind) = if i % 3 == 0 {
-            (Gfp::KERNEL, Kind::Kernel)
-        } else {
-            (Gfp::HIGHUSER_MOVABLE, Kind::Anon)
-        };
-        idx.push(m.alloc_owned(owner, gfp, order, kind).unwrap());
-    }
-    m.check_invariants().unwrap();
-    for i in idx.iter().step_by(2) {
-        m.free_owned(owner, *i).unwrap();
-    }
-    m.check_invariants().unwrap();
-    for i in idx.iter().skip(1).step_by(2) {
-        m.free_owned(owner, *i).unwrap();
-    }
-    m.check_invariants().unwrap();
-    for zi in 0..m.zones.len() {
-        m.drain_all_pages(zi);
-    }
-    m.check_invariants().unwrap();
-    let info: std::collections::BTreeMap<_, _> = m.meminfo().into_iter().collect();
-    assert_eq!(info["MemFree"], 256 * 1024, "everything freed comes back");
-    assert!(
-        m.free_owned(owner, idx[0]).is_err(),
-        "double free is refused"
-    );
 }
 
 #[test]
@@ -115,22 +72,4 @@ fn pinned_page_makes_cma_alloc_retry_further_on() {
     let trace = m.trace.lines_since(0).join("\n");
     assert!(trace.contains("cma_alloc_busy_retry"), "{trace}");
     assert!(trace.contains("test_pages_isolated") && trace.contains("ret=fail"));
-}
-
-#[test]
-fn unmovable_page_fails_isolation_at_once() {
-    let mut m = machine(256, 0, Placement::Balanced);
-    let k = m.owners.intern("driver").unwrap();
-    let i = m.alloc_owned(k, Gfp::KERNEL, 0, Kind::Kernel).unwrap();
-    let pfn = m.owned_pfn(k, i).unwrap().unwrap();
-    let start = pfn & !511;
-    let mut cr = cmadev_mm::alloc_contig::ContigRange::new(
-        start,
-        start + 512,
-        cmadev_mm::pageblock::Migratetype::Movable,
-        0,
-    );
-    let step = m.contig_step(&mut cr, k);
-    assert_eq!(step.result, Some(Err(Errno::Ebusy)));
-    m.check_invariants().unwrap();
 }
