@@ -73,3 +73,22 @@ fn pinned_page_makes_cma_alloc_retry_further_on() {
     assert!(trace.contains("cma_alloc_busy_retry"), "{trace}");
     assert!(trace.contains("test_pages_isolated") && trace.contains("ret=fail"));
 }
+
+/// A request is found by its id; an unknown id is a misuse (and never done).
+#[test]
+fn requests_are_looked_up_and_run_to_completion_by_id() {
+    let mut m = machine(256, 64, Placement::Balanced);
+    let cam = m.owners.intern("camera").unwrap();
+    assert!(matches!(m.job(0), Err(cmadev_mm::MmError::Misuse(_))));
+    assert!(!m.job_done(0));
+    assert!(m.run_until_job(0, 1_000_000_000).is_err());
+    let id = m.cma_alloc(0, 1024, 8, cam, false).unwrap();
+    assert!(!m.job_done(id));
+    assert!(m.run_until_job(id, m.now + 1_000_000_000).unwrap());
+    assert!(m.job_done(id));
+    let job = m.job(id).unwrap();
+    assert_eq!((job.id, job.count), (id, 1024));
+    let pfn = job.pfn.expect("an idle area");
+    m.cma_release(0, pfn, 1024).unwrap();
+    m.check_invariants().unwrap();
+}

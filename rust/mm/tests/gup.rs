@@ -193,3 +193,72 @@ fn pin_duration_warn_names_long_holders() {
     assert!(line.contains("rdma") && line.contains("50 ms") && line.contains("FOLL_LONGTERM"));
     assert!(line.contains("app"), "and whose page it was");
 }
+
+/// `holds_on` lists a page's holds oldest first with their holders; `take_hold_timed` returns
+/// what the hold cost its caller and leaves no charge behind, like the other calls made from
+/// outside the event loop.
+#[test]
+fn holds_on_names_each_holder_and_timed_calls_take_their_charge() {
+    let mut m = with_policy(
+        256,
+        64,
+        PolicyConfig {
+            migrate_on_pin: true,
+            ..policy(Placement::Balanced)
+        },
+    );
+    let app = m.owners.intern("app").unwrap();
+    let nfs = m.owners.intern("nfsd").unwrap();
+    let dio = m.owners.intern("dio").unwrap();
+    let i = m
+        .alloc_owned_uncharged(app, Gfp::HIGHUSER_MOVABLE, 0, Kind::File)
+        .unwrap();
+    assert_eq!(m.charge, 0, "alloc_owned_uncharged drops its charge");
+    let pfn = m.owned_pfn(app, i).unwrap().unwrap();
+    assert!(m.holds_on(pfn).is_empty());
+    let (r, _, cost) = m.take_hold_timed(pfn, nfs, HoldKind::Ref, None).unwrap();
+    assert_eq!(cost, 0, "a reference costs nothing");
+    m.run_until(m.now + MS);
+    let (p, _, _) = m
+        .take_hold_timed(pfn, dio, HoldKind::RefShort, None)
+        .unwrap();
+    let holds = m.holds_on(pfn);
+    assert_eq!(holds.len(), 2);
+    assert_eq!(
+        (
+            holds[0].id,
+            holds[0].holder.as_str(),
+            holds[0].kind,
+            holds[0].since_ns
+        ),
+        (r, "nfsd", "get_page", 0)
+    );
+    assert_eq!(
+        (
+            holds[1].id,
+            holds[1].holder.as_str(),
+            holds[1].kind,
+            holds[1].since_ns
+        ),
+        (p, "dio", "get_page_short", MS)
+    );
+    assert!(
+        m.holds_on(m.nr_pages()).is_empty(),
+        "beyond the end: nobody"
+    );
+    m.release_hold(r).unwrap();
+    m.release_hold(p).unwrap();
+    // A FOLL_PIN on a CMA page migrates it first (migrate_on_pin): the pinner is charged.
+    let j = alloc_until_cma(&mut m, app, Kind::File, 60_000);
+    let pfn = m.owned_pfn(app, j).unwrap().unwrap();
+    m.take_charge();
+    let (_, moved, cost) = m.take_hold_timed(pfn, dio, HoldKind::Pin, None).unwrap();
+    assert!(!in_area(&m, moved));
+    assert!(cost >= m.cfg.cost.migrate_page_ns(), "{cost} ns");
+    assert_eq!(m.charge, 0, "take_hold_timed takes the charge");
+    let (hit, _, cost) = m.access_owned_timed(app, j, false).unwrap();
+    assert_eq!((hit, cost, m.charge), (moved, 0, 0));
+    m.free_owned_uncharged(app, i).unwrap();
+    assert_eq!(m.charge, 0, "free_owned_uncharged drops its charge");
+    m.check_invariants().unwrap();
+}
