@@ -20,7 +20,7 @@
 //! | `cma.rs` | `mm/cma.c` | CMA areas, `cma_alloc`, `cma_release` |
 //! | `gcma.rs` | (guaranteed CMA) | cleancache in a CMA area |
 //! | `memory_hotplug.rs` | `mm/memory_hotplug.c` | offlining and onlining memory |
-//! | `workload.rs` | — | background workloads |
+//! | `workload/` | — | background workloads: the step loop, one file per kind |
 //! | `event.rs`, `cost.rs` | — | virtual clock, event queue, cost model |
 //! | `vmstat.rs`, `trace.rs`, `procfs.rs` | `mm/vmstat.c`, tracepoints | counters and views |
 //! | `check.rs` | — | `check_invariants` |

@@ -124,7 +124,7 @@ fn stats(m: &Machine, name: &str) -> WorkloadStats {
         .workloads
         .list
         .iter()
-        .position(|w| w.spec.name() == name)
+        .position(|w| w.kind.name() == name)
         .expect("workload started");
     m.workload_stats(id as u32).unwrap()
 }

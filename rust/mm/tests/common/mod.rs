@@ -4,7 +4,7 @@
 use cmadev_mm::config::{CmaAreaConfig, MachineConfig, Placement, PolicyConfig};
 use cmadev_mm::gfp::Gfp;
 use cmadev_mm::page::Kind;
-use cmadev_mm::workload::WorkloadSpec;
+use cmadev_mm::workload::WorkloadKind;
 use cmadev_mm::Machine;
 
 pub const MIB: u64 = 1 << 20;
@@ -42,7 +42,7 @@ pub fn run_job(m: &mut Machine, id: u32, limit_ns: u64) {
 /// lucky or unlucky draw of the pins and reads.
 pub const SEEDS: [u64; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
-pub fn spec(v: serde_json::Value) -> WorkloadSpec {
+pub fn spec(v: serde_json::Value) -> WorkloadKind {
     serde_json::from_value(v).expect("valid workload spec")
 }
 
