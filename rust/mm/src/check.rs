@@ -5,9 +5,10 @@
 
 use crate::config::MAX_PAGE_ORDER;
 use crate::error::{MmError, MmResult};
-use crate::owner::{slot_cached_pfn, SLOT_CACHED, SLOT_SWAPPED};
+use crate::owner::{cached_slot, pfn_slot, slot_cached_pfn, SLOT_SWAPPED};
 use crate::page::{pg, Kind, NIL};
 use crate::pageblock::{Migratetype, MIGRATE_PCPTYPES};
+use crate::pfn::Pfn;
 use crate::Machine;
 
 /// Where a frame was found while walking the lists.
@@ -60,7 +61,7 @@ impl Machine {
                 let mut prev = NIL;
                 for head in list.iter(&self.pages) {
                     len += 1;
-                    let page = &self.pages[head as usize];
+                    let page = &self.pages[head];
                     if page.prev != prev {
                         return bug(format!("free list broken at pfn {head:#x}"));
                     }
@@ -70,7 +71,7 @@ impl Machine {
                             "pfn {head:#x} on order-{order} list is not a buddy of that order"
                         ));
                     }
-                    if head & ((1 << order) - 1) != 0
+                    if !head.is_aligned(order)
                         || !z.contains(head)
                         || !z.contains(head + (1 << order) - 1)
                     {
@@ -78,7 +79,7 @@ impl Machine {
                             "buddy {head:#x} order {order} misaligned or outside zone"
                         ));
                     }
-                    for pb in (head..head + (1 << order)).step_by(1 << pb_order.min(order)) {
+                    for pb in Pfn::range_step(head, head + (1 << order), 1 << pb_order.min(order)) {
                         if self.pageblocks.get(pb) != mt {
                             return bug(format!(
                                 "buddy {head:#x} on the {} list covers a {} pageblock",
@@ -87,12 +88,12 @@ impl Machine {
                             ));
                         }
                     }
-                    for p in head..head + (1 << order) {
-                        if seen[p as usize] != Seen::Not {
+                    for p in Pfn::range(head, head + (1 << order)) {
+                        if seen[p.idx()] != Seen::Not {
                             return bug(format!("pfn {p:#x} is in two free blocks"));
                         }
-                        seen[p as usize] = Seen::Buddy;
-                        if p != head && self.pages[p as usize].kind() != Kind::Free {
+                        seen[p.idx()] = Seen::Buddy;
+                        if p != head && self.pages[p].kind() != Kind::Free {
                             return bug(format!(
                                 "pfn {p:#x} inside free block {head:#x} is not free"
                             ));
@@ -139,15 +140,13 @@ impl Machine {
             for mt in 0..MIGRATE_PCPTYPES {
                 for pfn in pcp.lists[mt].iter(&self.pages) {
                     count += 1;
-                    if seen[pfn as usize] != Seen::Not
-                        || self.pages[pfn as usize].kind() != Kind::Pcp
-                    {
+                    if seen[pfn.idx()] != Seen::Not || self.pages[pfn].kind() != Kind::Pcp {
                         return bug(format!("pcp page {pfn:#x} is also elsewhere or not Pcp"));
                     }
                     if !z.contains(pfn) {
                         return bug(format!("pcp page {pfn:#x} outside its zone"));
                     }
-                    seen[pfn as usize] = Seen::Pcp;
+                    seen[pfn.idx()] = Seen::Pcp;
                 }
             }
             if count != pcp.count {
@@ -165,10 +164,10 @@ impl Machine {
     fn check_frames(&self, seen: &[Seen]) -> MmResult<()> {
         let mut on_lru = 0u64;
         let (mut dirty, mut writeback) = (0u64, 0u64);
-        for pfn in 0..self.pages.len() as u32 {
-            let page = &self.pages[pfn as usize];
+        for pfn in Pfn::range(Pfn(0), self.end_pfn()) {
+            let page = &self.pages[pfn];
             let kind = page.kind();
-            match (kind, seen[pfn as usize]) {
+            match (kind, seen[pfn.idx()]) {
                 (Kind::Free | Kind::Buddy, Seen::Buddy) | (Kind::Pcp, Seen::Pcp) => continue,
                 (Kind::Free | Kind::Buddy | Kind::Pcp, _) => {
                     return bug(format!(
@@ -180,9 +179,9 @@ impl Machine {
                 _ => return bug(format!("in-use pfn {pfn:#x} is on a free list")),
             }
             if kind == Kind::Tail {
-                let head = &self.pages[page.index as usize];
-                if page.index >= pfn
-                    || pfn - page.index >= 1 << head.order()
+                let head = &self.pages[page.head()];
+                if page.head() >= pfn
+                    || pfn - page.head() >= 1 << head.order()
                     || head.kind() == Kind::Tail
                 {
                     return bug(format!(
@@ -210,7 +209,7 @@ impl Machine {
             }
             if kind.is_movable_kind() && page.test(pg::LRU) {
                 let owner = &self.owners.list[page.owner as usize];
-                if owner.map.get(page.index as usize) != Some(&pfn) {
+                if owner.map.get(page.index as usize) != Some(&pfn_slot(pfn)) {
                     return bug(format!(
                         "pfn {pfn:#x} is not mapped by its owner {}",
                         owner.name
@@ -238,7 +237,7 @@ impl Machine {
     fn check_cma_areas(&self) -> MmResult<()> {
         let pb_order = self.pageblocks.order;
         for area in &self.cma {
-            for pfn in (area.base_pfn..area.base_pfn + area.count).step_by(1 << pb_order) {
+            for pfn in Pfn::range_step(area.base_pfn, area.end_pfn(), 1 << pb_order) {
                 let mt = self.pageblocks.get(pfn);
                 if mt != Migratetype::Cma && mt != Migratetype::Isolate {
                     return bug(format!(
@@ -249,7 +248,7 @@ impl Machine {
                 }
             }
         }
-        for pb in (0..self.pages.len() as u32).step_by(1 << pb_order) {
+        for pb in Pfn::range_step(Pfn(0), self.end_pfn(), 1 << pb_order) {
             if self.pageblocks.get(pb) == Migratetype::Cma && !self.in_cma_area(pb) {
                 return bug(format!("pageblock {pb:#x} is CMA outside every CMA area"));
             }
@@ -258,17 +257,15 @@ impl Machine {
     }
 
     /// Whether `pfn` lies in one of the CMA areas.
-    fn in_cma_area(&self, pfn: u32) -> bool {
-        self.cma
-            .iter()
-            .any(|a| pfn >= a.base_pfn && pfn < a.base_pfn + a.count)
+    fn in_cma_area(&self, pfn: Pfn) -> bool {
+        self.cma.iter().any(|a| a.contains(pfn))
     }
 
     /// The hold table: every hold is on an in-use head page.
     fn check_holds(&self) -> MmResult<()> {
         for id in self.holds.by_id.keys() {
             let h = &self.holds.by_id[id];
-            let kind = self.pages[h.pfn as usize].kind();
+            let kind = self.pages[h.pfn].kind();
             if kind.is_free() || kind == Kind::Tail {
                 return bug(format!(
                     "hold {id} on pfn {:#x}, which is {}",
@@ -286,8 +283,8 @@ impl Machine {
     /// slots plus the frontswap copies (write-through: each shadows a swap slot).
     fn check_gcma(&self) -> MmResult<()> {
         let mut cache_frames = 0u64;
-        for pfn in 0..self.pages.len() as u32 {
-            let page = &self.pages[pfn as usize];
+        for pfn in Pfn::range(Pfn(0), self.end_pfn()) {
+            let page = &self.pages[pfn];
             if page.kind() != Kind::Cache {
                 continue;
             }
@@ -307,7 +304,7 @@ impl Machine {
                 ));
             }
             let owner = &self.owners.list[page.owner as usize];
-            if owner.map.get(page.index as usize) != Some(&(SLOT_CACHED | pfn)) {
+            if owner.map.get(page.index as usize) != Some(&cached_slot(pfn)) {
                 return bug(format!(
                     "cache page {pfn:#x} is not in {}'s slot {}",
                     owner.name, page.index
@@ -318,9 +315,7 @@ impl Machine {
         let mut prev = NIL;
         for pfn in self.gcma.lru.iter(&self.pages) {
             on_list += 1;
-            if self.pages[pfn as usize].kind() != Kind::Cache
-                || self.pages[pfn as usize].prev != prev
-            {
+            if self.pages[pfn].kind() != Kind::Cache || self.pages[pfn].prev != prev {
                 return bug(format!("gcma list broken at pfn {pfn:#x}"));
             }
             prev = pfn;
@@ -335,7 +330,7 @@ impl Machine {
             .gcma
             .frontswap
             .iter()
-            .find(|&&p| self.pages[p as usize].kind() != Kind::Cache)
+            .find(|&&p| self.pages[p].kind() != Kind::Cache)
         {
             return bug(format!("frontswap copy {p:#x} is not a cache page"));
         }
@@ -346,7 +341,7 @@ impl Machine {
                     swapped += 1;
                 }
                 if let Some(c) = slot_cached_pfn(slot) {
-                    let page = self.pages.get(c as usize);
+                    let page = self.pages.get(c.idx());
                     if page.map(|p| p.kind()) != Some(Kind::Cache)
                         || page.map(|p| p.index) != Some(index as u32)
                     {

@@ -2,12 +2,13 @@
 //! index, flags, migratetype, zone, reference and pin counts.
 
 use crate::error::{misuse, MmResult};
+use crate::pfn::Pfn;
 use crate::Machine;
 
 /// One frame, described (`Machine::page_info`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageInfo {
-    pub pfn: u32,
+    pub pfn: Pfn,
     /// `Kind::name`: `free`, `buddy`, `pcp`, `tail`, `anon`, `file`, ...
     pub kind: &'static str,
     /// Order of a buddy or compound head (0 otherwise).
@@ -30,8 +31,8 @@ pub struct PageInfo {
 
 impl Machine {
     /// `dump_page` of frame `pfn`; a misuse beyond the end of memory.
-    pub fn page_info(&self, pfn: u32) -> MmResult<PageInfo> {
-        let Some(page) = self.pages.get(pfn as usize) else {
+    pub fn page_info(&self, pfn: Pfn) -> MmResult<PageInfo> {
+        let Some(page) = self.pages.get(pfn.idx()) else {
             return misuse(format!("pfn {pfn:#x} is beyond the end of memory"));
         };
         let refcount = if page.kind().is_free() {

@@ -4,6 +4,7 @@
 //!
 //! | file | kernel | what |
 //! | --- | --- | --- |
+//! | `pfn.rs` | `unsigned long pfn` | the `Pfn` frame number newtype |
 //! | `page.rs` | `include/linux/mm_types.h` | the 16-byte `struct page` |
 //! | `pageblock.rs` | `include/linux/pageblock-flags.h` | pageblocks and migratetypes |
 //! | `zone.rs` | `include/linux/mmzone.h` | zones, free areas, watermarks |
@@ -48,6 +49,7 @@ pub mod page;
 pub mod page_alloc;
 pub mod page_isolation;
 pub mod pageblock;
+pub mod pfn;
 pub mod placement;
 pub mod prefetch;
 pub mod procfs;
@@ -63,3 +65,4 @@ pub mod zone;
 pub use config::{MachineConfig, Placement, PolicyConfig};
 pub use error::{Errno, MmError, MmResult};
 pub use machine::Machine;
+pub use pfn::Pfn;

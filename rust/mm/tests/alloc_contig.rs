@@ -16,7 +16,7 @@ fn unmovable_page_fails_isolation_at_once() {
     let k = m.owners.intern("driver").unwrap();
     let i = m.alloc_owned(k, Gfp::KERNEL, 0, Kind::Kernel).unwrap();
     let pfn = m.owned_pfn(k, i).unwrap().unwrap();
-    let start = pfn & !511;
+    let start = pfn.align_down(9);
     let mut cr = cmadev_mm::alloc_contig::ContigRange::new(
         start,
         start + 512,
@@ -45,9 +45,7 @@ fn page_freed_while_isolated_by_cma_alloc_is_forgotten() {
     let (r, _) = m.take_hold(pfn, nfs, HoldKind::Ref, None).unwrap();
     let cam = m.owners.intern("camera").unwrap();
     let id = m.cma_alloc(0, m.cma[0].count, 0, cam, false).unwrap();
-    let isolated = m.run_while(m.now + 1_000_000_000, |m| {
-        m.pages[pfn as usize].test(pg::ISOLATED)
-    });
+    let isolated = m.run_while(m.now + 1_000_000_000, |m| m.pages[pfn].test(pg::ISOLATED));
     assert!(isolated, "the page was isolated");
     m.release_hold(r).unwrap();
     m.free_owned(app, i).unwrap();

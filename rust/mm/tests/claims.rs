@@ -14,7 +14,7 @@ use cmadev_mm::page::pg;
 use cmadev_mm::procfs::CmaUsage;
 use cmadev_mm::vmstat::Counter;
 use cmadev_mm::workload::WorkloadStats;
-use cmadev_mm::Machine;
+use cmadev_mm::{Machine, Pfn};
 use serde_json::json;
 
 mod common;
@@ -114,9 +114,9 @@ fn cma_alloc_now(m: &mut Machine, count: u32, device: &str) -> Alloc {
     }
 }
 
-fn area_pages(m: &Machine) -> std::ops::Range<u32> {
+fn area_pages(m: &Machine) -> std::ops::Range<Pfn> {
     let a = &m.cma[0];
-    a.base_pfn..a.base_pfn + a.count
+    a.base_pfn..a.end_pfn()
 }
 
 fn stats(m: &Machine, name: &str) -> WorkloadStats {
@@ -418,7 +418,7 @@ struct Mounted {
 
 /// One `cma_alloc` of `count` pages (align 8) for `device`, run to completion: its pfn, or
 /// the errno with who blocked it; and its busy retries.
-fn cma_alloc_keep(m: &mut Machine, count: u32, device: u16) -> (Result<u32, String>, u32) {
+fn cma_alloc_keep(m: &mut Machine, count: u32, device: u16) -> (Result<Pfn, String>, u32) {
     let id = m.cma_alloc(0, count, 8, device, false).unwrap();
     assert!(m.run_while(m.now + 10 * S, |m| m.jobs[id as usize].is_done()));
     let job = &m.jobs[id as usize];
@@ -484,7 +484,7 @@ fn mounted(superblock_unmovable: bool, seed: u64) -> Mounted {
     m.check_invariants().unwrap();
     let ext4 = m.owners.lookup("ext4").unwrap();
     let (base, end) = (m.cma[0].base_pfn, m.cma[0].base_pfn + m.cma[0].count);
-    let sb: Vec<u32> = m
+    let sb: Vec<Pfn> = m
         .holds
         .by_id
         .values()
@@ -1128,12 +1128,11 @@ fn claim7_migrate_on_first_dirty_cuts_blocking_at_a_migration_cost() {
                 m.start_workload(spec(writer.clone())).unwrap();
                 m.run_until(40 * S);
                 let area = area_pages(&m);
-                let dirty = area
-                    .clone()
-                    .filter(|&p| m.pages[p as usize].test(pg::DIRTY))
+                let dirty = Pfn::range(area.start, area.end)
+                    .filter(|&p| m.pages[p].test(pg::DIRTY))
                     .count();
-                let writeback = area
-                    .filter(|&p| m.pages[p as usize].test(pg::WRITEBACK))
+                let writeback = Pfn::range(area.start, area.end)
+                    .filter(|&p| m.pages[p].test(pg::WRITEBACK))
                     .count();
                 let a = cma_alloc_now(&mut m, CAMERA_PAGES, "camera");
                 m.check_invariants().unwrap();

@@ -7,6 +7,7 @@ use cmadev_mm::config::Placement;
 use cmadev_mm::gfp::Gfp;
 use cmadev_mm::gup::HoldKind;
 use cmadev_mm::page::Kind;
+use cmadev_mm::Pfn;
 use common::*;
 
 /// Fill memory with anonymous pages for `owner` until allocation fails, then free every
@@ -53,8 +54,8 @@ fn pinned_page_makes_cma_alloc_retry_further_on() {
     let app = m.owners.intern("app").unwrap();
     fill_movable(&mut m, app);
     let base = m.cma[0].base_pfn;
-    let pfn = (base..base + 256)
-        .find(|&p| m.pages[p as usize].kind() == Kind::Anon)
+    let pfn = Pfn::range(base, base + 256)
+        .find(|&p| m.pages[p].kind() == Kind::Anon)
         .unwrap();
     let rdma = m.owners.intern("rdma").unwrap();
     m.take_hold(pfn, rdma, HoldKind::LongtermPin, None).unwrap();

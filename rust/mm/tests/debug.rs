@@ -7,7 +7,7 @@ use cmadev_mm::config::Placement;
 use cmadev_mm::gfp::Gfp;
 use cmadev_mm::gup::{HoldKind, GUP_PIN_COUNTING_BIAS};
 use cmadev_mm::page::Kind;
-use cmadev_mm::MmError;
+use cmadev_mm::{MmError, Pfn};
 use common::*;
 
 #[test]
@@ -51,15 +51,15 @@ fn page_info_counts_the_owner_references_and_pins() {
     );
 
     // A free frame has no reference; beyond the end of memory is a misuse.
-    let free = (0..m.nr_pages())
-        .find(|&p| m.pages[p as usize].kind() == Kind::Buddy)
+    let free = Pfn::range(Pfn(0), m.end_pfn())
+        .find(|&p| m.pages[p].kind() == Kind::Buddy)
         .unwrap();
     let info = m.page_info(free).unwrap();
     assert_eq!(
         (info.kind, info.owner.as_str(), info.refcount),
         ("buddy", "-", 0)
     );
-    let end = m.nr_pages();
+    let end = m.end_pfn();
     let err = m.page_info(end).unwrap_err();
     assert!(
         matches!(err, MmError::Misuse(ref s) if s.contains("beyond the end of memory")),

@@ -242,10 +242,7 @@ fn holds_on_names_each_holder_and_timed_calls_take_their_charge() {
         ),
         (p, "dio", "get_page_short", MS)
     );
-    assert!(
-        m.holds_on(m.nr_pages()).is_empty(),
-        "beyond the end: nobody"
-    );
+    assert!(m.holds_on(m.end_pfn()).is_empty(), "beyond the end: nobody");
     m.release_hold(r).unwrap();
     m.release_hold(p).unwrap();
     // A FOLL_PIN on a CMA page migrates it first (migrate_on_pin): the pinner is charged.

@@ -8,24 +8,23 @@ use cmadev_mm::gfp::Gfp;
 use cmadev_mm::gup::HoldKind;
 use cmadev_mm::page::Kind;
 use cmadev_mm::pageblock::Migratetype;
-use cmadev_mm::{Errno, Machine};
+use cmadev_mm::{Errno, Machine, Pfn};
 use common::*;
 
 /// The 4 MiB range of `[from, to)` holding the most page cache and no kernel memory.
-fn busiest_range(m: &Machine, from: u32, to: u32) -> (u32, u32, usize) {
-    (from..to)
-        .step_by(1024)
+fn busiest_range(m: &Machine, from: Pfn, to: Pfn) -> (Pfn, Pfn, usize) {
+    Pfn::range_step(from, to, 1024)
         .filter(|&s| {
-            (s..s + 1024).all(|p| {
+            Pfn::range(s, s + 1024).all(|p| {
                 !matches!(
-                    m.pages[p as usize].kind(),
+                    m.pages[p].kind(),
                     Kind::Kernel | Kind::Reserved | Kind::Device
                 )
             })
         })
         .map(|s| {
-            let n = (s..s + 1024)
-                .filter(|&p| m.pages[p as usize].kind() == Kind::File)
+            let n = Pfn::range(s, s + 1024)
+                .filter(|&p| m.pages[p].kind() == Kind::File)
                 .count();
             (s, s + 1024, n)
         })
@@ -48,7 +47,7 @@ fn movable_zone_offlining_takes_memory_from_the_cma_area() {
         m.alloc_owned(app, Gfp::HIGHUSER_MOVABLE, 0, Kind::File)
             .unwrap();
     }
-    let (start, end, in_range) = busiest_range(&m, m.cma[0].base_pfn, m.nr_pages());
+    let (start, end, in_range) = busiest_range(&m, m.cma[0].base_pfn, m.end_pfn());
     assert!(in_range > 500, "the range holds page cache");
     let total = meminfo(&m, "MemTotal");
     let r = m.offline_pages(start, end).unwrap();
@@ -127,7 +126,7 @@ fn offlining_refuses_cma_memory_in_current_kernels() {
         m.alloc_owned(app, Gfp::HIGHUSER_MOVABLE, 0, Kind::File)
             .unwrap();
     }
-    let (start, end, in_range) = busiest_range(&m, 0, m.cma[0].base_pfn);
+    let (start, end, in_range) = busiest_range(&m, Pfn(0), m.cma[0].base_pfn);
     assert!(in_range > 500);
     let r = m.offline_pages(start, end).unwrap();
     assert_eq!(r.result, Ok(()), "{:?}", r.blockers);
@@ -136,9 +135,9 @@ fn offlining_refuses_cma_memory_in_current_kernels() {
     m.online_pages(start, end).unwrap();
     m.check_invariants().unwrap();
     // A long-term pin keeps its range online, and the report names the pinner.
-    let (range, _, _) = busiest_range(&m, 0, m.cma[0].base_pfn);
-    let pfn = (range..range + 1024)
-        .find(|&p| m.pages[p as usize].kind() == Kind::File)
+    let (range, _, _) = busiest_range(&m, Pfn(0), m.cma[0].base_pfn);
+    let pfn = Pfn::range(range, range + 1024)
+        .find(|&p| m.pages[p].kind() == Kind::File)
         .unwrap();
     m.take_hold(pfn, rdma, HoldKind::LongtermPin, None).unwrap();
     let r = m.offline_pages(range, range + 1024).unwrap();
@@ -154,7 +153,7 @@ fn offlining_refuses_cma_memory_in_current_kernels() {
     let k = m.alloc_owned(drv, Gfp::KERNEL, 0, Kind::Kernel).unwrap();
     let kpfn = m.owned_pfn(drv, k).unwrap().unwrap();
     let r = m
-        .offline_pages(kpfn & !1023, (kpfn & !1023) + 1024)
+        .offline_pages(kpfn.align_down(10), kpfn.align_down(10) + 1024)
         .unwrap();
     assert_eq!(r.result, Err(Errno::Ebusy));
     assert_eq!(r.reason, Some("failure to isolate range"));

@@ -27,7 +27,7 @@ fn migrate_on_first_dirty_moves_pages_when_dirtied_or_written_back() {
     let (pfn, _) = m.access_owned(app, i, true).unwrap();
     let cost = m.take_charge();
     assert!(!in_area(&m, pfn), "the first dirtying moved the page");
-    assert!(m.pages[pfn as usize].test(pg::DIRTY));
+    assert!(m.pages[pfn].test(pg::DIRTY));
     assert!(cost >= m.cfg.cost.migrate_page_ns());
     assert_eq!(m.vmstat.get(Counter::DirtyMigrations), 1);
     println!("migrate_on_first_dirty: first write cost {cost} ns");
@@ -42,7 +42,7 @@ fn migrate_on_first_dirty_moves_pages_when_dirtied_or_written_back() {
     m.writeback_owned(app, j).unwrap();
     let now = m.owned_pfn(app, j).unwrap().unwrap();
     assert!(!in_area(&m, now), "moved at the start of writeback");
-    assert!(m.pages[now as usize].test(pg::WRITEBACK));
+    assert!(m.pages[now].test(pg::WRITEBACK));
     assert_eq!(m.vmstat.get(Counter::DirtyMigrations), 2);
     m.check_invariants().unwrap();
     m.run_until(m.now + 100 * MS);

@@ -13,7 +13,7 @@ use cmadev_mm::gfp::Gfp;
 use cmadev_mm::gup::HoldKind;
 use cmadev_mm::page::Kind;
 use cmadev_mm::pageblock::Migratetype;
-use cmadev_mm::{Machine, MachineConfig, MmError};
+use cmadev_mm::{Machine, MachineConfig, MmError, Pfn};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -96,7 +96,7 @@ fn parse_migratetype(py: Python<'_>, mt: &str) -> PyResult<Migratetype> {
 
 fn blocker_dict<'py>(py: Python<'py>, b: &Blocker) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("pfn", b.pfn)?;
+    d.set_item("pfn", b.pfn.0)?;
     d.set_item("reason", b.reason)?;
     d.set_item("page_kind", b.page_kind)?;
     d.set_item("owner", &b.owner)?;
@@ -116,7 +116,7 @@ fn job_dict<'py>(py: Python<'py>, m: &Machine, j: &CmaJob) -> PyResult<Bound<'py
     d.set_item("state", format!("{:?}", j.state).to_lowercase())?;
     d.set_item("issued_ns", j.issued_ns)?;
     d.set_item("completed_ns", j.completed_ns)?;
-    d.set_item("pfn", j.pfn)?;
+    d.set_item("pfn", j.pfn.map(|p| p.0))?;
     d.set_item("errno", j.errno.map(|e| e.name()))?;
     d.set_item("busy_retries", j.busy_retries)?;
     d.set_item("passes", j.passes)?;
@@ -190,7 +190,8 @@ impl Engine {
     }
 
     fn pfn_of(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<Option<u32>> {
-        self.with(py, |m| m.owned_pfn(owner, index))
+        let pfn = self.with(py, |m| m.owned_pfn(owner, index))?;
+        Ok(pfn.map(|p| p.0))
     }
 
     /// Access a page; returns (pfn, what happened, ns the access cost).
@@ -202,7 +203,7 @@ impl Engine {
         write: bool,
     ) -> PyResult<(u32, String, u64)> {
         let (pfn, how, cost) = self.with(py, |m| m.access_owned_timed(owner, index, write))?;
-        Ok((pfn, format!("{how:?}").to_lowercase(), cost))
+        Ok((pfn.0, format!("{how:?}").to_lowercase(), cost))
     }
 
     /// Take a reference or pin; returns (hold id, pfn pinned, ns charged to the holder).
@@ -217,7 +218,8 @@ impl Engine {
     ) -> PyResult<(u64, u32, u64)> {
         self.with(py, |m| {
             let kind = HoldKind::parse(kind)?;
-            m.take_hold_timed(pfn, holder, kind, duration_ns)
+            let (id, pinned, cost) = m.take_hold_timed(Pfn(pfn), holder, kind, duration_ns)?;
+            Ok((id, pinned.0, cost))
         })
     }
 
@@ -227,7 +229,7 @@ impl Engine {
 
     /// The holds on a page: (id, holder name, kind, since ns).
     fn holds(&self, pfn: u32) -> Vec<(u64, String, &'static str, u64)> {
-        let holds = self.machine.holds_on(pfn).into_iter();
+        let holds = self.machine.holds_on(Pfn(pfn)).into_iter();
         holds
             .map(|h| (h.id, h.holder, h.kind, h.since_ns))
             .collect()
@@ -282,7 +284,7 @@ impl Engine {
     fn cma_release(&mut self, py: Python<'_>, area: &str, pfn: u32, count: u32) -> PyResult<()> {
         self.with(py, |m| {
             let a = m.cma_area_by_name(area)?;
-            m.cma_release(a, pfn, count)
+            m.cma_release(a, Pfn(pfn), count)
         })
     }
 
@@ -297,7 +299,9 @@ impl Engine {
         owner: u16,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mt = parse_migratetype(py, migratetype)?;
-        let (res, cr) = self.with(py, |m| m.alloc_contig_range(start, end, mt, owner))?;
+        let (res, cr) = self.with(py, |m| {
+            m.alloc_contig_range(Pfn(start), Pfn(end), mt, owner)
+        })?;
         let d = PyDict::new(py);
         d.set_item("errno", res.err().map(|e| e.name()))?;
         d.set_item("pages_migrated", cr.nr_migrated)?;
@@ -315,7 +319,7 @@ impl Engine {
         start: u32,
         end: u32,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let r = self.with(py, |m| m.offline_pages(start, end))?;
+        let r = self.with(py, |m| m.offline_pages(Pfn(start), Pfn(end)))?;
         let d = PyDict::new(py);
         d.set_item("errno", r.result.err().map(|e| e.name()))?;
         d.set_item("reason", r.reason)?;
@@ -329,11 +333,11 @@ impl Engine {
     }
 
     fn online_pages(&mut self, py: Python<'_>, start: u32, end: u32) -> PyResult<()> {
-        self.with(py, |m| m.online_pages(start, end))
+        self.with(py, |m| m.online_pages(Pfn(start), Pfn(end)))
     }
 
     fn free_contig_range(&mut self, py: Python<'_>, start: u32, count: u32) -> PyResult<()> {
-        self.with(py, |m| m.free_contig_range(start, count))
+        self.with(py, |m| m.free_contig_range(Pfn(start), count))
     }
 
     fn run_until(&mut self, py: Python<'_>, t_ns: u64) -> PyResult<()> {
@@ -400,7 +404,7 @@ impl Engine {
         self.machine
             .cma
             .iter()
-            .map(|a| (a.name.clone(), a.base_pfn, a.count))
+            .map(|a| (a.name.clone(), a.base_pfn.0, a.count))
             .collect()
     }
 
@@ -413,8 +417,8 @@ impl Engine {
             .map(|z| {
                 (
                     z.id.name(),
-                    z.start_pfn,
-                    z.end_pfn,
+                    z.start_pfn.0,
+                    z.end_pfn.0,
                     z.managed_pages,
                     z.nr_free_pages,
                     z.nr_free_cma,
@@ -438,9 +442,12 @@ impl Engine {
     }
 
     fn page_info<'py>(&self, py: Python<'py>, pfn: u32) -> PyResult<Bound<'py, PyDict>> {
-        let info = self.machine.page_info(pfn).map_err(|e| to_pyerr(py, e))?;
+        let info = self
+            .machine
+            .page_info(Pfn(pfn))
+            .map_err(|e| to_pyerr(py, e))?;
         let d = PyDict::new(py);
-        d.set_item("pfn", info.pfn)?;
+        d.set_item("pfn", info.pfn.0)?;
         d.set_item("kind", info.kind)?;
         d.set_item("order", info.order)?;
         d.set_item("owner", info.owner)?;

@@ -6,7 +6,7 @@
 //! (`prefetch_access`). The pages read are the same as if drawn at the time; only the
 //! engine's speed changes.
 
-use crate::owner::{slot_is_resident, OwnerId};
+use crate::owner::{slot_is_resident, slot_pfn, OwnerId};
 use crate::prefetch::prefetch;
 use crate::Machine;
 
@@ -32,7 +32,7 @@ impl Machine {
         prefetch(&map[slot_of as usize]);
         let slot = map[frame_of as usize];
         if slot_is_resident(slot) {
-            prefetch(&self.pages[slot as usize]);
+            prefetch(&self.pages[slot_pfn(slot)]);
         }
     }
 }

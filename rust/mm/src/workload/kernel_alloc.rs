@@ -11,7 +11,7 @@ use super::task::Cx;
 use super::Task;
 use crate::error::MmResult;
 use crate::gfp::Gfp;
-use crate::owner::{OwnerId, SLOT_EMPTY};
+use crate::owner::{pfn_slot, OwnerId, SLOT_EMPTY};
 use crate::page::Kind;
 use crate::Machine;
 
@@ -67,7 +67,7 @@ impl KernelAlloc {
         };
         match m.alloc_for_slot(owner, Gfp::KERNEL, self.order, Kind::Kernel, index) {
             Ok(pfn) => {
-                m.owners.list[owner as usize].map[index as usize] = pfn;
+                m.owners.list[owner as usize].map[index as usize] = pfn_slot(pfn);
                 let life = (m.rng.exp(self.lifetime_mean_ns as f64).round() as u64).max(1);
                 let free_at = m.now + life;
                 cx.stats.populated += 1;

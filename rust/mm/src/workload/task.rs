@@ -34,8 +34,9 @@ use crate::error::{misuse, MmError, MmResult};
 use crate::event::{EventKind, EventQueue};
 use crate::gfp::Gfp;
 use crate::memory::Access;
-use crate::owner::{slot_is_resident, OwnerId, SLOT_EMPTY};
+use crate::owner::{slot_is_resident, slot_pfn, OwnerId, SLOT_EMPTY};
 use crate::page::{pg, Kind};
+use crate::pfn::Pfn;
 use crate::vmstat::Counter;
 use crate::Machine;
 
@@ -128,7 +129,7 @@ pub(crate) struct Cx<'a> {
 
 impl Cx<'_> {
     /// Count what an access found, or an allocation failure; the frame accessed.
-    pub(crate) fn record(&mut self, result: MmResult<(u32, Access)>) -> Option<u32> {
+    pub(crate) fn record(&mut self, result: MmResult<(Pfn, Access)>) -> Option<Pfn> {
         let stats = &mut *self.stats;
         match result {
             Ok((pfn, how)) => {
@@ -150,7 +151,7 @@ impl Cx<'_> {
     }
 
     /// Tally a pin or reference the workload took (or failed to take).
-    pub(crate) fn count_hold(&mut self, held: &MmResult<(u64, u32)>) {
+    pub(crate) fn count_hold(&mut self, held: &MmResult<(u64, Pfn)>) {
         match held {
             Ok(_) => self.stats.pins_taken += 1,
             Err(_) => self.stats.pin_failures += 1,
@@ -305,9 +306,10 @@ impl Machine {
                 continue;
             }
             if slot_is_resident(slot) {
-                let page = self.pages[slot as usize];
+                let pfn = slot_pfn(slot);
+                let page = self.pages[pfn];
                 if page.test(pg::WRITEBACK) {
-                    let end = self.writeback_end.get(&slot).copied().unwrap_or(self.now);
+                    let end = self.writeback_end.get(&pfn).copied().unwrap_or(self.now);
                     retry_at = Some(retry_at.unwrap_or(0).max(end));
                     continue;
                 }
@@ -368,7 +370,7 @@ impl Machine {
             .map
             .iter()
             .filter(|&&s| s != SLOT_EMPTY && slot_is_resident(s))
-            .map(|&pfn| 1u64 << self.pages[pfn as usize].order())
+            .map(|&slot| 1u64 << self.pages[slot_pfn(slot)].order())
             .sum()
     }
 

@@ -12,7 +12,7 @@ use super::task::{interval_ns, Cx};
 use super::Task;
 use crate::error::MmResult;
 use crate::gfp::Gfp;
-use crate::owner::{slot_is_resident, OwnerId, SLOT_EMPTY};
+use crate::owner::{slot_is_resident, slot_pfn, OwnerId, SLOT_EMPTY};
 use crate::page::{pg, Kind};
 use crate::Machine;
 
@@ -58,12 +58,13 @@ impl Writer {
             if slot == SLOT_EMPTY || !slot_is_resident(slot) {
                 continue;
             }
-            let page = &m.pages[slot as usize];
+            let pfn = slot_pfn(slot);
+            let page = &m.pages[pfn];
             if page.test(pg::DIRTY) && !page.test(pg::WRITEBACK) {
-                dirty.push(slot);
+                dirty.push(pfn);
             } else if page.test(pg::WRITEBACK) {
                 // Already being written (flusher, reclaim): wait for that write.
-                let end = m.writeback_end.get(&slot).copied().unwrap_or(m.now);
+                let end = m.writeback_end.get(&pfn).copied().unwrap_or(m.now);
                 wait_until = wait_until.max(end);
             }
         }

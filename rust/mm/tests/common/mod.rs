@@ -5,7 +5,7 @@ use cmadev_mm::config::{CmaAreaConfig, MachineConfig, Placement, PolicyConfig};
 use cmadev_mm::gfp::Gfp;
 use cmadev_mm::page::Kind;
 use cmadev_mm::workload::WorkloadKind;
-use cmadev_mm::Machine;
+use cmadev_mm::{Machine, Pfn};
 
 pub const MIB: u64 = 1 << 20;
 pub const MS: u64 = 1_000_000;
@@ -84,9 +84,9 @@ pub fn with_policy(ram_mib: u64, cma_mib: u64, policy: PolicyConfig) -> Machine 
 }
 
 /// Whether `pfn` is in the first CMA area.
-pub fn in_area(m: &Machine, pfn: u32) -> bool {
+pub fn in_area(m: &Machine, pfn: Pfn) -> bool {
     let a = &m.cma[0];
-    pfn >= a.base_pfn && pfn < a.base_pfn + a.count
+    a.contains(pfn)
 }
 
 /// Allocate movable pages of `kind` for `owner` until one lands in the CMA area; returns
