@@ -4,8 +4,9 @@
 //!
 //! | file | kernel | what |
 //! | --- | --- | --- |
+//! | `machine.rs`, `config.rs` | — | the machine, its boot and event loop; its description |
 //! | `pfn.rs` | `unsigned long pfn` | the `Pfn` frame number newtype |
-//! | `page.rs` | `include/linux/mm_types.h` | the 16-byte `struct page` |
+//! | `page.rs`, `list.rs` | `include/linux/mm_types.h` | the 16-byte `struct page`, `list_head` |
 //! | `pageblock.rs` | `include/linux/pageblock-flags.h` | pageblocks and migratetypes |
 //! | `zone.rs` | `include/linux/mmzone.h` | zones, free areas, watermarks |
 //! | `gfp.rs` | `include/linux/gfp_types.h` | allocation masks |
@@ -14,6 +15,7 @@
 //! | `vmscan.rs` | `mm/vmscan.c` | LRU, reclaim, kswapd |
 //! | `writeback.rs` | `mm/page-writeback.c` | dirty pages, writeback, swap, storage |
 //! | `memory.rs` | `mm/memory.c`, `mm/filemap.c` | faults, refaults, owners' pages |
+//! | `owner.rs` | `page->mapping`, page tables | owners and their mappings (slots) |
 //! | `gup.rs` | `mm/gup.c` | references and pins |
 //! | `migrate.rs` | `mm/migrate.c` | page migration |
 //! | `page_isolation.rs` | `mm/page_isolation.c` | pageblock isolation |
@@ -22,8 +24,10 @@
 //! | `gcma.rs` | (guaranteed CMA) | cleancache in a CMA area |
 //! | `memory_hotplug.rs` | `mm/memory_hotplug.c` | offlining and onlining memory |
 //! | `workload/` | — | background workloads: the step loop, one file per kind |
-//! | `event.rs`, `cost.rs` | — | virtual clock, event queue, cost model |
+//! | `event.rs`, `cost.rs`, `rng.rs` | — | event queue, cost model, seeded random numbers |
 //! | `vmstat.rs`, `trace.rs`, `procfs.rs` | `mm/vmstat.c`, tracepoints | counters and views |
+//! | `series.rs` | — | time series sampled in virtual time |
+//! | `error.rs` | `-EBUSY`, `-ENOMEM` | engine errors and errnos |
 //! | `check.rs` | — | `check_invariants` |
 //! | `debug.rs` | `mm/debug.c` | `dump_page`: what one frame holds |
 //! | `prefetch.rs` | `prefetch()` | cache hints for workloads that draw ahead |
