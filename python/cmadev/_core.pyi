@@ -2,11 +2,13 @@
 
 from typing import Any, final
 
-__all__ = ["GFP_NAMES", "MAX_PAGE_ORDER", "PAGE_SIZE", "Engine"]
+__all__ = ["GFP_NAMES", "MAX_PAGE_ORDER", "PAGE_SIZE", "Engine", "default_costs"]
 
 PAGE_SIZE: int
 MAX_PAGE_ORDER: int
 GFP_NAMES: list[str]
+
+def default_costs() -> dict[str, int]: ...
 
 @final
 class Engine:

@@ -36,7 +36,7 @@ use std::time::Instant;
 use cmadev_mm::config::{CmaAreaConfig, MachineConfig, Placement};
 use cmadev_mm::gfp::Gfp;
 use cmadev_mm::page::Kind;
-use cmadev_mm::Machine;
+use cmadev_mm::{Machine, Pfn};
 use serde_json::{json, Value};
 
 const MIB: u64 = 1 << 20;
@@ -306,7 +306,7 @@ fn batch_owned(m: &mut Machine, sc: Scale) -> Stats {
 /// Fill memory with anon pages for `owner` (no reclaim: stop at the min watermark), then
 /// free those outside `[keep_start, keep_end)` and drain the per-CPU lists. Returns the
 /// indices kept.
-fn fill_range(m: &mut Machine, owner: u16, keep_start: u32, keep_end: u32) -> Vec<u32> {
+fn fill_range(m: &mut Machine, owner: u16, keep_start: Pfn, keep_end: Pfn) -> Vec<u32> {
     let mut kept = Vec::new();
     let mut outside = Vec::new();
     while let Ok(i) = m.alloc_owned(owner, FILL, 0, Kind::Anon) {
@@ -329,7 +329,7 @@ fn fill_range(m: &mut Machine, owner: u16, keep_start: u32, keep_end: u32) -> Ve
 
 /// Allocate anon pages until one lands outside `[start, end)` (ZONE_CMA fills first), so
 /// the area is full up to its zone's watermark. Returns how many landed inside.
-fn fill_zone_cma(m: &mut Machine, owner: u16, start: u32, end: u32) -> u32 {
+fn fill_zone_cma(m: &mut Machine, owner: u16, start: Pfn, end: Pfn) -> u32 {
     let mut inside = 0;
     while let Ok(i) = m.alloc_owned(owner, FILL, 0, Kind::Anon) {
         let pfn = m.owned_pfn(owner, i).expect("page").expect("resident");
@@ -343,7 +343,7 @@ fn fill_zone_cma(m: &mut Machine, owner: u16, start: u32, end: u32) -> u32 {
 }
 
 /// Run `cma_alloc(area 0, count)` to completion; (wall ns, pages migrated, virtual ns, pfn).
-fn timed_cma_alloc(m: &mut Machine, count: u32, owner: u16) -> (f64, u64, u64, u32) {
+fn timed_cma_alloc(m: &mut Machine, count: u32, owner: u16) -> (f64, u64, u64, Pfn) {
     let t = Instant::now();
     let id = m.cma_alloc(0, count, 0, owner, false).expect("cma_alloc");
     let done = m.run_while(u64::MAX, |m| m.jobs[id as usize].is_done());

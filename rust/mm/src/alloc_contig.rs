@@ -24,6 +24,7 @@ use crate::owner::OwnerId;
 use crate::page::{pg, Kind};
 use crate::page_isolation::IsolateError;
 use crate::pageblock::Migratetype;
+use crate::pfn::Pfn;
 use crate::vmstat::Counter;
 use crate::Machine;
 
@@ -40,7 +41,7 @@ enum Phase {
 /// Why a page in a range could not be made free, and who is responsible.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Blocker {
-    pub pfn: u32,
+    pub pfn: Pfn,
     /// `pinned`, `longterm_pinned`, `referenced`, `writeback`, `unmovable`, `isolated`.
     pub reason: &'static str,
     pub page_kind: &'static str,
@@ -53,14 +54,15 @@ pub struct Blocker {
 
 #[derive(Clone, Debug)]
 pub struct ContigRange {
-    pub start: u32,
-    pub end: u32,
+    /// `[start, end)`.
+    pub start: Pfn,
+    pub end: Pfn,
     pub mt: Migratetype,
     phase: Phase,
     /// `cc->migrate_pfn`.
-    cursor: u32,
+    cursor: Pfn,
     /// `cc->migratepages`.
-    migratepages: Vec<u32>,
+    migratepages: Vec<Pfn>,
     tries: u32,
     sync_cursor: Option<usize>,
     isolated: bool,
@@ -83,7 +85,7 @@ pub struct Step {
 }
 
 impl ContigRange {
-    pub fn new(start: u32, end: u32, mt: Migratetype, cpu: u32) -> Self {
+    pub fn new(start: Pfn, end: Pfn, mt: Migratetype, cpu: u32) -> Self {
         ContigRange {
             start,
             end,
@@ -208,7 +210,7 @@ impl Machine {
     fn isolate_migratepages_range(&mut self, cr: &mut ContigRange) {
         while cr.cursor < cr.end && cr.migratepages.len() < COMPACT_CLUSTER_MAX {
             let pfn = cr.cursor;
-            let page = self.pages[pfn as usize];
+            let page = self.pages[pfn];
             let step = match page.kind() {
                 Kind::Buddy => 1 << page.order(),
                 Kind::Anon | Kind::File => 1 << page.order(),
@@ -230,17 +232,17 @@ impl Machine {
                 continue;
             }
             self.lru_del(pfn);
-            self.pages[pfn as usize].set(pg::ISOLATED);
+            self.pages[pfn].set(pg::ISOLATED);
             self.vmstat.inc(Counter::CompactIsolated);
             cr.migratepages.push(pfn);
         }
     }
 
     /// `putback_movable_pages`: folios that did not move go back to the LRU.
-    fn putback_movable_pages(&mut self, list: &mut Vec<u32>) {
+    fn putback_movable_pages(&mut self, list: &mut Vec<Pfn>) {
         forget_freed_folios(&self.pages, list, &mut None);
         for pfn in list.drain(..) {
-            self.pages[pfn as usize].clear(pg::ISOLATED);
+            self.pages[pfn].clear(pg::ISOLATED);
             self.lru_add(pfn);
         }
     }
@@ -277,7 +279,7 @@ impl Machine {
 
     /// Take the free blocks covering `[outer_start, end)`; frames outside `[start, end)`
     /// go back to the allocator (`free_contig_range` on the head and tail).
-    fn isolate_freepages_range(&mut self, outer_start: u32, start: u32, end: u32, owner: OwnerId) {
+    fn isolate_freepages_range(&mut self, outer_start: Pfn, start: Pfn, end: Pfn, owner: OwnerId) {
         let mut pfn = outer_start;
         let mut outer_end = end;
         while pfn < end {
@@ -285,14 +287,14 @@ impl Machine {
             outer_end = pfn + (1 << order);
             pfn = outer_end;
         }
-        for p in start..end {
-            let page = &mut self.pages[p as usize];
+        for p in Pfn::range(start, end) {
+            let page = &mut self.pages[p];
             *page = crate::page::Page::FREE;
             page.set_kind(Kind::Device);
             page.owner = owner;
             page.index = p - start;
         }
-        for p in (outer_start..start).chain(end..outer_end) {
+        for p in Pfn::range(outer_start, start).chain(Pfn::range(end, outer_end)) {
             self.free_one_page(p, 0);
         }
     }
@@ -318,11 +320,11 @@ impl Machine {
 
     /// The in-use pages of `[start, end)` that have a cause (see `collect_blockers`), or the
     /// first busy page when none has.
-    pub(crate) fn range_blockers(&self, start: u32, end: u32) -> Vec<Blocker> {
+    pub(crate) fn range_blockers(&self, start: Pfn, end: Pfn) -> Vec<Blocker> {
         let (mut blockers, mut first_busy) = (Vec::new(), None);
         let mut p = start;
         while p < end {
-            let page = self.pages[p as usize];
+            let page = self.pages[p];
             match page.kind() {
                 Kind::Buddy => p += 1 << page.order(),
                 Kind::Free | Kind::Tail => p += 1,
@@ -343,8 +345,8 @@ impl Machine {
         blockers
     }
 
-    pub(crate) fn blocking_reason(&self, pfn: u32) -> &'static str {
-        let page = &self.pages[pfn as usize];
+    pub(crate) fn blocking_reason(&self, pfn: Pfn) -> &'static str {
+        let page = &self.pages[pfn];
         if !page.kind().is_movable_kind() {
             return if page.kind() == Kind::Pcp {
                 "pcp"
@@ -362,13 +364,13 @@ impl Machine {
         }
     }
 
-    pub(crate) fn describe_blocker(&self, pfn: u32, reason: &'static str) -> Blocker {
-        let head = if self.pages[pfn as usize].kind() == Kind::Tail {
-            self.pages[pfn as usize].index
+    pub(crate) fn describe_blocker(&self, pfn: Pfn, reason: &'static str) -> Blocker {
+        let head = if self.pages[pfn].kind() == Kind::Tail {
+            self.pages[pfn].head()
         } else {
             pfn
         };
-        let page = &self.pages[head as usize];
+        let page = &self.pages[head];
         let hold = self
             .holds
             .on_page(head)
@@ -414,12 +416,12 @@ impl Machine {
 /// lost `PG_isolated`. Keeps a synchronous pass's cursor on the same folio.
 pub(crate) fn forget_freed_folios(
     pages: &[crate::page::Page],
-    list: &mut Vec<u32>,
+    list: &mut Vec<Pfn>,
     cursor: &mut Option<usize>,
 ) {
     let mut i = 0;
     list.retain(|&pfn| {
-        let keep = pages[pfn as usize].test(pg::ISOLATED);
+        let keep = pages[pfn].test(pg::ISOLATED);
         if !keep {
             if let Some(c) = cursor.as_mut() {
                 if i < *c {
@@ -444,12 +446,12 @@ impl Machine {
     /// (kind `device`); free them with `free_contig_range`.
     pub fn alloc_contig_range(
         &mut self,
-        start: u32,
-        end: u32,
+        start: Pfn,
+        end: Pfn,
         mt: Migratetype,
         owner: OwnerId,
     ) -> crate::error::MmResult<(Result<(), Errno>, ContigRange)> {
-        if start >= end || end > self.nr_pages() {
+        if start >= end || end > self.end_pfn() {
             return crate::error::misuse(format!(
                 "alloc_contig_range [{start:#x}, {end:#x}) is empty or beyond the end of memory \
                  ({:#x} pages)",
@@ -465,8 +467,7 @@ impl Machine {
         // CMA areas, leaves the pageblock types as they were.
         let outside_cma = |m: &Machine| {
             let (first, last) = (m.pageblocks.start(start), m.pageblocks.align_up(end));
-            (first..last)
-                .step_by(m.pageblocks.nr_pages() as usize)
+            Pfn::range_step(first, last, m.pageblocks.nr_pages())
                 .find(|&pb| !m.in_cma_pageblock(pb))
         };
         match mt {
@@ -499,18 +500,19 @@ impl Machine {
     }
 
     /// `free_contig_range`: give back pages taken by `alloc_contig_range`.
-    pub fn free_contig_range(&mut self, start: u32, count: u32) -> crate::error::MmResult<()> {
-        let end = start.checked_add(count).filter(|&e| e <= self.nr_pages());
+    pub fn free_contig_range(&mut self, start: Pfn, count: u32) -> crate::error::MmResult<()> {
+        let end = start.0.checked_add(count).map(Pfn);
+        let end = end.filter(|&e| e <= self.end_pfn());
         let Some(end) = end else {
             return crate::error::misuse("free_contig_range beyond the end of memory");
         };
-        if let Some(bad) = (start..end).find(|&p| self.pages[p as usize].kind() != Kind::Device) {
+        if let Some(bad) = Pfn::range(start, end).find(|&p| self.pages[p].kind() != Kind::Device) {
             return crate::error::misuse(format!(
                 "free_contig_range: pfn {bad:#x} was not allocated by alloc_contig_range"
             ));
         }
-        for p in start..end {
-            let cpu = self.owners.cpu(self.pages[p as usize].owner);
+        for p in Pfn::range(start, end) {
+            let cpu = self.owners.cpu(self.pages[p].owner);
             self.free_pages(p, 0, cpu);
         }
         self.take_charge();

@@ -1,11 +1,14 @@
 //! `check_invariants`: every frame accounted for exactly once, and every counter equal to
-//! what it counts. Tests call it after every step; it is O(frames).
+//! what it counts. Tests call it after every step; it is O(frames). One function per
+//! structure (free lists, per-CPU lists, frames, CMA areas, gcma, holds), each named after
+//! what it checks; `check_invariants` runs them all.
 
 use crate::config::MAX_PAGE_ORDER;
 use crate::error::{MmError, MmResult};
-use crate::owner::{slot_cached_pfn, SLOT_CACHED, SLOT_SWAPPED};
+use crate::owner::{cached_slot, pfn_slot, slot_cached_pfn, SLOT_SWAPPED};
 use crate::page::{pg, Kind, NIL};
 use crate::pageblock::{Migratetype, MIGRATE_PCPTYPES};
+use crate::pfn::Pfn;
 use crate::Machine;
 
 /// Where a frame was found while walking the lists.
@@ -16,119 +19,155 @@ enum Seen {
     Pcp,
 }
 
-impl Machine {
-    pub fn check_invariants(&self) -> MmResult<()> {
-        let bug = |m: String| Err(MmError::Bug(m));
-        let n = self.pages.len();
-        let mut seen = vec![Seen::Not; n];
-        let pb_order = self.pageblocks.order;
+/// A broken invariant: a bug in the engine.
+fn bug<T>(msg: String) -> MmResult<T> {
+    Err(MmError::Bug(msg))
+}
 
-        for (zi, z) in self.zones.iter().enumerate() {
-            let (mut free, mut free_cma) = (0u64, 0u64);
-            for order in 0..=MAX_PAGE_ORDER {
-                let area = &z.free_area[order as usize];
-                let mut count = 0;
-                for mt in Migratetype::ALL {
-                    let list = &area.lists[mt.index()];
-                    let mut len = 0;
-                    let mut prev = NIL;
-                    for head in list.iter(&self.pages) {
-                        len += 1;
-                        let page = &self.pages[head as usize];
-                        if page.prev != prev {
-                            return bug(format!("free list broken at pfn {head:#x}"));
-                        }
-                        prev = head;
-                        if page.kind() != Kind::Buddy || page.order() != order {
+impl Machine {
+    /// Check every structure against the others, one function per structure, in this order:
+    /// each zone's buddy free lists and free counters, then its per-CPU lists (both mark the
+    /// frames they hold in `seen`); the frames (kind, owner, flags, LRU and dirty
+    /// counters); the CMA areas' pageblock types; the gcma backend; the hold table. The first
+    /// broken invariant is returned as `MmError::Bug`. A check for another structure goes
+    /// here as a function of its own.
+    pub fn check_invariants(&self) -> MmResult<()> {
+        let mut seen = vec![Seen::Not; self.pages.len()];
+        for zi in 0..self.zones.len() {
+            self.check_free_lists(zi, &mut seen)?;
+            self.check_pcp_lists(zi, &mut seen)?;
+        }
+        self.check_frames(&seen)?;
+        self.check_cma_areas()?;
+        self.check_gcma()?;
+        self.check_holds()?;
+        Ok(())
+    }
+
+    /// Zone `zi`'s buddy free lists: well linked, each block a buddy head of its list's
+    /// order, aligned, inside the zone, on the list of its pageblocks' type, its other frames
+    /// free and in no other block; list lengths, `nr_free`, `NR_FREE_PAGES` and
+    /// `NR_FREE_CMA_PAGES` equal to what the lists hold. Marks the blocks' frames `Buddy`.
+    fn check_free_lists(&self, zi: usize, seen: &mut [Seen]) -> MmResult<()> {
+        let z = &self.zones[zi];
+        let pb_order = self.pageblocks.order;
+        let (mut free, mut free_cma) = (0u64, 0u64);
+        for order in 0..=MAX_PAGE_ORDER {
+            let area = &z.free_area[order as usize];
+            let mut count = 0;
+            for mt in Migratetype::ALL {
+                let list = &area.lists[mt.index()];
+                let mut len = 0;
+                let mut prev = NIL;
+                for head in list.iter(&self.pages) {
+                    len += 1;
+                    let page = &self.pages[head];
+                    if page.prev != prev {
+                        return bug(format!("free list broken at pfn {head:#x}"));
+                    }
+                    prev = head;
+                    if page.kind() != Kind::Buddy || page.order() != order {
+                        return bug(format!(
+                            "pfn {head:#x} on order-{order} list is not a buddy of that order"
+                        ));
+                    }
+                    if !head.is_aligned(order)
+                        || !z.contains(head)
+                        || !z.contains(head + (1 << order) - 1)
+                    {
+                        return bug(format!(
+                            "buddy {head:#x} order {order} misaligned or outside zone"
+                        ));
+                    }
+                    for pb in Pfn::range_step(head, head + (1 << order), 1 << pb_order.min(order)) {
+                        if self.pageblocks.get(pb) != mt {
                             return bug(format!(
-                                "pfn {head:#x} on order-{order} list is not a buddy of that order"
+                                "buddy {head:#x} on the {} list covers a {} pageblock",
+                                mt.name(),
+                                self.pageblocks.get(pb).name()
                             ));
                         }
-                        if head & ((1 << order) - 1) != 0
-                            || !z.contains(head)
-                            || !z.contains(head + (1 << order) - 1)
-                        {
+                    }
+                    for p in Pfn::range(head, head + (1 << order)) {
+                        if seen[p.idx()] != Seen::Not {
+                            return bug(format!("pfn {p:#x} is in two free blocks"));
+                        }
+                        seen[p.idx()] = Seen::Buddy;
+                        if p != head && self.pages[p].kind() != Kind::Free {
                             return bug(format!(
-                                "buddy {head:#x} order {order} misaligned or outside zone"
+                                "pfn {p:#x} inside free block {head:#x} is not free"
                             ));
                         }
-                        for pb in (head..head + (1 << order)).step_by(1 << pb_order.min(order)) {
-                            if self.pageblocks.get(pb) != mt {
-                                return bug(format!(
-                                    "buddy {head:#x} on the {} list covers a {} pageblock",
-                                    mt.name(),
-                                    self.pageblocks.get(pb).name()
-                                ));
-                            }
-                        }
-                        for p in head..head + (1 << order) {
-                            if seen[p as usize] != Seen::Not {
-                                return bug(format!("pfn {p:#x} is in two free blocks"));
-                            }
-                            seen[p as usize] = Seen::Buddy;
-                            if p != head && self.pages[p as usize].kind() != Kind::Free {
-                                return bug(format!(
-                                    "pfn {p:#x} inside free block {head:#x} is not free"
-                                ));
-                            }
-                        }
-                        if mt != Migratetype::Isolate {
-                            free += 1 << order;
-                        }
-                        if mt == Migratetype::Cma {
-                            free_cma += 1 << order;
-                        }
                     }
-                    if len != list.len {
-                        return bug(format!("list length {} != counted {len}", list.len));
+                    if mt != Migratetype::Isolate {
+                        free += 1 << order;
                     }
-                    count += len as u64;
+                    if mt == Migratetype::Cma {
+                        free_cma += 1 << order;
+                    }
                 }
-                if count != area.nr_free {
-                    return bug(format!(
-                        "zone {} order {order}: nr_free {} != {count}",
-                        z.id.name(),
-                        area.nr_free
-                    ));
+                if len != list.len {
+                    return bug(format!("list length {} != counted {len}", list.len));
                 }
+                count += len as u64;
             }
-            if free != z.nr_free_pages || free_cma != z.nr_free_cma {
+            if count != area.nr_free {
                 return bug(format!(
-                    "zone {}: NR_FREE_PAGES {} (lists {free}), NR_FREE_CMA_PAGES {} (lists {free_cma})",
+                    "zone {} order {order}: nr_free {} != {count}",
                     z.id.name(),
-                    z.nr_free_pages,
-                    z.nr_free_cma
+                    area.nr_free
                 ));
             }
-            for cpu in 0..self.cfg.cpus as usize {
-                let pcp = &self.pcp[zi * self.cfg.cpus as usize + cpu];
-                let mut count = 0;
-                for mt in 0..MIGRATE_PCPTYPES {
-                    for pfn in pcp.lists[mt].iter(&self.pages) {
-                        count += 1;
-                        if seen[pfn as usize] != Seen::Not
-                            || self.pages[pfn as usize].kind() != Kind::Pcp
-                        {
-                            return bug(format!("pcp page {pfn:#x} is also elsewhere or not Pcp"));
-                        }
-                        if !z.contains(pfn) {
-                            return bug(format!("pcp page {pfn:#x} outside its zone"));
-                        }
-                        seen[pfn as usize] = Seen::Pcp;
+        }
+        if free != z.nr_free_pages || free_cma != z.nr_free_cma {
+            return bug(format!(
+                "zone {}: NR_FREE_PAGES {} (lists {free}), NR_FREE_CMA_PAGES {} (lists {free_cma})",
+                z.id.name(),
+                z.nr_free_pages,
+                z.nr_free_cma
+            ));
+        }
+        Ok(())
+    }
+
+    /// Zone `zi`'s per-CPU lists: every frame on them is `Pcp`, inside the zone and on no
+    /// other list; each CPU's `count` is what its lists hold. Marks the frames `Pcp`.
+    fn check_pcp_lists(&self, zi: usize, seen: &mut [Seen]) -> MmResult<()> {
+        let z = &self.zones[zi];
+        for cpu in 0..self.cfg.cpus as usize {
+            let pcp = &self.pcp[zi * self.cfg.cpus as usize + cpu];
+            let mut count = 0;
+            for mt in 0..MIGRATE_PCPTYPES {
+                for pfn in pcp.lists[mt].iter(&self.pages) {
+                    count += 1;
+                    if seen[pfn.idx()] != Seen::Not || self.pages[pfn].kind() != Kind::Pcp {
+                        return bug(format!("pcp page {pfn:#x} is also elsewhere or not Pcp"));
                     }
-                }
-                if count != pcp.count {
-                    return bug(format!("pcp count {} != {count}", pcp.count));
+                    if !z.contains(pfn) {
+                        return bug(format!("pcp page {pfn:#x} outside its zone"));
+                    }
+                    seen[pfn.idx()] = Seen::Pcp;
                 }
             }
+            if count != pcp.count {
+                return bug(format!("pcp count {} != {count}", pcp.count));
+            }
         }
+        Ok(())
+    }
 
+    /// Every frame, after the lists have marked the free ones in `seen`: a free frame is on
+    /// exactly the list its kind says and an in-use one on none; a tail points at its head;
+    /// only user pages are on the LRU, never both on it and isolated; `PG_extra` agrees with
+    /// the hold table; a user page on the LRU is mapped by its owner; the LRU lengths,
+    /// `nr_dirty` and `nr_writeback` equal the frames' flags.
+    fn check_frames(&self, seen: &[Seen]) -> MmResult<()> {
         let mut on_lru = 0u64;
         let (mut dirty, mut writeback) = (0u64, 0u64);
-        for pfn in 0..n as u32 {
-            let page = &self.pages[pfn as usize];
+        for pfn in Pfn::range(Pfn(0), self.end_pfn()) {
+            let page = &self.pages[pfn];
             let kind = page.kind();
-            match (kind, seen[pfn as usize]) {
+            match (kind, seen[pfn.idx()]) {
                 (Kind::Free | Kind::Buddy, Seen::Buddy) | (Kind::Pcp, Seen::Pcp) => continue,
                 (Kind::Free | Kind::Buddy | Kind::Pcp, _) => {
                     return bug(format!(
@@ -140,9 +179,9 @@ impl Machine {
                 _ => return bug(format!("in-use pfn {pfn:#x} is on a free list")),
             }
             if kind == Kind::Tail {
-                let head = &self.pages[page.index as usize];
-                if page.index >= pfn
-                    || pfn - page.index >= 1 << head.order()
+                let head = &self.pages[page.head()];
+                if page.head() >= pfn
+                    || pfn - page.head() >= 1 << head.order()
                     || head.kind() == Kind::Tail
                 {
                     return bug(format!(
@@ -170,7 +209,7 @@ impl Machine {
             }
             if kind.is_movable_kind() && page.test(pg::LRU) {
                 let owner = &self.owners.list[page.owner as usize];
-                if owner.map.get(page.index as usize) != Some(&pfn) {
+                if owner.map.get(page.index as usize) != Some(&pfn_slot(pfn)) {
                     return bug(format!(
                         "pfn {pfn:#x} is not mapped by its owner {}",
                         owner.name
@@ -190,8 +229,15 @@ impl Machine {
                 self.writeback.nr_dirty, self.writeback.nr_writeback
             ));
         }
+        Ok(())
+    }
+
+    /// The CMA areas' pageblocks: every pageblock of an area is CMA (or isolated by a
+    /// contiguous allocation in progress), and no CMA pageblock lies outside the areas.
+    fn check_cma_areas(&self) -> MmResult<()> {
+        let pb_order = self.pageblocks.order;
         for area in &self.cma {
-            for pfn in (area.base_pfn..area.base_pfn + area.count).step_by(1 << pb_order) {
+            for pfn in Pfn::range_step(area.base_pfn, area.end_pfn(), 1 << pb_order) {
                 let mt = self.pageblocks.get(pfn);
                 if mt != Migratetype::Cma && mt != Migratetype::Isolate {
                     return bug(format!(
@@ -202,20 +248,24 @@ impl Machine {
                 }
             }
         }
-        let in_cma = |pfn: u32| {
-            self.cma
-                .iter()
-                .any(|a| pfn >= a.base_pfn && pfn < a.base_pfn + a.count)
-        };
-        for pb in (0..n as u32).step_by(1 << pb_order) {
-            if self.pageblocks.get(pb) == Migratetype::Cma && !in_cma(pb) {
+        for pb in Pfn::range_step(Pfn(0), self.end_pfn(), 1 << pb_order) {
+            if self.pageblocks.get(pb) == Migratetype::Cma && !self.in_cma_area(pb) {
                 return bug(format!("pageblock {pb:#x} is CMA outside every CMA area"));
             }
         }
-        self.check_gcma()?;
+        Ok(())
+    }
+
+    /// Whether `pfn` lies in one of the CMA areas.
+    fn in_cma_area(&self, pfn: Pfn) -> bool {
+        self.cma.iter().any(|a| a.contains(pfn))
+    }
+
+    /// The hold table: every hold is on an in-use head page.
+    fn check_holds(&self) -> MmResult<()> {
         for id in self.holds.by_id.keys() {
             let h = &self.holds.by_id[id];
-            let kind = self.pages[h.pfn as usize].kind();
+            let kind = self.pages[h.pfn].kind();
             if kind.is_free() || kind == Kind::Tail {
                 return bug(format!(
                     "hold {id} on pfn {:#x}, which is {}",
@@ -232,20 +282,14 @@ impl Machine {
     /// list; every cached slot points at such a page; swap slots in use are the swapped-out
     /// slots plus the frontswap copies (write-through: each shadows a swap slot).
     fn check_gcma(&self) -> MmResult<()> {
-        let bug = |m: String| Err(MmError::Bug(m));
-        let in_cma = |pfn: u32| {
-            self.cma
-                .iter()
-                .any(|a| pfn >= a.base_pfn && pfn < a.base_pfn + a.count)
-        };
         let mut cache_frames = 0u64;
-        for pfn in 0..self.pages.len() as u32 {
-            let page = &self.pages[pfn as usize];
+        for pfn in Pfn::range(Pfn(0), self.end_pfn()) {
+            let page = &self.pages[pfn];
             if page.kind() != Kind::Cache {
                 continue;
             }
             cache_frames += 1;
-            if !self.gcma_enabled() || !in_cma(pfn) {
+            if !self.gcma_enabled() || !self.in_cma_area(pfn) {
                 return bug(format!(
                     "cache page {pfn:#x} outside a gcma area (placement {:?})",
                     self.cfg.policy.placement
@@ -260,7 +304,7 @@ impl Machine {
                 ));
             }
             let owner = &self.owners.list[page.owner as usize];
-            if owner.map.get(page.index as usize) != Some(&(SLOT_CACHED | pfn)) {
+            if owner.map.get(page.index as usize) != Some(&cached_slot(pfn)) {
                 return bug(format!(
                     "cache page {pfn:#x} is not in {}'s slot {}",
                     owner.name, page.index
@@ -271,9 +315,7 @@ impl Machine {
         let mut prev = NIL;
         for pfn in self.gcma.lru.iter(&self.pages) {
             on_list += 1;
-            if self.pages[pfn as usize].kind() != Kind::Cache
-                || self.pages[pfn as usize].prev != prev
-            {
+            if self.pages[pfn].kind() != Kind::Cache || self.pages[pfn].prev != prev {
                 return bug(format!("gcma list broken at pfn {pfn:#x}"));
             }
             prev = pfn;
@@ -288,7 +330,7 @@ impl Machine {
             .gcma
             .frontswap
             .iter()
-            .find(|&&p| self.pages[p as usize].kind() != Kind::Cache)
+            .find(|&&p| self.pages[p].kind() != Kind::Cache)
         {
             return bug(format!("frontswap copy {p:#x} is not a cache page"));
         }
@@ -299,7 +341,7 @@ impl Machine {
                     swapped += 1;
                 }
                 if let Some(c) = slot_cached_pfn(slot) {
-                    let page = self.pages.get(c as usize);
+                    let page = self.pages.get(c.idx());
                     if page.map(|p| p.kind()) != Some(Kind::Cache)
                         || page.map(|p| p.index) != Some(index as u32)
                     {

@@ -23,6 +23,7 @@ use crate::event::EventKind;
 use crate::owner::OwnerId;
 use crate::page::{Kind, Page};
 use crate::pageblock::Migratetype;
+use crate::pfn::Pfn;
 use crate::trace::page_ptr;
 use crate::vmstat::Counter;
 use crate::Machine;
@@ -31,7 +32,7 @@ use crate::Machine;
 pub struct CmaArea {
     pub id: usize,
     pub name: String,
-    pub base_pfn: u32,
+    pub base_pfn: Pfn,
     pub count: u32,
     pub order_per_bit: u32,
     bitmap: Vec<bool>,
@@ -41,7 +42,7 @@ pub struct CmaArea {
 }
 
 impl CmaArea {
-    pub fn new(id: usize, name: &str, base_pfn: u32, count: u32, order_per_bit: u32) -> Self {
+    pub fn new(id: usize, name: &str, base_pfn: Pfn, count: u32, order_per_bit: u32) -> Self {
         CmaArea {
             id,
             name: name.to_string(),
@@ -53,6 +54,18 @@ impl CmaArea {
             alloc_pages_fail: 0,
             release_pages_success: 0,
         }
+    }
+
+    /// The frame after the area: it spans `[base_pfn, end_pfn())`.
+    #[inline]
+    pub fn end_pfn(&self) -> Pfn {
+        self.base_pfn + self.count
+    }
+
+    /// Whether `pfn` lies in the area.
+    #[inline]
+    pub fn contains(&self, pfn: Pfn) -> bool {
+        pfn >= self.base_pfn && pfn < self.end_pfn()
     }
 
     pub fn bitmap_maxno(&self) -> usize {
@@ -74,7 +87,7 @@ impl CmaArea {
 
     /// `cma_bitmap_aligned_offset`.
     fn aligned_offset(&self, align_order: u32) -> usize {
-        ((self.base_pfn & ((1 << align_order) - 1)) >> self.order_per_bit) as usize
+        ((self.base_pfn.0 & ((1 << align_order) - 1)) >> self.order_per_bit) as usize
     }
 
     /// `bitmap_find_next_zero_area_off`: the first aligned run of `nr` clear bits at or
@@ -151,7 +164,7 @@ pub struct CmaJob {
     pub state: JobState,
     pub issued_ns: u64,
     pub completed_ns: Option<u64>,
-    pub pfn: Option<u32>,
+    pub pfn: Option<Pfn>,
     pub errno: Option<Errno>,
     pub busy_retries: u32,
     pub passes: u32,
@@ -249,6 +262,24 @@ impl Machine {
                 }
             ))
         })
+    }
+
+    /// `cma_alloc` request `id`.
+    pub fn job(&self, id: u32) -> MmResult<&CmaJob> {
+        self.jobs
+            .get(id as usize)
+            .ok_or_else(|| MmError::Misuse(format!("no cma_alloc request #{id}")))
+    }
+
+    /// Whether request `id` is done (false for a request that does not exist).
+    pub fn job_done(&self, id: u32) -> bool {
+        self.jobs.get(id as usize).is_some_and(|j| j.is_done())
+    }
+
+    /// Run until request `id` is done or the clock reaches `limit_ns`; true if it is done.
+    pub fn run_until_job(&mut self, id: u32, limit_ns: u64) -> MmResult<bool> {
+        self.job(id)?;
+        Ok(self.run_while(limit_ns, |m| m.jobs[id as usize].is_done()))
     }
 
     fn lock_slot(&self, area: usize) -> usize {
@@ -530,11 +561,11 @@ impl Machine {
         }
         if self.trace.enabled() {
             let errorno = result.err().map(|e| e.code()).unwrap_or(0);
-            let p = pfn.unwrap_or(u32::MAX);
+            let p = pfn.unwrap_or(Pfn::NIL);
             let fields = format!(
                 "name={} pfn=0x{:x} page={} count={} align={} errorno={}",
                 self.cma[area].name,
-                if pfn.is_some() { p as u64 } else { u64::MAX },
+                if pfn.is_some() { p.0 as u64 } else { u64::MAX },
                 if pfn.is_some() {
                     page_ptr(p)
                 } else {
@@ -552,7 +583,7 @@ impl Machine {
     }
 
     /// `cma_release`: free `[pfn, pfn + count)` back to the allocator, without migration.
-    pub fn cma_release(&mut self, area: usize, pfn: u32, count: u32) -> MmResult<()> {
+    pub fn cma_release(&mut self, area: usize, pfn: Pfn, count: u32) -> MmResult<()> {
         let a = self
             .cma
             .get(area)
@@ -573,9 +604,9 @@ impl Machine {
                 a.name
             )));
         }
-        let owner = self.pages[pfn as usize].owner;
-        if let Some(bad) = (pfn..pfn + count).find(|&p| {
-            let page = &self.pages[p as usize];
+        let owner = self.pages[pfn].owner;
+        if let Some(bad) = Pfn::range(pfn, pfn + count).find(|&p| {
+            let page = &self.pages[p];
             page.kind() != Kind::Device || page.owner != owner
         }) {
             return Err(MmError::Misuse(format!(
@@ -584,8 +615,8 @@ impl Machine {
             )));
         }
         let cpu = self.owners.cpu(owner);
-        for p in pfn..pfn + count {
-            self.pages[p as usize] = Page::FREE;
+        for p in Pfn::range(pfn, pfn + count) {
+            self.pages[p] = Page::FREE;
             self.free_pages(p, 0, cpu);
         }
         let a = &mut self.cma[area];

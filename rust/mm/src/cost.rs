@@ -50,25 +50,49 @@ pub struct CostModel {
 
 impl Default for CostModel {
     fn default() -> Self {
-        CostModel {
-            page_copy_ns: 2_000,
-            migrate_fixed_ns: 4_000,
-            migrate_fail_ns: 300,
-            isolate_pageblock_ns: 5_000,
-            drain_per_cpu_ns: 15_000,
-            storage_read_request_ns: 150_000,
-            storage_read_page_ns: 16_000,
-            storage_write_request_ns: 400_000,
-            storage_write_page_ns: 40_000,
-            reclaim_scan_page_ns: 150,
-            cleancache_hit_ns: 2_000,
-            zero_page_ns: 1_000,
-            page_alloc_ns: 200,
-        }
+        CostModel::DEFAULT
     }
 }
 
 impl CostModel {
+    /// The engine's own defaults: the embedded ARM board of the module comment. A board
+    /// that gives no cost, or leaves a field out, gets these.
+    pub const DEFAULT: CostModel = CostModel {
+        page_copy_ns: 2_000,
+        migrate_fixed_ns: 4_000,
+        migrate_fail_ns: 300,
+        isolate_pageblock_ns: 5_000,
+        drain_per_cpu_ns: 15_000,
+        storage_read_request_ns: 150_000,
+        storage_read_page_ns: 16_000,
+        storage_write_request_ns: 400_000,
+        storage_write_page_ns: 40_000,
+        reclaim_scan_page_ns: 150,
+        cleancache_hit_ns: 2_000,
+        zero_page_ns: 1_000,
+        page_alloc_ns: 200,
+    };
+
+    /// Every cost with its name as the configuration JSON spells it (`page_copy_ns`, ...),
+    /// in declaration order: `CostModel::DEFAULT.fields()` is the defaults table.
+    pub fn fields(&self) -> [(&'static str, u64); 13] {
+        [
+            ("page_copy_ns", self.page_copy_ns),
+            ("migrate_fixed_ns", self.migrate_fixed_ns),
+            ("migrate_fail_ns", self.migrate_fail_ns),
+            ("isolate_pageblock_ns", self.isolate_pageblock_ns),
+            ("drain_per_cpu_ns", self.drain_per_cpu_ns),
+            ("storage_read_request_ns", self.storage_read_request_ns),
+            ("storage_read_page_ns", self.storage_read_page_ns),
+            ("storage_write_request_ns", self.storage_write_request_ns),
+            ("storage_write_page_ns", self.storage_write_page_ns),
+            ("reclaim_scan_page_ns", self.reclaim_scan_page_ns),
+            ("cleancache_hit_ns", self.cleancache_hit_ns),
+            ("zero_page_ns", self.zero_page_ns),
+            ("page_alloc_ns", self.page_alloc_ns),
+        ]
+    }
+
     pub fn validate(&self) -> MmResult<()> {
         // Every cost is a u64 already; only a zero storage cost would let time stand still
         // while I/O completes, which breaks the event loop's progress guarantee.
@@ -95,5 +119,27 @@ impl CostModel {
 
     pub fn storage_write_ns(&self, pages: u64) -> u64 {
         self.storage_write_request_ns + pages * self.storage_write_page_ns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fields()` names every field once, as serde does, with its value.
+    #[test]
+    fn fields_are_the_serialised_fields() {
+        let cost = CostModel {
+            page_alloc_ns: 7,
+            ..CostModel::DEFAULT
+        };
+        let json = serde_json::to_value(&cost).unwrap();
+        let serde_fields = json.as_object().unwrap();
+        let fields = cost.fields();
+        assert_eq!(serde_fields.len(), fields.len());
+        for (name, value) in fields {
+            assert_eq!(serde_fields[name], value, "{name}");
+        }
+        assert_eq!(CostModel::default(), CostModel::DEFAULT);
     }
 }

@@ -35,9 +35,10 @@ use rustc_hash::FxHashSet;
 
 use crate::config::{Placement, MAX_PAGE_ORDER};
 use crate::list::List;
-use crate::owner::{SLOT_CACHED, SLOT_EVICTED, SLOT_SWAPPED};
+use crate::owner::{cached_slot, SLOT_EVICTED, SLOT_SWAPPED};
 use crate::page::{Kind, Page, NIL};
 use crate::pageblock::Migratetype;
+use crate::pfn::Pfn;
 use crate::vmstat::Counter;
 use crate::Machine;
 
@@ -49,7 +50,7 @@ pub struct Gcma {
     pub lru: List,
     /// The cache pages that hold a frontswap copy of an anonymous page (the rest hold
     /// cleancache copies of file pages).
-    pub frontswap: FxHashSet<u32>,
+    pub frontswap: FxHashSet<Pfn>,
 }
 
 impl Machine {
@@ -63,7 +64,7 @@ impl Machine {
     /// backend's `gcma_alloc_page`), smallest block first; the rest of a larger block goes
     /// back as `expand` would give it back. Free pages of isolated pageblocks (a
     /// `cma_alloc` in progress) are on the ISOLATE lists and are never taken.
-    fn gcma_alloc_page(&mut self) -> Option<u32> {
+    fn gcma_alloc_page(&mut self) -> Option<Pfn> {
         for zi in 0..self.zones.len() {
             if self.zones[zi].nr_free_cma == 0 {
                 continue;
@@ -86,7 +87,7 @@ impl Machine {
     }
 
     /// Copy the page at `pfn` into the area; returns the slot marker for its owner.
-    fn gcma_store(&mut self, pfn: u32, frontswap: bool) -> Option<u32> {
+    fn gcma_store(&mut self, pfn: Pfn, frontswap: bool) -> Option<u32> {
         if !self.gcma_enabled() {
             return None;
         }
@@ -100,8 +101,8 @@ impl Machine {
                 self.gcma_alloc_page()?
             }
         };
-        let src = self.pages[pfn as usize];
-        let page = &mut self.pages[cache as usize];
+        let src = self.pages[pfn];
+        let page = &mut self.pages[cache];
         *page = Page::FREE;
         page.set_kind(Kind::Cache);
         page.owner = src.owner;
@@ -114,30 +115,30 @@ impl Machine {
             self.vmstat.inc(Counter::CleancachePuts);
         }
         self.charge += self.cfg.cost.page_copy_ns;
-        Some(SLOT_CACHED | cache)
+        Some(cached_slot(cache))
     }
 
     /// `cleancache_put`: keep an evicted clean file page; returns the slot marker, or None
     /// when there is no gcma area (or it holds only device buffers).
-    pub(crate) fn cleancache_put(&mut self, pfn: u32) -> Option<u32> {
+    pub(crate) fn cleancache_put(&mut self, pfn: Pfn) -> Option<u32> {
         self.gcma_store(pfn, false)
     }
 
     /// `frontswap_store` (write-through): keep a copy of an anonymous page that was just
     /// written to swap; returns the slot marker.
-    pub(crate) fn frontswap_store(&mut self, pfn: u32) -> Option<u32> {
+    pub(crate) fn frontswap_store(&mut self, pfn: Pfn) -> Option<u32> {
         self.gcma_store(pfn, true)
     }
 
     /// Whether the cache page holds a frontswap (anonymous) copy.
     #[inline]
-    pub(crate) fn gcma_is_frontswap(&self, cache_pfn: u32) -> bool {
+    pub(crate) fn gcma_is_frontswap(&self, cache_pfn: Pfn) -> bool {
         self.gcma.frontswap.contains(&cache_pfn)
     }
 
     /// A read found its page in the cache (`cleancache_get` / `frontswap_load`): copy it back
     /// (charged) and drop the cache copy.
-    pub(crate) fn cleancache_get(&mut self, cache_pfn: u32) {
+    pub(crate) fn cleancache_get(&mut self, cache_pfn: Pfn) {
         let counter = if self.gcma_is_frontswap(cache_pfn) {
             Counter::FrontswapLoads
         } else {
@@ -151,14 +152,14 @@ impl Machine {
     /// Drop a cache page whose owner freed the page (`cleancache_invalidate_page` /
     /// `frontswap_invalidate_page`). Returns true if it was a frontswap copy (the swap slot
     /// it shadows is then the caller's to free).
-    pub(crate) fn cleancache_invalidate(&mut self, cache_pfn: u32) -> bool {
+    pub(crate) fn cleancache_invalidate(&mut self, cache_pfn: Pfn) -> bool {
         self.gcma_free(cache_pfn)
     }
 
     /// A contiguous allocation takes the cache page's frame: the copy is dropped (the file
     /// page's next read is a refault, the anonymous page's a swap-in) and the frame freed.
     /// Cheap: no copy, no migration.
-    pub(crate) fn cleancache_discard(&mut self, cache_pfn: u32) {
+    pub(crate) fn cleancache_discard(&mut self, cache_pfn: Pfn) {
         self.gcma_drop(cache_pfn);
         self.vmstat.inc(Counter::CleancacheDiscards);
         self.charge += self.cfg.cost.page_alloc_ns;
@@ -176,8 +177,8 @@ impl Machine {
     }
 
     /// Forget a cache page's contents: its owner's slot goes back to "on storage".
-    fn gcma_drop(&mut self, cache_pfn: u32) {
-        let page = self.pages[cache_pfn as usize];
+    fn gcma_drop(&mut self, cache_pfn: Pfn) {
+        let page = self.pages[cache_pfn];
         debug_assert_eq!(page.kind(), Kind::Cache);
         let marker = if self.gcma_is_frontswap(cache_pfn) {
             SLOT_SWAPPED
@@ -190,7 +191,7 @@ impl Machine {
             .get_mut(page.owner as usize)
             .and_then(|o| o.map.get_mut(page.index as usize))
         {
-            if *slot == SLOT_CACHED | cache_pfn {
+            if *slot == cached_slot(cache_pfn) {
                 *slot = marker;
             }
         }
@@ -199,11 +200,11 @@ impl Machine {
 
     /// Give a cache page back to the area (`gcma_free_page`), straight to the buddy lists.
     /// Returns true if it was a frontswap copy.
-    fn gcma_free(&mut self, cache_pfn: u32) -> bool {
-        debug_assert_eq!(self.pages[cache_pfn as usize].kind(), Kind::Cache);
+    fn gcma_free(&mut self, cache_pfn: Pfn) -> bool {
+        debug_assert_eq!(self.pages[cache_pfn].kind(), Kind::Cache);
         self.gcma.lru.remove(&mut self.pages, cache_pfn);
         let was_frontswap = self.gcma.frontswap.remove(&cache_pfn);
-        self.pages[cache_pfn as usize] = Page::FREE;
+        self.pages[cache_pfn] = Page::FREE;
         self.free_one_page(cache_pfn, 0);
         was_frontswap
     }

@@ -28,6 +28,7 @@ use crate::migrate::MigrateMode;
 use crate::owner::OwnerId;
 use crate::page::{pg, Kind};
 use crate::pageblock::Migratetype;
+use crate::pfn::Pfn;
 use crate::vmstat::Counter;
 use crate::zone::ZoneId;
 use crate::Machine;
@@ -76,16 +77,27 @@ impl HoldKind {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hold {
-    pub pfn: u32,
+    pub pfn: Pfn,
     pub holder: OwnerId,
     pub kind: HoldKind,
     pub since: u64,
 }
 
+/// One hold as a report shows it (`Machine::holds_on`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldInfo {
+    pub id: u64,
+    /// The holder's owner name.
+    pub holder: String,
+    /// `HoldKind::name`: `get_page`, `get_page_short`, `FOLL_PIN`, `FOLL_LONGTERM`.
+    pub kind: &'static str,
+    pub since_ns: u64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Holds {
     pub by_id: BTreeMap<u64, Hold>,
-    pub by_pfn: FxHashMap<u32, Vec<u64>>,
+    pub by_pfn: FxHashMap<Pfn, Vec<u64>>,
     next_id: u64,
     /// Holds released together by one event.
     groups: FxHashMap<u64, Vec<u64>>,
@@ -121,7 +133,7 @@ impl Holds {
     }
 
     /// The holds on a page, oldest first.
-    pub fn on_page(&self, pfn: u32) -> impl Iterator<Item = &Hold> {
+    pub fn on_page(&self, pfn: Pfn) -> impl Iterator<Item = &Hold> {
         self.by_pfn
             .get(&pfn)
             .into_iter()
@@ -130,7 +142,7 @@ impl Holds {
     }
 
     /// `page_ref_count` less the owner's own reference.
-    pub fn extra_refcount(&self, pfn: u32) -> u32 {
+    pub fn extra_refcount(&self, pfn: Pfn) -> u32 {
         self.on_page(pfn)
             .map(|h| {
                 if h.kind.is_pin() {
@@ -153,24 +165,20 @@ impl Holds {
 
 impl Machine {
     /// The head of the compound page holding `pfn`, which must be in use.
-    pub(crate) fn in_use_head(&self, pfn: u32) -> MmResult<u32> {
-        let Some(page) = self.pages.get(pfn as usize) else {
+    pub(crate) fn in_use_head(&self, pfn: Pfn) -> MmResult<Pfn> {
+        let Some(page) = self.pages.get(pfn.idx()) else {
             return misuse(format!("pfn {pfn:#x} is beyond the end of memory"));
         };
         match page.kind() {
-            Kind::Tail => Ok(page.index),
+            Kind::Tail => Ok(page.head()),
             k if k.is_free() => misuse(format!("pfn {pfn:#x} is free: it cannot be referenced")),
             Kind::Reserved => misuse(format!("pfn {pfn:#x} is reserved boot memory")),
             _ => Ok(pfn),
         }
     }
 
-    pub(crate) fn in_cma_pageblock(&self, pfn: u32) -> bool {
-        self.pageblocks.get(pfn) == Migratetype::Cma
-            || self
-                .cma
-                .iter()
-                .any(|a| pfn >= a.base_pfn && pfn < a.base_pfn + a.count)
+    pub(crate) fn in_cma_pageblock(&self, pfn: Pfn) -> bool {
+        self.pageblocks.get(pfn) == Migratetype::Cma || self.cma.iter().any(|a| a.contains(pfn))
     }
 
     /// Take a hold on `pfn` for `holder`; with `duration`, drop it automatically then.
@@ -178,13 +186,13 @@ impl Machine {
     /// returned pfn differs from the one asked for.
     pub fn take_hold(
         &mut self,
-        pfn: u32,
+        pfn: Pfn,
         holder: OwnerId,
         kind: HoldKind,
         duration: Option<u64>,
-    ) -> MmResult<(u64, u32)> {
+    ) -> MmResult<(u64, Pfn)> {
         let mut head = self.in_use_head(pfn)?;
-        if self.pages[head as usize].kind() == Kind::Cache {
+        if self.pages[head].kind() == Kind::Cache {
             return misuse(format!(
                 "pfn {head:#x} is a gcma cache page: only the cleancache backend touches it"
             ));
@@ -201,7 +209,7 @@ impl Machine {
                  for brief references",
                 head,
                 self.owners.name(holder),
-                self.owners.name(self.pages[head as usize].owner)
+                self.owners.name(self.pages[head].owner)
             );
             self.dmesg.printk(self.now, &msg);
         }
@@ -211,7 +219,7 @@ impl Machine {
             kind,
             since: self.now,
         });
-        self.pages[head as usize].set(pg::EXTRA);
+        self.pages[head].set(pg::EXTRA);
         if let Some(d) = duration {
             self.events
                 .schedule(self.now + d, EventKind::ReleaseHold(id));
@@ -236,9 +244,9 @@ impl Machine {
     ///
     /// A folio that is isolated right now (a contiguous allocation is migrating it) cannot be
     /// isolated again (`folio_isolate_lru` fails), so the kernel pins it in place: so do we.
-    fn migrate_before_pin(&mut self, head: u32, holder: OwnerId, kind: HoldKind) -> MmResult<u32> {
+    fn migrate_before_pin(&mut self, head: Pfn, holder: OwnerId, kind: HoldKind) -> MmResult<Pfn> {
         let policy = &self.cfg.policy;
-        let page = self.pages[head as usize];
+        let page = self.pages[head];
         if !page.kind().is_movable_kind() || page.test(pg::ISOLATED) {
             return Ok(head);
         }
@@ -282,7 +290,7 @@ impl Machine {
             ));
         };
         if !self.holds.by_pfn.contains_key(&hold.pfn) {
-            self.pages[hold.pfn as usize].clear(pg::EXTRA);
+            self.pages[hold.pfn].clear(pg::EXTRA);
         }
         if let Some(threshold) = self.cfg.policy.pin_duration_warn_ns {
             let held = self.now - hold.since;
@@ -291,7 +299,7 @@ impl Machine {
                     "cma: {} held CMA page pfn {:#x} ({}'s) for {} ms (> {} ms) via {}",
                     self.owners.name(hold.holder),
                     hold.pfn,
-                    self.owners.name(self.pages[hold.pfn as usize].owner),
+                    self.owners.name(self.pages[hold.pfn].owner),
                     held / 1_000_000,
                     threshold / 1_000_000,
                     hold.kind.name()
@@ -320,8 +328,39 @@ impl Machine {
         }
     }
 
+    /// The holds on `pfn` (a head page), oldest first, with their holders' names; none for
+    /// a frame nobody holds (or beyond the end of memory).
+    pub fn holds_on(&self, pfn: Pfn) -> Vec<HoldInfo> {
+        let ids = self.holds.by_pfn.get(&pfn).into_iter().flatten();
+        ids.map(|&id| {
+            let h = &self.holds.by_id[&id];
+            HoldInfo {
+                id,
+                holder: self.owners.name(h.holder).to_string(),
+                kind: h.kind.name(),
+                since_ns: h.since,
+            }
+        })
+        .collect()
+    }
+
+    /// `take_hold` called from outside the event loop (the Python API): the hold, the pfn
+    /// held (a fix may have migrated the page first) and the virtual time the caller was
+    /// charged for it (ns). The charge is taken whether or not the hold succeeds.
+    pub fn take_hold_timed(
+        &mut self,
+        pfn: Pfn,
+        holder: OwnerId,
+        kind: HoldKind,
+        duration: Option<u64>,
+    ) -> MmResult<(u64, Pfn, u64)> {
+        let held = self.take_hold(pfn, holder, kind, duration);
+        let cost = self.take_charge();
+        held.map(|(id, pfn)| (id, pfn, cost))
+    }
+
     /// Total pins (not plain references) on `pfn`.
-    pub fn pin_count(&self, pfn: u32) -> u32 {
+    pub fn pin_count(&self, pfn: Pfn) -> u32 {
         self.holds.on_page(pfn).filter(|h| h.kind.is_pin()).count() as u32
     }
 }

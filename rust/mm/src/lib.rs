@@ -4,7 +4,9 @@
 //!
 //! | file | kernel | what |
 //! | --- | --- | --- |
-//! | `page.rs` | `include/linux/mm_types.h` | the 16-byte `struct page` |
+//! | `machine.rs`, `config.rs` | — | the machine, its boot and event loop; its description |
+//! | `pfn.rs` | `unsigned long pfn` | the `Pfn` frame number newtype |
+//! | `page.rs`, `list.rs` | `include/linux/mm_types.h` | the 16-byte `struct page`, `list_head` |
 //! | `pageblock.rs` | `include/linux/pageblock-flags.h` | pageblocks and migratetypes |
 //! | `zone.rs` | `include/linux/mmzone.h` | zones, free areas, watermarks |
 //! | `gfp.rs` | `include/linux/gfp_types.h` | allocation masks |
@@ -13,6 +15,7 @@
 //! | `vmscan.rs` | `mm/vmscan.c` | LRU, reclaim, kswapd |
 //! | `writeback.rs` | `mm/page-writeback.c` | dirty pages, writeback, swap, storage |
 //! | `memory.rs` | `mm/memory.c`, `mm/filemap.c` | faults, refaults, owners' pages |
+//! | `owner.rs` | `page->mapping`, page tables | owners and their mappings (slots) |
 //! | `gup.rs` | `mm/gup.c` | references and pins |
 //! | `migrate.rs` | `mm/migrate.c` | page migration |
 //! | `page_isolation.rs` | `mm/page_isolation.c` | pageblock isolation |
@@ -21,10 +24,13 @@
 //! | `dma_heap.rs` | `drivers/dma-buf/heaps/cma_heap.c` | a device's buffers, one request |
 //! | `gcma.rs` | (guaranteed CMA) | cleancache in a CMA area |
 //! | `memory_hotplug.rs` | `mm/memory_hotplug.c` | offlining and onlining memory |
-//! | `workload.rs` | — | background workloads |
-//! | `event.rs`, `cost.rs` | — | virtual clock, event queue, cost model |
+//! | `workload/` | — | background workloads: the step loop, one file per kind |
+//! | `event.rs`, `cost.rs`, `rng.rs` | — | event queue, cost model, seeded random numbers |
 //! | `vmstat.rs`, `trace.rs`, `procfs.rs` | `mm/vmstat.c`, tracepoints | counters and views |
+//! | `series.rs` | — | time series sampled in virtual time |
+//! | `error.rs` | `-EBUSY`, `-ENOMEM` | engine errors and errnos |
 //! | `check.rs` | — | `check_invariants` |
+//! | `debug.rs` | `mm/debug.c` | `dump_page`: what one frame holds |
 //! | `prefetch.rs` | `prefetch()` | cache hints for workloads that draw ahead |
 
 pub mod alloc_contig;
@@ -32,6 +38,7 @@ pub mod check;
 pub mod cma;
 pub mod config;
 pub mod cost;
+pub mod debug;
 pub mod dma_heap;
 pub mod error;
 pub mod event;
@@ -48,6 +55,7 @@ pub mod page;
 pub mod page_alloc;
 pub mod page_isolation;
 pub mod pageblock;
+pub mod pfn;
 pub mod placement;
 pub mod prefetch;
 pub mod procfs;
@@ -63,3 +71,4 @@ pub mod zone;
 pub use config::{MachineConfig, Placement, PolicyConfig};
 pub use error::{Errno, MmError, MmResult};
 pub use machine::Machine;
+pub use pfn::Pfn;

@@ -4,11 +4,12 @@
 //! the kernel's LRU order; free lists add at the head and take from the head.
 
 use crate::page::{Page, NIL};
+use crate::pfn::Pfn;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct List {
-    pub head: u32,
-    pub tail: u32,
+    pub head: Pfn,
+    pub tail: Pfn,
     pub len: u32,
 }
 
@@ -29,12 +30,12 @@ impl List {
     }
 
     #[inline]
-    pub fn push_head(&mut self, pages: &mut [Page], pfn: u32) {
-        let p = &mut pages[pfn as usize];
+    pub fn push_head(&mut self, pages: &mut [Page], pfn: Pfn) {
+        let p = &mut pages[pfn];
         p.prev = NIL;
         p.next = self.head;
         if self.head != NIL {
-            pages[self.head as usize].prev = pfn;
+            pages[self.head].prev = pfn;
         } else {
             self.tail = pfn;
         }
@@ -43,12 +44,12 @@ impl List {
     }
 
     #[inline]
-    pub fn push_tail(&mut self, pages: &mut [Page], pfn: u32) {
-        let p = &mut pages[pfn as usize];
+    pub fn push_tail(&mut self, pages: &mut [Page], pfn: Pfn) {
+        let p = &mut pages[pfn];
         p.next = NIL;
         p.prev = self.tail;
         if self.tail != NIL {
-            pages[self.tail as usize].next = pfn;
+            pages[self.tail].next = pfn;
         } else {
             self.head = pfn;
         }
@@ -57,29 +58,29 @@ impl List {
     }
 
     #[inline]
-    pub fn remove(&mut self, pages: &mut [Page], pfn: u32) {
+    pub fn remove(&mut self, pages: &mut [Page], pfn: Pfn) {
         let (next, prev) = {
-            let p = &pages[pfn as usize];
+            let p = &pages[pfn];
             (p.next, p.prev)
         };
         if prev != NIL {
-            pages[prev as usize].next = next;
+            pages[prev].next = next;
         } else {
             self.head = next;
         }
         if next != NIL {
-            pages[next as usize].prev = prev;
+            pages[next].prev = prev;
         } else {
             self.tail = prev;
         }
-        let p = &mut pages[pfn as usize];
+        let p = &mut pages[pfn];
         p.next = NIL;
         p.prev = NIL;
         self.len -= 1;
     }
 
     #[inline]
-    pub fn pop_head(&mut self, pages: &mut [Page]) -> Option<u32> {
+    pub fn pop_head(&mut self, pages: &mut [Page]) -> Option<Pfn> {
         let pfn = self.head;
         if pfn == NIL {
             return None;
@@ -89,7 +90,7 @@ impl List {
     }
 
     #[inline]
-    pub fn pop_tail(&mut self, pages: &mut [Page]) -> Option<u32> {
+    pub fn pop_tail(&mut self, pages: &mut [Page]) -> Option<Pfn> {
         let pfn = self.tail;
         if pfn == NIL {
             return None;
@@ -109,17 +110,17 @@ impl List {
 
 pub struct ListIter<'a> {
     pages: &'a [Page],
-    cur: u32,
+    cur: Pfn,
 }
 
 impl Iterator for ListIter<'_> {
-    type Item = u32;
-    fn next(&mut self) -> Option<u32> {
+    type Item = Pfn;
+    fn next(&mut self) -> Option<Pfn> {
         if self.cur == NIL {
             return None;
         }
         let pfn = self.cur;
-        self.cur = self.pages[pfn as usize].next;
+        self.cur = self.pages[pfn].next;
         Some(pfn)
     }
 }

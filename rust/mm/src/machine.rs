@@ -14,6 +14,7 @@ use crate::owner::{Owners, OWNER_KERNEL};
 use crate::page::{Kind, Page};
 use crate::page_alloc::PerCpuPages;
 use crate::pageblock::{Migratetype, Pageblocks};
+use crate::pfn::Pfn;
 use crate::rng::Rng;
 use crate::trace::{Dmesg, Trace};
 use crate::vmscan::Lru;
@@ -48,7 +49,7 @@ pub struct Machine {
     pub dmesg: Dmesg,
     pub rng: Rng,
     /// Completion time of each page under writeback.
-    pub writeback_end: FxHashMap<u32, u64>,
+    pub writeback_end: FxHashMap<Pfn, u64>,
     /// Virtual time charged to whoever is calling into the allocator right now (direct
     /// reclaim, storage reads, migration on pin). Callers take it with `take_charge`.
     pub charge: u64,
@@ -68,8 +69,8 @@ impl Machine {
             .iter()
             .map(|a| (a.size / PAGE_SIZE) as u32)
             .sum();
-        let cma_start = nr_pages - cma_pages;
-        let zones = zone_layout(cfg.policy.placement, nr_pages, cma_start, cma_pages);
+        let cma_start = Pfn(nr_pages - cma_pages);
+        let zones = zone_layout(cfg.policy.placement, Pfn(nr_pages), cma_start, cma_pages);
         let cpus = cfg.cpus;
         let mut m = Machine {
             pages: vec![Page::FREE; nr_pages as usize],
@@ -108,37 +109,34 @@ impl Machine {
     /// `mm_init` in miniature: keep the reserved memory, mark the CMA pageblocks
     /// (`init_cma_reserved_pageblock`), hand everything else to the buddy allocator
     /// (`memblock_free_all`), then compute watermarks and per-CPU list sizes.
-    fn boot(&mut self, cma_start: u32) -> MmResult<()> {
-        let nr_pages = self.pages.len() as u32;
-        let reserved = (self.cfg.reserved / PAGE_SIZE) as u32;
-        for pfn in 0..reserved {
-            let page = &mut self.pages[pfn as usize];
+    fn boot(&mut self, cma_start: Pfn) -> MmResult<()> {
+        let reserved = Pfn((self.cfg.reserved / PAGE_SIZE) as u32);
+        for pfn in Pfn::range(Pfn(0), reserved) {
+            let page = &mut self.pages[pfn];
             page.set_kind(Kind::Reserved);
             page.owner = OWNER_KERNEL;
         }
-        let mut base = nr_pages;
+        let mut base = self.end_pfn();
         let areas = self.cfg.cma_areas.clone();
         for (i, area) in areas.iter().enumerate() {
             let count = (area.size / PAGE_SIZE) as u32;
             base -= count;
-            for pb in (base..base + count).step_by(self.pageblocks.nr_pages() as usize) {
+            for pb in Pfn::range_step(base, base + count, self.pageblocks.nr_pages()) {
                 self.pageblocks.set(pb, Migratetype::Cma);
             }
             self.cma
                 .push(CmaArea::new(i, &area.name, base, count, area.order_per_bit));
         }
         debug_assert_eq!(base, cma_start);
-        let pb_order = self.cfg.pageblock_order;
         for zi in 0..self.zones.len() {
             let (start, end) = (
                 self.zones[zi].start_pfn.max(reserved),
                 self.zones[zi].end_pfn,
             );
-            self.zones[zi].managed_pages = end.saturating_sub(start) as u64;
+            self.zones[zi].managed_pages = end.0.saturating_sub(start.0) as u64;
             self.free_range_at_boot(start, end);
         }
         self.init_per_zone_wmark_min();
-        let _ = pb_order;
         self.schedule_background();
         Ok(())
     }
@@ -175,14 +173,14 @@ impl Machine {
     /// Free `[start, end)` in the largest naturally aligned blocks (`__free_pages_core`).
     /// The frames are still `Page::FREE` from `Machine::new` (boot touches only the reserved
     /// ones, below `start`), so each block goes straight to the buddy lists.
-    fn free_range_at_boot(&mut self, start: u32, end: u32) {
+    fn free_range_at_boot(&mut self, start: Pfn, end: Pfn) {
         let mut pfn = start;
         while pfn < end {
             let mut order = MAX_PAGE_ORDER;
-            while order > 0 && (pfn & ((1 << order) - 1) != 0 || pfn + (1 << order) > end) {
+            while order > 0 && (!pfn.is_aligned(order) || pfn + (1 << order) > end) {
                 order -= 1;
             }
-            debug_assert!(self.pages[pfn as usize..(pfn + (1 << order)) as usize]
+            debug_assert!(self.pages[pfn.idx()..(pfn + (1 << order)).idx()]
                 .iter()
                 .all(|p| *p == Page::FREE));
             self.free_one_page(pfn, order);
@@ -194,9 +192,15 @@ impl Machine {
         self.pages.len() as u32
     }
 
+    /// The frame after the last one: memory is `[Pfn(0), end_pfn())`.
+    #[inline]
+    pub fn end_pfn(&self) -> Pfn {
+        Pfn(self.pages.len() as u32)
+    }
+
     /// Index into `zones` of the zone spanning `pfn`.
     #[inline]
-    pub fn zone_idx(&self, pfn: u32) -> usize {
+    pub fn zone_idx(&self, pfn: Pfn) -> usize {
         let mut zi = 0;
         while zi + 1 < self.zones.len() && pfn >= self.zones[zi + 1].start_pfn {
             zi += 1;
@@ -255,7 +259,7 @@ impl Machine {
 
 /// Zones for a placement: everything in ZONE_NORMAL, or the CMA areas (at the top of
 /// memory, where memblock puts them) in their own ZONE_MOVABLE or ZONE_CMA.
-fn zone_layout(placement: Placement, nr_pages: u32, cma_start: u32, cma_pages: u32) -> Vec<Zone> {
+fn zone_layout(placement: Placement, end: Pfn, cma_start: Pfn, cma_pages: u32) -> Vec<Zone> {
     let own_zone = match placement {
         Placement::ZoneCma => Some(ZoneId::Cma),
         Placement::MovableZone => Some(ZoneId::Movable),
@@ -264,10 +268,10 @@ fn zone_layout(placement: Placement, nr_pages: u32, cma_start: u32, cma_pages: u
     match own_zone {
         Some(id) if cma_pages > 0 => {
             vec![
-                Zone::new(ZoneId::Normal, 0, cma_start),
-                Zone::new(id, cma_start, nr_pages),
+                Zone::new(ZoneId::Normal, Pfn(0), cma_start),
+                Zone::new(id, cma_start, end),
             ]
         }
-        _ => vec![Zone::new(ZoneId::Normal, 0, nr_pages)],
+        _ => vec![Zone::new(ZoneId::Normal, Pfn(0), end)],
     }
 }

@@ -5,10 +5,12 @@
 use crate::error::{misuse, MmError, MmResult};
 use crate::gfp::Gfp;
 use crate::owner::{
-    slot_cached_pfn, slot_is_resident, OwnerId, SLOT_EMPTY, SLOT_EVICTED, SLOT_SWAPPED,
+    pfn_slot, slot_cached_pfn, slot_is_resident, slot_pfn, OwnerId, SLOT_EMPTY, SLOT_EVICTED,
+    SLOT_SWAPPED,
 };
 use crate::page::{pg, Kind};
 use crate::page_alloc::AllocRequest;
+use crate::pfn::Pfn;
 use crate::vmstat::Counter;
 use crate::Machine;
 
@@ -44,9 +46,9 @@ impl Machine {
     }
 
     /// The frame holding `owner`'s page `index`, if resident.
-    pub fn owned_pfn(&self, owner: OwnerId, index: u32) -> MmResult<Option<u32>> {
+    pub fn owned_pfn(&self, owner: OwnerId, index: u32) -> MmResult<Option<Pfn>> {
         let slot = self.owner_slot(owner, index)?;
-        Ok(slot_is_resident(slot).then_some(slot))
+        Ok(slot_is_resident(slot).then(|| slot_pfn(slot)))
     }
 
     /// Allocate a page (block of 2^order pages) for `owner` at a new index of its mapping.
@@ -81,8 +83,29 @@ impl Machine {
         }
         let index = self.owners.list[owner as usize].map.len() as u32;
         let pfn = self.alloc_for_slot(owner, gfp, order, kind, index)?;
-        self.owners.list[owner as usize].map.push(pfn);
+        self.owners.list[owner as usize].map.push(pfn_slot(pfn));
         Ok(index)
+    }
+
+    /// `alloc_owned` called from outside the event loop (the Python API): the call takes no
+    /// virtual time, so what it would charge its caller (direct reclaim) is dropped.
+    pub fn alloc_owned_uncharged(
+        &mut self,
+        owner: OwnerId,
+        gfp: Gfp,
+        order: u32,
+        kind: Kind,
+    ) -> MmResult<u32> {
+        let index = self.alloc_owned(owner, gfp, order, kind);
+        self.take_charge();
+        index
+    }
+
+    /// `free_owned` called from outside the event loop: its charge is dropped.
+    pub fn free_owned_uncharged(&mut self, owner: OwnerId, index: u32) -> MmResult<()> {
+        let freed = self.free_owned(owner, index);
+        self.take_charge();
+        freed
     }
 
     /// Allocate and prepare a page for `owner`'s slot `index`, putting user memory on the
@@ -94,7 +117,7 @@ impl Machine {
         order: u32,
         kind: Kind,
         index: u32,
-    ) -> MmResult<u32> {
+    ) -> MmResult<Pfn> {
         let cpu = self.owners.cpu(owner);
         let req = AllocRequest {
             order,
@@ -131,8 +154,8 @@ impl Machine {
             self.owners.list[owner as usize].map[index as usize] = SLOT_EMPTY;
             return Ok(());
         }
-        let pfn = slot;
-        let page = self.pages[pfn as usize];
+        let pfn = slot_pfn(slot);
+        let page = self.pages[pfn];
         if page.test(pg::EXTRA) {
             let holders: Vec<String> = self
                 .holds
@@ -169,11 +192,12 @@ impl Machine {
         owner: OwnerId,
         index: u32,
         write: bool,
-    ) -> MmResult<(u32, Access)> {
+    ) -> MmResult<(Pfn, Access)> {
         let slot = self.owner_slot(owner, index)?;
         let (pfn, how) = if slot_is_resident(slot) {
-            self.mark_page_accessed(slot);
-            (slot, Access::Hit)
+            let pfn = slot_pfn(slot);
+            self.mark_page_accessed(pfn);
+            (pfn, Access::Hit)
         } else {
             self.fault_in(owner, index, slot)?
         };
@@ -181,8 +205,20 @@ impl Machine {
         Ok((pfn, how))
     }
 
+    /// `access_owned` called from outside the event loop: the frame, what the access found
+    /// and the virtual time it cost the caller (ns: storage reads, migration on first dirty).
+    pub fn access_owned_timed(
+        &mut self,
+        owner: OwnerId,
+        index: u32,
+        write: bool,
+    ) -> MmResult<(Pfn, Access, u64)> {
+        let (pfn, how) = self.access_owned(owner, index, write)?;
+        Ok((pfn, how, self.take_charge()))
+    }
+
     /// Bring a non-resident page back: a refault, a swap-in or a cleancache hit.
-    fn fault_in(&mut self, owner: OwnerId, index: u32, slot: u32) -> MmResult<(u32, Access)> {
+    fn fault_in(&mut self, owner: OwnerId, index: u32, slot: u32) -> MmResult<(Pfn, Access)> {
         let anon = match slot_cached_pfn(slot) {
             Some(cache_pfn) => self.gcma_is_frontswap(cache_pfn),
             None => slot == SLOT_SWAPPED,
@@ -213,7 +249,7 @@ impl Machine {
             self.charge += self.storage_read(1);
             Access::Refault
         };
-        self.owners.list[owner as usize].map[index as usize] = pfn;
+        self.owners.list[owner as usize].map[index as usize] = pfn_slot(pfn);
         Ok((pfn, how))
     }
 
@@ -234,13 +270,13 @@ impl Machine {
         gfp: Gfp,
         kind: Kind,
         write: bool,
-    ) -> MmResult<(u32, Access)> {
+    ) -> MmResult<(Pfn, Access)> {
         let slot = self.owners.list[owner as usize].map[index as usize];
         if slot != SLOT_EMPTY {
             return self.access_owned(owner, index, write);
         }
         let pfn = self.alloc_for_slot(owner, gfp, 0, kind, index)?;
-        self.owners.list[owner as usize].map[index as usize] = pfn;
+        self.owners.list[owner as usize].map[index as usize] = pfn_slot(pfn);
         if kind == Kind::File && !write {
             self.charge += self.storage_read(1);
         } else {
@@ -258,7 +294,7 @@ impl Machine {
                 self.owners.name(owner)
             ));
         };
-        if !self.pages[pfn as usize].test(pg::DIRTY) {
+        if !self.pages[pfn].test(pg::DIRTY) {
             return misuse(format!(
                 "page {index} (pfn {pfn:#x}) is clean: dirty it (access with write) first"
             ));

@@ -42,6 +42,7 @@ use crate::migrate::{MigrateProgress, MigrateStats};
 use crate::owner::{OWNER_KERNEL, OWNER_NONE};
 use crate::page::{pg, Kind, Page};
 use crate::pageblock::Migratetype;
+use crate::pfn::Pfn;
 use crate::zone::ZoneId;
 use crate::Machine;
 
@@ -52,8 +53,8 @@ pub const MAX_PASSES: u32 = 5;
 #[derive(Clone, Debug)]
 pub struct OfflineReport {
     /// `[start, end)`.
-    pub start: u32,
-    pub end: u32,
+    pub start: Pfn,
+    pub end: Pfn,
     /// Ok, or the errno `offline_pages` returns.
     pub result: Result<(), Errno>,
     /// The kernel's reason string for a failure (`memory offlining ... failed due to %s`).
@@ -68,16 +69,16 @@ pub struct OfflineReport {
 }
 
 impl Machine {
-    fn hotplug_range_check(&self, start: u32, end: u32, what: &str) -> MmResult<usize> {
+    fn hotplug_range_check(&self, start: Pfn, end: Pfn, what: &str) -> MmResult<usize> {
         let block = 1u32 << MAX_PAGE_ORDER;
-        if start >= end || end > self.nr_pages() {
+        if start >= end || end > self.end_pfn() {
             return misuse(format!(
                 "{what} [{start:#x}, {end:#x}) is empty or beyond the end of memory ({:#x} \
                  pages)",
                 self.nr_pages()
             ));
         }
-        if start % block != 0 || end % block != 0 {
+        if !start.is_aligned(MAX_PAGE_ORDER) || !end.is_aligned(MAX_PAGE_ORDER) {
             return misuse(format!(
                 "{what} [{start:#x}, {end:#x}) is not aligned to {block} pages (4 MiB, the \
                  memory block size this model uses): round it to 4 MiB"
@@ -95,16 +96,16 @@ impl Machine {
 
     /// Whether `pfn` was taken offline by `offline_pages` (boot memory is reserved too, but
     /// belongs to the kernel).
-    fn is_offline(&self, pfn: u32) -> bool {
-        let page = &self.pages[pfn as usize];
+    fn is_offline(&self, pfn: Pfn) -> bool {
+        let page = &self.pages[pfn];
         page.kind() == Kind::Reserved && page.owner == OWNER_NONE
     }
 
     /// `offline_pages([start, end))`, run to completion in virtual time (other events run
     /// between its steps). `start` and `end` must be 4 MiB aligned and in one zone.
-    pub fn offline_pages(&mut self, start: u32, end: u32) -> MmResult<OfflineReport> {
+    pub fn offline_pages(&mut self, start: Pfn, end: Pfn) -> MmResult<OfflineReport> {
         let zi = self.hotplug_range_check(start, end, "offline_pages")?;
-        if let Some(p) = (start..end).find(|&p| self.is_offline(p)) {
+        if let Some(p) = Pfn::range(start, end).find(|&p| self.is_offline(p)) {
             return misuse(format!(
                 "offline_pages [{start:#x}, {end:#x}): pfn {p:#x} is already offline"
             ));
@@ -128,8 +129,8 @@ impl Machine {
             report.reason = Some(reason);
             let msg = format!(
                 "memory offlining [mem {:#010x}-{:#010x}] failed due to {reason}",
-                start as u64 * PAGE_SIZE,
-                end as u64 * PAGE_SIZE - 1
+                start.0 as u64 * PAGE_SIZE,
+                end.0 as u64 * PAGE_SIZE - 1
             );
             self.dmesg.printk(self.now, &msg);
         }
@@ -198,13 +199,13 @@ impl Machine {
     /// with their original types.
     fn offline_isolate(
         &mut self,
-        start: u32,
-        end: u32,
-    ) -> Result<Vec<(u32, Migratetype)>, Blocker> {
+        start: Pfn,
+        end: Pfn,
+    ) -> Result<Vec<(Pfn, Migratetype)>, Blocker> {
         let nr = self.pageblocks.nr_pages();
         let mut saved = Vec::new();
         let mut failed = None;
-        for pb in (start..end).step_by(nr as usize) {
+        for pb in Pfn::range_step(start, end, nr) {
             self.charge += self.cfg.cost.isolate_pageblock_ns;
             let mt = self.pageblocks.get(pb);
             if mt == Migratetype::Isolate {
@@ -215,9 +216,9 @@ impl Machine {
                 failed = Some(self.describe_blocker(pb, "cma"));
                 break;
             }
-            if let Some(bad) = (pb..pb + nr).find(|&p| {
+            if let Some(bad) = Pfn::range(pb, pb + nr).find(|&p| {
                 matches!(
-                    self.pages[p as usize].kind(),
+                    self.pages[p].kind(),
                     Kind::Kernel | Kind::Device | Kind::Reserved
                 )
             }) {
@@ -242,8 +243,8 @@ impl Machine {
     /// of 32 so that other events interleave; gcma cache pages are dropped.
     fn do_migrate_range(
         &mut self,
-        start: u32,
-        end: u32,
+        start: Pfn,
+        end: Pfn,
         gfp: Gfp,
         cpu: u32,
         report: &mut OfflineReport,
@@ -253,7 +254,7 @@ impl Machine {
             let mut batch = Vec::new();
             while cursor < end && batch.len() < COMPACT_CLUSTER_MAX {
                 let pfn = cursor;
-                let page = self.pages[pfn as usize];
+                let page = self.pages[pfn];
                 cursor += match page.kind() {
                     Kind::Buddy | Kind::Anon | Kind::File => 1 << page.order(),
                     _ => 1,
@@ -265,7 +266,7 @@ impl Machine {
                 }
                 if page.kind().is_movable_kind() && page.test(pg::LRU) {
                     self.lru_del(pfn);
-                    self.pages[pfn as usize].set(pg::ISOLATED);
+                    self.pages[pfn].set(pg::ISOLATED);
                     batch.push(pfn);
                 }
             }
@@ -287,7 +288,7 @@ impl Machine {
             }
             forget_freed_folios(&self.pages, &mut batch, &mut None);
             for pfn in batch {
-                self.pages[pfn as usize].clear(pg::ISOLATED);
+                self.pages[pfn].clear(pg::ISOLATED);
                 self.lru_add(pfn);
             }
             self.hotplug_advance();
@@ -295,22 +296,22 @@ impl Machine {
     }
 
     /// The pages left in use in the range, with who holds them.
-    fn offline_blockers(&mut self, start: u32, end: u32, report: &mut OfflineReport) {
+    fn offline_blockers(&mut self, start: Pfn, end: Pfn, report: &mut OfflineReport) {
         report.blockers.extend(self.range_blockers(start, end));
     }
 
     /// `__offline_isolated_pages`: take every free block off the ISOLATE lists; the frames
     /// become reserved and offline.
-    fn offline_isolated_pages(&mut self, start: u32, end: u32) {
+    fn offline_isolated_pages(&mut self, start: Pfn, end: Pfn) {
         let mut p = start;
         while p < end {
-            let page = self.pages[p as usize];
+            let page = self.pages[p];
             debug_assert_eq!(page.kind(), Kind::Buddy, "test_pages_isolated passed");
             let order = self.take_free_block(p);
             p += 1 << order;
         }
-        for p in start..end {
-            let page = &mut self.pages[p as usize];
+        for p in Pfn::range(start, end) {
+            let page = &mut self.pages[p];
             *page = Page::FREE;
             page.set_kind(Kind::Reserved);
             page.owner = OWNER_NONE;
@@ -320,20 +321,17 @@ impl Machine {
     /// `online_pages([start, end))`: bring memory taken offline by `offline_pages` back to
     /// its zone. Its pageblocks get back the type they had (see the module comment for
     /// where the kernel differs).
-    pub fn online_pages(&mut self, start: u32, end: u32) -> MmResult<()> {
+    pub fn online_pages(&mut self, start: Pfn, end: Pfn) -> MmResult<()> {
         let zi = self.hotplug_range_check(start, end, "online_pages")?;
-        if let Some(p) = (start..end).find(|&p| !self.is_offline(p)) {
+        if let Some(p) = Pfn::range(start, end).find(|&p| !self.is_offline(p)) {
             return misuse(format!(
                 "online_pages [{start:#x}, {end:#x}): pfn {p:#x} is not offline (take the \
                  range offline with offline_pages first)"
             ));
         }
         let nr = self.pageblocks.nr_pages();
-        for pb in (start..end).step_by(nr as usize) {
-            let in_area = self
-                .cma
-                .iter()
-                .any(|a| pb >= a.base_pfn && pb < a.base_pfn + a.count);
+        for pb in Pfn::range_step(start, end, nr) {
+            let in_area = self.cma.iter().any(|a| a.contains(pb));
             let mt = if in_area {
                 Migratetype::Cma
             } else {
@@ -342,9 +340,9 @@ impl Machine {
             self.pageblocks.set(pb, mt);
         }
         let block = 1u32 << MAX_PAGE_ORDER;
-        for pfn in (start..end).step_by(block as usize) {
-            for p in pfn..pfn + block {
-                self.pages[p as usize] = Page::FREE;
+        for pfn in Pfn::range_step(start, end, block) {
+            for p in Pfn::range(pfn, pfn + block) {
+                self.pages[p] = Page::FREE;
             }
             self.free_one_page(pfn, MAX_PAGE_ORDER);
         }

@@ -14,9 +14,10 @@
 
 use crate::error::Errno;
 use crate::gfp::Gfp;
-use crate::owner::slot_is_resident;
+use crate::owner::{pfn_slot, slot_is_resident};
 use crate::page::{pg, Kind};
 use crate::page_alloc::AllocRequest;
+use crate::pfn::Pfn;
 use crate::vmstat::Counter;
 use crate::Machine;
 
@@ -57,13 +58,13 @@ impl Machine {
     /// here by charging the remaining time; otherwise it returns `WaitWriteback`.
     pub(crate) fn migrate_folio(
         &mut self,
-        pfn: u32,
+        pfn: Pfn,
         mode: MigrateMode,
         gfp: Gfp,
         cpu: u32,
         wait_writeback: bool,
-    ) -> Result<u32, MigrateError> {
-        let page = self.pages[pfn as usize];
+    ) -> Result<Pfn, MigrateError> {
+        let page = self.pages[pfn];
         if !page.kind().is_movable_kind() {
             return Err(MigrateError::Unmovable);
         }
@@ -98,13 +99,13 @@ impl Machine {
         let isolate = page.test(pg::LRU);
         if isolate {
             self.lru_del(pfn);
-            self.pages[pfn as usize].set(pg::ISOLATED);
+            self.pages[pfn].set(pg::ISOLATED);
         }
         let new = match self.alloc_pages_raw(&req) {
             Ok(new) => new,
             Err(_) => {
                 if isolate {
-                    self.pages[pfn as usize].clear(pg::ISOLATED);
+                    self.pages[pfn].clear(pg::ISOLATED);
                     self.lru_add(pfn);
                 }
                 return Err(MigrateError::NoMemory);
@@ -117,29 +118,29 @@ impl Machine {
     }
 
     /// Copy the folio's state to `new`, fix the owner's mapping and the LRU, free the old.
-    fn move_folio(&mut self, old: u32, new: u32, order: u32, gfp: Gfp) {
-        let page = self.pages[old as usize];
+    fn move_folio(&mut self, old: Pfn, new: Pfn, order: u32, gfp: Gfp) {
+        let page = self.pages[old];
         self.prep_new_page(new, order, page.kind(), page.owner, page.index, gfp);
         const KEEP: u16 = pg::ACTIVE | pg::REFERENCED | pg::DIRTY | pg::MOVABLE;
-        self.pages[new as usize].flags |= page.flags & KEEP;
+        self.pages[new].flags |= page.flags & KEEP;
         if !gfp.alloc_cma() && gfp.migratetype != crate::pageblock::Migratetype::Movable {
             // A page migrated for a long-term pin lands in an unmovable pageblock but stays
             // user memory: keep its LRU movability flag as the kernel does.
-            self.pages[new as usize].set(pg::MOVABLE);
+            self.pages[new].set(pg::MOVABLE);
         }
         let was_on_lru = page.test(pg::LRU) || page.test(pg::ISOLATED);
         if page.test(pg::LRU) {
             self.lru_del(old);
         }
-        self.pages[old as usize].clear(pg::ISOLATED);
+        self.pages[old].clear(pg::ISOLATED);
         if was_on_lru {
             self.lru_add(new);
         }
         self.dirty_moved(old, new);
         let owner = &mut self.owners.list[page.owner as usize];
         if let Some(slot) = owner.map.get_mut(page.index as usize) {
-            if slot_is_resident(*slot) && *slot == old {
-                *slot = new;
+            if slot_is_resident(*slot) && *slot == pfn_slot(old) {
+                *slot = pfn_slot(new);
             }
         }
         let cpu = self.owners.cpu(page.owner);
@@ -148,16 +149,16 @@ impl Machine {
 
     /// `reclaim_clean_pages_from_list`: drop clean, unpinned file pages instead of copying
     /// them; they become evicted (a later read refaults). Returns the pages dropped.
-    pub(crate) fn reclaim_clean_pages_from_list(&mut self, list: &mut Vec<u32>) -> u64 {
+    pub(crate) fn reclaim_clean_pages_from_list(&mut self, list: &mut Vec<Pfn>) -> u64 {
         let mut dropped = 0;
         list.retain(|&pfn| {
-            let page = self.pages[pfn as usize];
+            let page = self.pages[pfn];
             let clean_file = page.kind() == Kind::File
                 && !page.test(pg::DIRTY)
                 && !page.test(pg::WRITEBACK)
                 && !page.test(pg::EXTRA);
             if clean_file {
-                self.pages[pfn as usize].clear(pg::ISOLATED);
+                self.pages[pfn].clear(pg::ISOLATED);
                 dropped += 1u64 << page.order();
                 self.evict_page(pfn);
             }
@@ -173,7 +174,7 @@ impl Machine {
     /// calls again (skipping the asynchronous passes) once the clock reaches `t`.
     pub(crate) fn migrate_pages(
         &mut self,
-        list: &mut Vec<u32>,
+        list: &mut Vec<Pfn>,
         gfp: Gfp,
         cpu: u32,
         sync_cursor: &mut Option<usize>,
@@ -220,7 +221,7 @@ impl Machine {
     /// some folio asks to be retried.
     fn migrate_pages_async(
         &mut self,
-        list: &mut Vec<u32>,
+        list: &mut Vec<Pfn>,
         gfp: Gfp,
         cpu: u32,
         stats: &mut MigrateStats,

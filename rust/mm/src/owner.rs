@@ -9,6 +9,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::error::{misuse, MmResult};
+use crate::pfn::Pfn;
 
 /// Slot never populated, or freed.
 pub const SLOT_EMPTY: u32 = u32::MAX;
@@ -20,14 +21,35 @@ pub const SLOT_SWAPPED: u32 = u32::MAX - 2;
 /// pfn in the low bits.
 pub const SLOT_CACHED: u32 = 1 << 31;
 
+/// Whether the slot holds a resident page (its pfn).
 #[inline]
 pub fn slot_is_resident(slot: u32) -> bool {
     slot & SLOT_CACHED == 0
 }
 
+/// The frame of a resident page's slot (`slot_is_resident`).
+#[inline(always)]
+pub fn slot_pfn(slot: u32) -> Pfn {
+    debug_assert!(slot_is_resident(slot));
+    Pfn(slot)
+}
+
+/// The slot of a page resident at `pfn`.
+#[inline(always)]
+pub fn pfn_slot(pfn: Pfn) -> u32 {
+    pfn.0
+}
+
+/// The slot of a page whose only copy is the gcma cache page at `pfn`.
 #[inline]
-pub fn slot_cached_pfn(slot: u32) -> Option<u32> {
-    (slot & SLOT_CACHED != 0 && slot < SLOT_SWAPPED).then_some(slot & !SLOT_CACHED)
+pub fn cached_slot(pfn: Pfn) -> u32 {
+    SLOT_CACHED | pfn.0
+}
+
+/// The gcma cache page a slot points at, if it is a cached slot.
+#[inline]
+pub fn slot_cached_pfn(slot: u32) -> Option<Pfn> {
+    (slot & SLOT_CACHED != 0 && slot < SLOT_SWAPPED).then_some(Pfn(slot & !SLOT_CACHED))
 }
 
 pub type OwnerId = u16;

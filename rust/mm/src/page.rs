@@ -15,8 +15,10 @@
 //!   eight PG_ flags;
 //! - `owner`: who allocated the page (a workload, a device, a Python-named owner).
 
-/// "No frame": the end of a list, an unmapped slot.
-pub const NIL: u32 = u32::MAX;
+use crate::pfn::Pfn;
+
+/// "No frame": the end of a list.
+pub const NIL: Pfn = Pfn::NIL;
 
 /// What a frame is used for. Free frames are `Free` (inside a buddy block), `Buddy` (the
 /// head of a free buddy block) or `Pcp` (on a per-CPU list).
@@ -105,8 +107,9 @@ const ORDER_MASK: u16 = 0x00f0;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct Page {
-    pub next: u32,
-    pub prev: u32,
+    pub next: Pfn,
+    pub prev: Pfn,
+    /// The slot in the owner's mapping; for a tail page, the head's pfn (`head()`).
     pub index: u32,
     pub flags: u16,
     pub owner: u16,
@@ -131,6 +134,12 @@ impl Page {
     #[inline]
     pub fn set_kind(&mut self, kind: Kind) {
         self.flags = (self.flags & !KIND_MASK) | kind as u16;
+    }
+
+    /// The head of the compound page a tail page belongs to (`compound_head`).
+    #[inline]
+    pub fn head(&self) -> Pfn {
+        Pfn(self.index)
     }
 
     /// Order of a buddy head or a compound head (0 for everything else).

@@ -24,6 +24,7 @@ use crate::list::List;
 use crate::owner::OwnerId;
 use crate::page::{pg, Kind, Page};
 use crate::pageblock::{Migratetype, MIGRATE_PCPTYPES};
+use crate::pfn::Pfn;
 use crate::vmstat::Counter;
 use crate::zone::{Wmark, ZoneId};
 use crate::Machine;
@@ -84,8 +85,8 @@ impl Machine {
     /// Put the free block at `pfn` on its free list: the head becomes PageBuddy with its
     /// order, every other frame of the block is a plain free frame.
     #[inline]
-    fn add_to_free_list(&mut self, zi: usize, pfn: u32, order: u32, mt: Migratetype) {
-        self.pages[pfn as usize].make_free(Kind::Buddy, order);
+    fn add_to_free_list(&mut self, zi: usize, pfn: Pfn, order: u32, mt: Migratetype) {
+        self.pages[pfn].make_free(Kind::Buddy, order);
         let area = &mut self.zones[zi].free_area[order as usize];
         area.lists[mt.index()].push_head(&mut self.pages, pfn);
         area.nr_free += 1;
@@ -93,17 +94,17 @@ impl Machine {
     }
 
     #[inline]
-    fn del_page_from_free_list(&mut self, zi: usize, pfn: u32, order: u32, mt: Migratetype) {
+    fn del_page_from_free_list(&mut self, zi: usize, pfn: Pfn, order: u32, mt: Migratetype) {
         let area = &mut self.zones[zi].free_area[order as usize];
         area.lists[mt.index()].remove(&mut self.pages, pfn);
         area.nr_free -= 1;
-        self.pages[pfn as usize].make_free(Kind::Free, 0);
+        self.pages[pfn].make_free(Kind::Free, 0);
         self.account_freepages(zi, -(1 << order), mt);
     }
 
     /// `expand`: split a block of order `high` down to `low`, giving back the upper halves.
     #[inline]
-    fn expand(&mut self, zi: usize, pfn: u32, low: u32, mut high: u32, mt: Migratetype) {
+    fn expand(&mut self, zi: usize, pfn: Pfn, low: u32, mut high: u32, mt: Migratetype) {
         while high > low {
             high -= 1;
             self.add_to_free_list(zi, pfn + (1 << high), high, mt);
@@ -111,7 +112,7 @@ impl Machine {
     }
 
     /// `__rmqueue_smallest`: the smallest free block of `mt` that fits.
-    fn rmqueue_smallest(&mut self, zi: usize, order: u32, mt: Migratetype) -> Option<u32> {
+    fn rmqueue_smallest(&mut self, zi: usize, order: u32, mt: Migratetype) -> Option<Pfn> {
         for current in order..=MAX_PAGE_ORDER {
             let pfn = self.zones[zi].free_area[current as usize].lists[mt.index()].head;
             if pfn != crate::page::NIL {
@@ -125,7 +126,7 @@ impl Machine {
 
     /// `__rmqueue_cma_fallback`.
     #[inline]
-    fn rmqueue_cma_fallback(&mut self, zi: usize, order: u32) -> Option<u32> {
+    fn rmqueue_cma_fallback(&mut self, zi: usize, order: u32) -> Option<Pfn> {
         self.rmqueue_smallest(zi, order, Migratetype::Cma)
     }
 
@@ -137,7 +138,7 @@ impl Machine {
         order: u32,
         mt: Migratetype,
         flags: AllocFlags,
-    ) -> Option<u32> {
+    ) -> Option<Pfn> {
         if flags.cma && self.cma_first(zi) {
             if let Some(pfn) = self.rmqueue_cma_fallback(zi, order) {
                 return Some(pfn);
@@ -176,7 +177,7 @@ impl Machine {
     }
 
     /// `__rmqueue_fallback` (6.10): steal from another migratetype, largest block first.
-    fn rmqueue_fallback(&mut self, zi: usize, order: u32, start_mt: Migratetype) -> Option<u32> {
+    fn rmqueue_fallback(&mut self, zi: usize, order: u32, start_mt: Migratetype) -> Option<Pfn> {
         let mut found = None;
         for current in (order..=MAX_PAGE_ORDER).rev() {
             if let Some(fb) = self.find_suitable_fallback(zi, current, start_mt) {
@@ -204,17 +205,17 @@ impl Machine {
     fn steal_suitable_fallback(
         &mut self,
         zi: usize,
-        pfn: u32,
+        pfn: Pfn,
         current: u32,
         order: u32,
         start_mt: Migratetype,
         whole_block: bool,
-    ) -> u32 {
+    ) -> Pfn {
         let block_mt = self.pageblocks.get(pfn);
         let pb_order = self.pageblocks.order;
         if current >= pb_order {
             self.del_page_from_free_list(zi, pfn, current, block_mt);
-            for pb in (pfn..pfn + (1 << current)).step_by(1 << pb_order) {
+            for pb in Pfn::range_step(pfn, pfn + (1 << current), 1 << pb_order) {
                 self.pageblocks.set(pb, start_mt);
             }
             self.expand(zi, pfn, order, current, start_mt);
@@ -243,12 +244,12 @@ impl Machine {
 
     /// Free pages and movable (LRU) pages in the pageblock of `pfn`
     /// (`prep_move_freepages_block`).
-    fn count_pageblock(&self, pfn: u32) -> (u32, u32) {
+    fn count_pageblock(&self, pfn: Pfn) -> (u32, u32) {
         let start = self.pageblocks.start(pfn);
         let end = start + self.pageblocks.nr_pages();
         let (mut free, mut movable, mut p) = (0, 0, start);
         while p < end {
-            let page = &self.pages[p as usize];
+            let page = &self.pages[p];
             match page.kind() {
                 Kind::Buddy => {
                     free += 1 << page.order();
@@ -268,17 +269,17 @@ impl Machine {
     /// If the pageblock of `pfn` lies inside a free block larger than a pageblock, split
     /// that block into pageblock-sized ones (`split_large_buddy`), so the pageblock's type
     /// can change on its own.
-    pub(crate) fn split_large_buddy(&mut self, pfn: u32) {
+    pub(crate) fn split_large_buddy(&mut self, pfn: Pfn) {
         let pb_order = self.pageblocks.order;
         let start = self.pageblocks.start(pfn);
         for order in pb_order + 1..=MAX_PAGE_ORDER {
-            let head = start & !((1 << order) - 1);
-            let page = self.pages[head as usize];
+            let head = start.align_down(order);
+            let page = self.pages[head];
             if page.kind() == Kind::Buddy && page.order() >= order {
                 let (zi, big) = (self.zone_idx(head), page.order());
                 let mt = self.pageblocks.get(head);
                 self.del_page_from_free_list(zi, head, big, mt);
-                for pb in (head..head + (1 << big)).step_by(1 << pb_order) {
+                for pb in Pfn::range_step(head, head + (1 << big), 1 << pb_order) {
                     self.add_to_free_list(zi, pb, pb_order, mt);
                 }
                 return;
@@ -288,7 +289,7 @@ impl Machine {
 
     /// `move_freepages_block` + `set_pageblock_migratetype`: retype the pageblock of `pfn`
     /// and move its free blocks to the new type's lists. Returns the free pages moved.
-    pub(crate) fn move_freepages_block(&mut self, pfn: u32, new_mt: Migratetype) -> u32 {
+    pub(crate) fn move_freepages_block(&mut self, pfn: Pfn, new_mt: Migratetype) -> u32 {
         self.split_large_buddy(pfn);
         let start = self.pageblocks.start(pfn);
         let end = start + self.pageblocks.nr_pages();
@@ -296,7 +297,7 @@ impl Machine {
         let zi = self.zone_idx(start);
         let (mut moved, mut p) = (0, start);
         while p < end {
-            let page = self.pages[p as usize];
+            let page = self.pages[p];
             if page.kind() == Kind::Buddy {
                 let order = page.order();
                 self.del_page_from_free_list(zi, p, order, old_mt);
@@ -318,29 +319,29 @@ impl Machine {
     /// pageblock may span pageblocks of different types (one of them isolated by a
     /// contiguous allocation): each pageblock goes to its own type's list, and they merge
     /// again where the types allow (`split_large_buddy`, 6.10).
-    pub(crate) fn free_one_page(&mut self, pfn: u32, order: u32) {
+    pub(crate) fn free_one_page(&mut self, pfn: Pfn, order: u32) {
         let pb_order = self.pageblocks.order;
         if order <= pb_order {
             self.free_one_page_block(pfn, order);
             return;
         }
-        for pb in (pfn..pfn + (1 << order)).step_by(1 << pb_order) {
+        for pb in Pfn::range_step(pfn, pfn + (1 << order), 1 << pb_order) {
             self.free_one_page_block(pb, pb_order);
         }
     }
 
     /// `__free_one_page` for a block within one pageblock (or, at most, a pageblock).
-    fn free_one_page_block(&mut self, mut pfn: u32, mut order: u32) {
+    fn free_one_page_block(&mut self, mut pfn: Pfn, mut order: u32) {
         let zi = self.zone_idx(pfn);
         let mt = self.pageblocks.get(pfn);
         let pb_order = self.pageblocks.order;
         let (zstart, zend) = (self.zones[zi].start_pfn, self.zones[zi].end_pfn);
         while order < MAX_PAGE_ORDER {
-            let buddy = pfn ^ (1 << order);
+            let buddy = pfn.buddy(order);
             if buddy < zstart || buddy + (1 << order) > zend {
                 break;
             }
-            let bp = self.pages[buddy as usize];
+            let bp = self.pages[buddy];
             if bp.kind() != Kind::Buddy || bp.order() != order {
                 break;
             }
@@ -355,11 +356,11 @@ impl Machine {
             if buddy_mt != mt {
                 // Match the buddy's type, so an expand() later puts the halves on the
                 // right lists.
-                for pb in (buddy..buddy + (1 << order)).step_by(1 << pb_order) {
+                for pb in Pfn::range_step(buddy, buddy + (1 << order), 1 << pb_order) {
                     self.pageblocks.set(pb, mt);
                 }
             }
-            pfn &= buddy;
+            pfn = Pfn(pfn.0 & buddy.0);
             order += 1;
         }
         self.add_to_free_list(zi, pfn, order, mt);
@@ -367,9 +368,9 @@ impl Machine {
 
     /// `free_pages_prepare` + the free path: order-0 pages go to the CPU's list, larger
     /// blocks straight to the buddy lists.
-    pub(crate) fn free_pages(&mut self, pfn: u32, order: u32, cpu: u32) {
-        for p in pfn..pfn + (1 << order) {
-            self.pages[p as usize] = Page::FREE;
+    pub(crate) fn free_pages(&mut self, pfn: Pfn, order: u32, cpu: u32) {
+        for p in Pfn::range(pfn, pfn + (1 << order)) {
+            self.pages[p] = Page::FREE;
         }
         self.vmstat.add(Counter::Pgfree, 1 << order);
         self.charge += self.cfg.cost.page_alloc_ns;
@@ -386,7 +387,7 @@ impl Machine {
 
     /// `free_unref_page`: onto the per-CPU list of the page's type (CMA pages on the
     /// MOVABLE list), unless its pageblock is isolated (or the area is gcma's own pool).
-    fn free_unref_page(&mut self, pfn: u32, cpu: u32) {
+    fn free_unref_page(&mut self, pfn: Pfn, cpu: u32) {
         let mt = self.pageblocks.get(pfn);
         if mt == Migratetype::Isolate || (mt == Migratetype::Cma && self.cma_frees_bypass_pcp()) {
             self.free_one_page(pfn, 0);
@@ -399,7 +400,7 @@ impl Machine {
         };
         let zi = self.zone_idx(pfn);
         let idx = self.pcp_index(zi, cpu);
-        self.pages[pfn as usize].set_kind(Kind::Pcp);
+        self.pages[pfn].set_kind(Kind::Pcp);
         let pcp = &mut self.pcp[idx];
         pcp.lists[pcp_mt.index()].push_head(&mut self.pages, pfn);
         pcp.count += 1;
@@ -416,7 +417,7 @@ impl Machine {
             if let Some(pfn) = self.pcp[idx].lists[list].pop_tail(&mut self.pages) {
                 self.pcp[idx].count -= 1;
                 count -= 1;
-                self.pages[pfn as usize] = Page::FREE;
+                self.pages[pfn] = Page::FREE;
                 self.free_one_page(pfn, 0);
             }
             list = (list + 1) % MIGRATE_PCPTYPES;
@@ -440,14 +441,14 @@ impl Machine {
             let Some(pfn) = self.rmqueue_one(zi, 0, mt, flags) else {
                 break;
             };
-            self.pages[pfn as usize].set_kind(Kind::Pcp);
+            self.pages[pfn].set_kind(Kind::Pcp);
             self.pcp[idx].lists[mt.index()].push_tail(&mut self.pages, pfn);
             self.pcp[idx].count += 1;
         }
     }
 
     /// `rmqueue`: order-0 pages from the per-CPU list, the rest from the buddy lists.
-    fn rmqueue(&mut self, zi: usize, req: &AllocRequest, flags: AllocFlags) -> Option<u32> {
+    fn rmqueue(&mut self, zi: usize, req: &AllocRequest, flags: AllocFlags) -> Option<Pfn> {
         let mt = req.gfp.migratetype;
         if req.order == 0 && (flags.cma || mt != Migratetype::Movable) {
             let idx = self.pcp_index(zi, req.cpu);
@@ -456,7 +457,7 @@ impl Machine {
             }
             let pfn = self.pcp[idx].lists[mt.index()].pop_head(&mut self.pages)?;
             self.pcp[idx].count -= 1;
-            self.pages[pfn as usize] = Page::FREE;
+            self.pages[pfn] = Page::FREE;
             return Some(pfn);
         }
         self.rmqueue_one(zi, req.order, mt, flags)
@@ -476,7 +477,7 @@ impl Machine {
 
     /// `get_page_from_freelist`: the first zone, highest first, that passes its watermark
     /// and has a block.
-    fn get_page_from_freelist(&mut self, req: &AllocRequest, flags: AllocFlags) -> Option<u32> {
+    fn get_page_from_freelist(&mut self, req: &AllocRequest, flags: AllocFlags) -> Option<Pfn> {
         let highest = self.highest_zone(req.gfp);
         let highest_id: ZoneId = self.zones[highest].id;
         let counts_cma = self.wmark_counts_cma(flags.cma);
@@ -497,7 +498,7 @@ impl Machine {
     /// then direct reclaim (charged to the caller) for requests that may sleep.
     /// Returns the first pfn of a block whose frames are still in the free state: the
     /// caller prepares them (`prep_new_page`).
-    pub(crate) fn alloc_pages_raw(&mut self, req: &AllocRequest) -> Result<u32, Errno> {
+    pub(crate) fn alloc_pages_raw(&mut self, req: &AllocRequest) -> Result<Pfn, Errno> {
         self.charge += self.cfg.cost.page_alloc_ns;
         let cma = self.may_use_cma(req.gfp);
         let fast = AllocFlags {
@@ -545,7 +546,7 @@ impl Machine {
         req: &AllocRequest,
         kind: Kind,
         index: u32,
-    ) -> Result<u32, Errno> {
+    ) -> Result<Pfn, Errno> {
         let pfn = self.alloc_pages_raw(req)?;
         self.prep_new_page(pfn, req.order, kind, req.owner, index, req.gfp);
         Ok(pfn)
@@ -553,14 +554,14 @@ impl Machine {
 
     pub(crate) fn prep_new_page(
         &mut self,
-        pfn: u32,
+        pfn: Pfn,
         order: u32,
         kind: Kind,
         owner: OwnerId,
         index: u32,
         gfp: Gfp,
     ) {
-        let head = &mut self.pages[pfn as usize];
+        let head = &mut self.pages[pfn];
         *head = Page::FREE;
         head.set_kind(kind);
         head.set_order(order);
@@ -569,12 +570,12 @@ impl Machine {
         if gfp.migratetype == Migratetype::Movable {
             head.set(pg::MOVABLE);
         }
-        for p in pfn + 1..pfn + (1 << order) {
-            let tail = &mut self.pages[p as usize];
+        for p in Pfn::range(pfn + 1, pfn + (1 << order)) {
+            let tail = &mut self.pages[p];
             *tail = Page::FREE;
             tail.set_kind(Kind::Tail);
             tail.owner = owner;
-            tail.index = pfn;
+            tail.index = pfn.0;
         }
         let counter = match self.zones[self.zone_idx(pfn)].id {
             ZoneId::Normal => Counter::PgallocNormal,
@@ -591,7 +592,7 @@ impl Machine {
     /// benchmarks and workloads that do not need `alloc_owned`'s bookkeeping. Movable masks
     /// are refused: movable pages must be mapped by their owner (`alloc_owned`) so that
     /// reclaim and migration can find them. The allocation cost is added to `self.charge`.
-    pub fn alloc_page_order0(&mut self, gfp: Gfp, owner: OwnerId) -> crate::MmResult<u32> {
+    pub fn alloc_page_order0(&mut self, gfp: Gfp, owner: OwnerId) -> crate::MmResult<Pfn> {
         if gfp.migratetype == Migratetype::Movable {
             return crate::error::misuse(
                 "alloc_page_order0 takes non-movable masks only: allocate movable pages with \
@@ -616,8 +617,8 @@ impl Machine {
     }
 
     /// `__free_page` for a page from `alloc_page_order0`: back onto its owner's CPU list.
-    pub fn free_page_order0(&mut self, pfn: u32) -> crate::MmResult<()> {
-        let Some(page) = self.pages.get(pfn as usize).copied() else {
+    pub fn free_page_order0(&mut self, pfn: Pfn) -> crate::MmResult<()> {
+        let Some(page) = self.pages.get(pfn.idx()).copied() else {
             return crate::error::misuse(format!("pfn {pfn:#x} is beyond the end of memory"));
         };
         if page.kind() != Kind::Kernel || page.order() != 0 || page.test(pg::EXTRA) {
@@ -635,8 +636,8 @@ impl Machine {
 
     /// Take the free block headed at `pfn` off its list (`__isolate_free_page` without the
     /// watermark check). Returns its order; its frames are left in the free state.
-    pub(crate) fn take_free_block(&mut self, pfn: u32) -> u32 {
-        let order = self.pages[pfn as usize].order();
+    pub(crate) fn take_free_block(&mut self, pfn: Pfn) -> u32 {
+        let order = self.pages[pfn].order();
         let zi = self.zone_idx(pfn);
         let mt = self.pageblocks.get(pfn);
         self.del_page_from_free_list(zi, pfn, order, mt);

@@ -10,20 +10,21 @@
 
 use crate::page::Kind;
 use crate::pageblock::Migratetype;
+use crate::pfn::Pfn;
 use crate::Machine;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IsolateError {
     /// The pageblock starting here is already isolated.
-    AlreadyIsolated(u32),
+    AlreadyIsolated(Pfn),
     /// This page cannot be moved.
-    Unmovable(u32),
+    Unmovable(Pfn),
 }
 
 impl Machine {
     /// `has_unmovable_pages`: the first page in the pageblock of `pfn` that migration could
     /// never move.
-    fn has_unmovable_pages(&self, pfn: u32, mt: Migratetype) -> Option<u32> {
+    fn has_unmovable_pages(&self, pfn: Pfn, mt: Migratetype) -> Option<Pfn> {
         let start = self.pageblocks.start(pfn);
         if self.pageblocks.get(start) == Migratetype::Cma {
             // Only a CMA allocation may isolate a CMA pageblock; for anyone else the block
@@ -34,7 +35,7 @@ impl Machine {
         let end = start + self.pageblocks.nr_pages();
         let mut p = start;
         while p < end {
-            let page = &self.pages[p as usize];
+            let page = &self.pages[p];
             match page.kind() {
                 Kind::Buddy => p += 1 << page.order(),
                 Kind::Free | Kind::Pcp | Kind::Anon | Kind::File | Kind::Tail | Kind::Cache => {
@@ -47,7 +48,7 @@ impl Machine {
     }
 
     /// `set_migratetype_isolate` for one pageblock.
-    fn set_migratetype_isolate(&mut self, pfn: u32, mt: Migratetype) -> Result<(), IsolateError> {
+    fn set_migratetype_isolate(&mut self, pfn: Pfn, mt: Migratetype) -> Result<(), IsolateError> {
         let start = self.pageblocks.start(pfn);
         if self.pageblocks.get(start) == Migratetype::Isolate {
             return Err(IsolateError::AlreadyIsolated(start));
@@ -63,8 +64,8 @@ impl Machine {
     /// failure, undo the ones already isolated. Charges the isolation cost.
     pub(crate) fn start_isolate_page_range(
         &mut self,
-        start: u32,
-        end: u32,
+        start: Pfn,
+        end: Pfn,
         mt: Migratetype,
     ) -> Result<(), IsolateError> {
         let (first, last) = (self.pageblocks.start(start), self.pageblocks.align_up(end));
@@ -84,7 +85,7 @@ impl Machine {
     /// `undo_isolate_page_range`: give isolated pageblocks of `[start, end)` back their
     /// type, re-freeing their free blocks so they merge with their buddies
     /// (`unset_migratetype_isolate`).
-    pub(crate) fn undo_isolate_page_range(&mut self, start: u32, end: u32, mt: Migratetype) {
+    pub(crate) fn undo_isolate_page_range(&mut self, start: Pfn, end: Pfn, mt: Migratetype) {
         let (first, last) = (self.pageblocks.start(start), self.pageblocks.align_up(end));
         let step = self.pageblocks.nr_pages();
         let mut pb = first;
@@ -98,12 +99,12 @@ impl Machine {
     }
 
     /// Take every free block of a pageblock off its list and free it again, so it merges.
-    fn remerge_pageblock(&mut self, pb: u32) {
+    fn remerge_pageblock(&mut self, pb: Pfn) {
         let end = pb + self.pageblocks.nr_pages();
         let mut blocks = Vec::new();
         let mut p = pb;
         while p < end {
-            let page = self.pages[p as usize];
+            let page = self.pages[p];
             if page.kind() == Kind::Buddy {
                 blocks.push((p, page.order()));
                 p += 1 << page.order();
@@ -113,7 +114,7 @@ impl Machine {
         }
         for (p, order) in blocks {
             // The block may already have merged into a neighbour freed just before.
-            let page = self.pages[p as usize];
+            let page = self.pages[p];
             if page.kind() == Kind::Buddy && page.order() == order {
                 self.take_free_block(p);
                 self.free_one_page(p, order);
@@ -123,13 +124,13 @@ impl Machine {
 
     /// `__test_page_isolated_in_pageblock` over `[start, end)`: every frame must be free
     /// in an isolated pageblock. Returns the first busy pfn otherwise.
-    pub(crate) fn test_pages_isolated(&self, start: u32, end: u32) -> Result<(), u32> {
+    pub(crate) fn test_pages_isolated(&self, start: Pfn, end: Pfn) -> Result<(), Pfn> {
         let mut p = start;
         while p < end {
             if self.pageblocks.get(p) != Migratetype::Isolate {
                 return Err(p);
             }
-            let page = &self.pages[p as usize];
+            let page = &self.pages[p];
             match page.kind() {
                 Kind::Buddy => p += 1 << page.order(),
                 Kind::Free => p += 1,
@@ -140,10 +141,10 @@ impl Machine {
     }
 
     /// The head of the free buddy block containing `pfn`, if it is free.
-    pub(crate) fn buddy_head_of(&self, pfn: u32) -> Option<u32> {
+    pub(crate) fn buddy_head_of(&self, pfn: Pfn) -> Option<Pfn> {
         for order in 0..=crate::config::MAX_PAGE_ORDER {
-            let head = pfn & !((1 << order) - 1);
-            let page = &self.pages[head as usize];
+            let head = pfn.align_down(order);
+            let page = &self.pages[head];
             if page.kind() == Kind::Buddy && page.order() >= order {
                 return Some(head);
             }

@@ -8,6 +8,8 @@
 
 use serde::Serialize;
 
+use crate::pfn::Pfn;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[repr(u8)]
 pub enum Migratetype {
@@ -87,27 +89,27 @@ impl Pageblocks {
     }
 
     #[inline]
-    pub fn get(&self, pfn: u32) -> Migratetype {
-        self.types[(pfn >> self.order) as usize]
+    pub fn get(&self, pfn: Pfn) -> Migratetype {
+        self.types[(pfn.0 >> self.order) as usize]
     }
 
     #[inline]
-    pub fn set(&mut self, pfn: u32, mt: Migratetype) {
-        self.types[(pfn >> self.order) as usize] = mt;
+    pub fn set(&mut self, pfn: Pfn, mt: Migratetype) {
+        self.types[(pfn.0 >> self.order) as usize] = mt;
     }
 
     /// First pfn of the pageblock holding `pfn` (`pageblock_start_pfn`).
     #[inline]
-    pub fn start(&self, pfn: u32) -> u32 {
-        pfn & !(self.nr_pages() - 1)
+    pub fn start(&self, pfn: Pfn) -> Pfn {
+        pfn.align_down(self.order)
     }
 
     /// First pfn after the pageblock holding `pfn - 1`, rounding up (`pageblock_end_pfn`
     /// applied to an exclusive end).
     #[inline]
-    pub fn align_up(&self, pfn: u32) -> u32 {
+    pub fn align_up(&self, pfn: Pfn) -> Pfn {
         let mask = self.nr_pages() - 1;
-        (pfn + mask) & !mask
+        Pfn((pfn.0 + mask) & !mask)
     }
 
     pub fn len(&self) -> usize {

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use crate::config::{MAX_PAGE_ORDER, PAGE_SIZE};
 use crate::page::Kind;
 use crate::pageblock::{Migratetype, MIGRATE_TYPES};
+use crate::pfn::Pfn;
 use crate::Machine;
 
 impl Machine {
@@ -110,8 +111,8 @@ impl Machine {
     pub fn pageblock_counts(&self, zi: usize) -> [u64; MIGRATE_TYPES] {
         let z = &self.zones[zi];
         let mut counts = [0; MIGRATE_TYPES];
-        let step = self.pageblocks.nr_pages() as usize;
-        for pb in (z.start_pfn..z.end_pfn).step_by(step) {
+        let step = self.pageblocks.nr_pages();
+        for pb in Pfn::range_step(z.start_pfn, z.end_pfn, step) {
             counts[self.pageblocks.get(pb).index()] += 1;
         }
         counts
@@ -153,10 +154,10 @@ impl Machine {
     pub fn cma_usage(&self, area: usize) -> CmaUsage {
         let a = &self.cma[area];
         let mut u = CmaUsage::default();
-        for pfn in a.base_pfn..a.base_pfn + a.count {
-            let page = &self.pages[pfn as usize];
+        for pfn in Pfn::range(a.base_pfn, a.end_pfn()) {
+            let page = &self.pages[pfn];
             let kind = if page.kind() == Kind::Tail {
-                self.pages[page.index as usize].kind()
+                self.pages[page.head()].kind()
             } else {
                 page.kind()
             };

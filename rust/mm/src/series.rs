@@ -6,14 +6,14 @@
 //! `kswapd_busy_ns` is cumulative virtual time, `refaults` and `pgscan` are cumulative
 //! counts (difference them for rates).
 //!
-//! `cma_movable` (CMA pages lent to movable pages) is derived as the area's pages, less the
+//! `cma_movable` (CMA pages lent to movable pages) is derived as the areas' pages, less the
 //! free ones in the buddy lists (`NR_FREE_CMA_PAGES`), less those handed to devices by
-//! `cma_alloc` (sysfs `alloc_pages_success - release_pages_success`). It is approximate in
-//! three ways: free CMA pages sitting on the per-CPU lists (at most `pcp.high` per CPU) and
-//! free pages of pageblocks isolated by a `cma_alloc` in progress are not in
-//! `NR_FREE_CMA_PAGES`, so they count as movable; gcma cleancache pages would count as movable
-//! too (the cleancache keeps no count yet); and ranges taken with `alloc_contig_range`
-//! outside `cma_alloc` are not subtracted.
+//! `cma_alloc` (sysfs `alloc_pages_success - release_pages_success`), less gcma's cache pages
+//! (`cma_cache`, the length of the backend's list). It is approximate in two ways: free CMA
+//! pages sitting on the per-CPU lists (at most `pcp.high` per CPU) and free pages of
+//! pageblocks isolated by a `cma_alloc` in progress are not in `NR_FREE_CMA_PAGES`, so they
+//! count as movable; and ranges taken with `alloc_contig_range` outside `cma_alloc` are not
+//! subtracted.
 
 use serde::Serialize;
 

@@ -3,12 +3,14 @@
 //! `include/trace/events/migrate.h`, `include/trace/events/vmscan.h`), and the kernel log
 //! (`dmesg`) for warnings.
 
+use crate::pfn::Pfn;
+
 use std::collections::VecDeque;
 
 /// A `struct page *` as `%p` would print it: the vmemmap base of x86-64 plus 64 bytes a
 /// frame. Only for familiarity; nothing dereferences it.
-pub fn page_ptr(pfn: u32) -> String {
-    format!("{:016x}", 0xffff_ea00_0000_0000u64 + pfn as u64 * 64)
+pub fn page_ptr(pfn: Pfn) -> String {
+    format!("{:016x}", 0xffff_ea00_0000_0000u64 + pfn.0 as u64 * 64)
 }
 
 #[derive(Clone, Debug)]

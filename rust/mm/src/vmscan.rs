@@ -23,6 +23,7 @@ use crate::config::Placement;
 use crate::list::List;
 use crate::page::{pg, Kind};
 use crate::page_alloc::AllocRequest;
+use crate::pfn::Pfn;
 use crate::vmstat::Counter;
 use crate::zone::{Wmark, ZoneId};
 use crate::Machine;
@@ -57,8 +58,8 @@ struct ScanResult {
 
 impl Machine {
     #[inline]
-    fn lru_index(&self, pfn: u32) -> usize {
-        let page = &self.pages[pfn as usize];
+    fn lru_index(&self, pfn: Pfn) -> usize {
+        let page = &self.pages[pfn];
         let base = if page.kind() == Kind::File {
             LRU_INACTIVE_FILE
         } else {
@@ -68,26 +69,26 @@ impl Machine {
     }
 
     /// `lruvec_add_folio`: onto the head of its list.
-    pub(crate) fn lru_add(&mut self, pfn: u32) {
+    pub(crate) fn lru_add(&mut self, pfn: Pfn) {
         let idx = self.lru_index(pfn);
-        self.pages[pfn as usize].set(pg::LRU);
+        self.pages[pfn].set(pg::LRU);
         self.lru.lists[idx].push_head(&mut self.pages, pfn);
     }
 
-    pub(crate) fn lru_del(&mut self, pfn: u32) {
+    pub(crate) fn lru_del(&mut self, pfn: Pfn) {
         let idx = self.lru_index(pfn);
         self.lru.lists[idx].remove(&mut self.pages, pfn);
-        self.pages[pfn as usize].clear(pg::LRU);
+        self.pages[pfn].clear(pg::LRU);
     }
 
     /// `folio_mark_accessed`: the first access sets PG_referenced, the second activates.
-    pub(crate) fn mark_page_accessed(&mut self, pfn: u32) {
-        let page = self.pages[pfn as usize];
+    pub(crate) fn mark_page_accessed(&mut self, pfn: Pfn) {
+        let page = self.pages[pfn];
         if !page.test(pg::REFERENCED) {
-            self.pages[pfn as usize].set(pg::REFERENCED);
+            self.pages[pfn].set(pg::REFERENCED);
         } else if !page.test(pg::ACTIVE) && page.test(pg::LRU) {
             self.lru_del(pfn);
-            let p = &mut self.pages[pfn as usize];
+            let p = &mut self.pages[pfn];
             p.set(pg::ACTIVE);
             p.clear(pg::REFERENCED);
             self.lru_add(pfn);
@@ -208,7 +209,7 @@ impl Machine {
         list: usize,
         reclaim_idx: usize,
         r: &mut ScanResult,
-    ) -> Option<u32> {
+    ) -> Option<Pfn> {
         let len = self.lru.lists[list].len as u64;
         let mut skipped_here = 0;
         while skipped_here < len {
@@ -221,7 +222,7 @@ impl Machine {
                 skipped_here += 1;
                 continue;
             }
-            self.pages[pfn as usize].clear(pg::LRU);
+            self.pages[pfn].clear(pg::LRU);
             r.scanned += 1;
             return Some(pfn);
         }
@@ -236,7 +237,7 @@ impl Machine {
             let Some(pfn) = self.isolate_lru_tail(active, reclaim_idx, &mut r) else {
                 break;
             };
-            let p = &mut self.pages[pfn as usize];
+            let p = &mut self.pages[pfn];
             p.clear(pg::ACTIVE);
             p.clear(pg::REFERENCED);
             self.lru_add(pfn);
@@ -264,15 +265,15 @@ impl Machine {
     }
 
     /// Decide one isolated folio's fate: reclaim it (true) or put it back.
-    fn shrink_folio(&mut self, pfn: u32) -> bool {
-        let page = self.pages[pfn as usize];
+    fn shrink_folio(&mut self, pfn: Pfn) -> bool {
+        let page = self.pages[pfn];
         let busy = page.test(pg::EXTRA) || page.test(pg::WRITEBACK);
         let anon = page.kind() == Kind::Anon;
         if busy || (anon && page.test(pg::REFERENCED)) {
             // Pinned or referenced pages cannot be freed (`__remove_mapping` refcount
             // freeze fails); a referenced mapped page is activated.
             if anon && page.test(pg::REFERENCED) && !busy {
-                let p = &mut self.pages[pfn as usize];
+                let p = &mut self.pages[pfn];
                 p.set(pg::ACTIVE);
                 p.clear(pg::REFERENCED);
                 self.vmstat.inc(Counter::Pgactivate);
@@ -296,8 +297,8 @@ impl Machine {
     }
 
     /// Free a resident page and record why its slot is empty (shadow or swap entry).
-    pub(crate) fn evict_page(&mut self, pfn: u32) {
-        let page = self.pages[pfn as usize];
+    pub(crate) fn evict_page(&mut self, pfn: Pfn) {
+        let page = self.pages[pfn];
         if page.test(pg::LRU) {
             self.lru_del(pfn);
         }
@@ -314,7 +315,7 @@ impl Machine {
             .map
             .get_mut(page.index as usize)
         {
-            if *slot == pfn {
+            if *slot == crate::owner::pfn_slot(pfn) {
                 *slot = marker;
             }
         }

@@ -19,6 +19,7 @@ use rustc_hash::FxHashMap;
 use crate::event::EventKind;
 use crate::migrate::MigrateMode;
 use crate::page::pg;
+use crate::pfn::Pfn;
 use crate::vmstat::Counter;
 use crate::Machine;
 
@@ -31,9 +32,9 @@ pub struct Writeback {
     pub nr_writeback: u64,
     /// Pages in the order they were first dirtied, with the time: the flusher's queue.
     /// Entries go stale when a page is cleaned or freed; they are skipped then.
-    dirty_fifo: VecDeque<(u32, u64)>,
+    dirty_fifo: VecDeque<(Pfn, u64)>,
     /// In-flight write requests: completion event id -> pages.
-    requests: FxHashMap<u32, Vec<u32>>,
+    requests: FxHashMap<u32, Vec<Pfn>>,
     next_request: u32,
     /// When the storage device is next idle.
     pub storage_free_at: u64,
@@ -59,18 +60,18 @@ impl Machine {
     /// `folio_mark_dirty`. With `migrate_on_first_dirty`, a CMA page is first moved out of
     /// the area (Mel Gorman's proposal), at the dirtier's expense. Returns the page's pfn
     /// afterwards.
-    pub(crate) fn set_page_dirty(&mut self, pfn: u32) -> u32 {
-        if self.pages[pfn as usize].test(pg::DIRTY) {
+    pub(crate) fn set_page_dirty(&mut self, pfn: Pfn) -> Pfn {
+        if self.pages[pfn].test(pg::DIRTY) {
             return pfn;
         }
         let pfn = self.migrate_if_first_dirty(pfn);
-        if self.pages[pfn as usize].kind() == crate::page::Kind::Anon {
+        if self.pages[pfn].kind() == crate::page::Kind::Anon {
             // An anonymous page's dirtiness lives in its page table entry: it is not page
             // cache, not counted in nr_dirty, and never written back by the flusher (reclaim
             // swaps it out).
             return pfn;
         }
-        self.pages[pfn as usize].set(pg::DIRTY);
+        self.pages[pfn].set(pg::DIRTY);
         self.writeback.nr_dirty += 1;
         self.writeback.dirty_fifo.push_back((pfn, self.now));
         self.balance_dirty_pages();
@@ -86,12 +87,12 @@ impl Machine {
     /// now, no target) stays. From the start of writeback (`writeback_pages`) the target is
     /// allocated without direct reclaim (the caller may be reclaim itself). The proposal was
     /// never merged; the hooks sit where the discussion put them.
-    fn migrate_if_first_dirty(&mut self, pfn: u32) -> u32 {
+    fn migrate_if_first_dirty(&mut self, pfn: Pfn) -> Pfn {
         self.migrate_dirty_out_of_cma(pfn, true)
     }
 
-    fn migrate_dirty_out_of_cma(&mut self, pfn: u32, may_reclaim: bool) -> u32 {
-        let page = self.pages[pfn as usize];
+    fn migrate_dirty_out_of_cma(&mut self, pfn: Pfn, may_reclaim: bool) -> Pfn {
+        let page = self.pages[pfn];
         if !self.cfg.policy.migrate_on_first_dirty
             || !page.kind().is_movable_kind()
             || !self.in_cma_pageblock(pfn)
@@ -116,16 +117,16 @@ impl Machine {
     }
 
     /// A dirty page moved (migration): the flusher must find it at its new place.
-    pub(crate) fn dirty_moved(&mut self, _old: u32, new: u32) {
-        if self.pages[new as usize].test(pg::DIRTY) {
+    pub(crate) fn dirty_moved(&mut self, _old: Pfn, new: Pfn) {
+        if self.pages[new].test(pg::DIRTY) {
             self.writeback.dirty_fifo.push_back((new, self.now));
         }
     }
 
     /// A page leaves memory: forget its dirty state.
-    pub(crate) fn clear_dirty_accounting(&mut self, pfn: u32) {
-        if self.pages[pfn as usize].test(pg::DIRTY) {
-            self.pages[pfn as usize].clear(pg::DIRTY);
+    pub(crate) fn clear_dirty_accounting(&mut self, pfn: Pfn) {
+        if self.pages[pfn].test(pg::DIRTY) {
+            self.pages[pfn].clear(pg::DIRTY);
             self.writeback.nr_dirty -= 1;
         }
     }
@@ -133,13 +134,13 @@ impl Machine {
     /// Start writeback of these dirty pages as requests of up to 1 MiB. With
     /// `migrate_on_first_dirty`, a CMA page about to be written is first moved out of the
     /// area (the migration is charged to the caller).
-    pub(crate) fn writeback_pages(&mut self, pfns: &[u32]) -> u64 {
-        let moved: Vec<u32>;
+    pub(crate) fn writeback_pages(&mut self, pfns: &[Pfn]) -> u64 {
+        let moved: Vec<Pfn>;
         let pfns = if self.cfg.policy.migrate_on_first_dirty {
             moved = pfns
                 .iter()
                 .map(|&p| {
-                    if self.pages[p as usize].test(pg::DIRTY) {
+                    if self.pages[p].test(pg::DIRTY) {
                         self.migrate_dirty_out_of_cma(p, false)
                     } else {
                         p
@@ -152,25 +153,23 @@ impl Machine {
         };
         let mut last_done = self.now;
         for chunk in pfns.chunks(MAX_WRITEBACK_PAGES) {
-            let pages: Vec<u32> = chunk
+            let pages: Vec<Pfn> = chunk
                 .iter()
                 .copied()
                 .filter(|&p| {
                     // A page redirtied while under writeback waits for that write to end
                     // (`folio_wait_writeback`); `end_page_writeback` requeues it.
-                    let page = &self.pages[p as usize];
+                    let page = &self.pages[p];
                     page.test(pg::DIRTY) && !page.test(pg::WRITEBACK)
                 })
                 .collect();
             if pages.is_empty() {
                 continue;
             }
-            let pfn0 = pages[0];
-            let _ = pfn0;
             let cost = self.cfg.cost.storage_write_ns(pages.len() as u64);
             let done = self.storage_submit(cost);
             for &p in &pages {
-                let page = &mut self.pages[p as usize];
+                let page = &mut self.pages[p];
                 page.clear(pg::DIRTY);
                 page.set(pg::WRITEBACK);
                 self.writeback_end.insert(p, done);
@@ -198,11 +197,11 @@ impl Machine {
     }
 
     /// `folio_end_writeback` (idempotent: a waiter may have ended it already).
-    pub(crate) fn end_page_writeback(&mut self, pfn: u32) {
+    pub(crate) fn end_page_writeback(&mut self, pfn: Pfn) {
         if self.writeback_end.remove(&pfn).is_some() {
-            self.pages[pfn as usize].clear(pg::WRITEBACK);
+            self.pages[pfn].clear(pg::WRITEBACK);
             self.writeback.nr_writeback -= 1;
-            if self.pages[pfn as usize].test(pg::DIRTY) {
+            if self.pages[pfn].test(pg::DIRTY) {
                 // Redirtied during the write: back on the flusher's queue.
                 self.writeback.dirty_fifo.push_back((pfn, self.now));
             }
@@ -210,13 +209,13 @@ impl Machine {
     }
 
     /// Pages dirty for longer than `dirty_expire`, oldest first, at most `limit`.
-    fn expired_dirty(&mut self, expire_before: u64, limit: usize) -> Vec<u32> {
+    fn expired_dirty(&mut self, expire_before: u64, limit: usize) -> Vec<Pfn> {
         let mut out = Vec::new();
         while out.len() < limit {
             match self.writeback.dirty_fifo.front() {
                 Some(&(pfn, at)) if at <= expire_before => {
                     self.writeback.dirty_fifo.pop_front();
-                    if self.pages[pfn as usize].test(pg::DIRTY) && !out.contains(&pfn) {
+                    if self.pages[pfn].test(pg::DIRTY) && !out.contains(&pfn) {
                         out.push(pfn);
                     }
                 }
@@ -263,7 +262,7 @@ impl Machine {
 
     /// Write an anonymous page to swap (the write occupies the storage queue; the page is
     /// freed at once, see the simplifications in `vmscan.rs`).
-    pub(crate) fn swap_out(&mut self, _pfn: u32) {
+    pub(crate) fn swap_out(&mut self, _pfn: Pfn) {
         let cost = self.cfg.cost.storage_write_ns(1);
         self.storage_submit(cost);
         self.writeback.swap_used += 1;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::config::MAX_PAGE_ORDER;
 use crate::list::List;
 use crate::pageblock::{Migratetype, MIGRATE_PCPTYPES, MIGRATE_TYPES};
+use crate::pfn::Pfn;
 
 pub const NR_ORDERS: usize = MAX_PAGE_ORDER as usize + 1;
 
@@ -49,8 +50,8 @@ pub struct FreeArea {
 pub struct Zone {
     pub id: ZoneId,
     /// `[start_pfn, end_pfn)`.
-    pub start_pfn: u32,
-    pub end_pfn: u32,
+    pub start_pfn: Pfn,
+    pub end_pfn: Pfn,
     pub managed_pages: u64,
     pub free_area: [FreeArea; NR_ORDERS],
     /// `NR_FREE_PAGES`: pages in the buddy free lists (not on per-CPU lists).
@@ -63,7 +64,7 @@ pub struct Zone {
 }
 
 impl Zone {
-    pub fn new(id: ZoneId, start_pfn: u32, end_pfn: u32) -> Self {
+    pub fn new(id: ZoneId, start_pfn: Pfn, end_pfn: Pfn) -> Self {
         Zone {
             id,
             start_pfn,
@@ -78,7 +79,7 @@ impl Zone {
     }
 
     #[inline]
-    pub fn contains(&self, pfn: u32) -> bool {
+    pub fn contains(&self, pfn: Pfn) -> bool {
         pfn >= self.start_pfn && pfn < self.end_pfn
     }
 

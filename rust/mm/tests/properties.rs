@@ -18,7 +18,7 @@ use cmadev_mm::gfp::Gfp;
 use cmadev_mm::gup::HoldKind;
 use cmadev_mm::page::Kind;
 use cmadev_mm::pageblock::Migratetype;
-use cmadev_mm::{Machine, MmError, MmResult};
+use cmadev_mm::{Machine, MmError, MmResult, Pfn};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -346,7 +346,7 @@ struct World {
     released: Vec<u64>,
     /// `cma_alloc` requests, and whether their buffer was released.
     jobs: Vec<(u32, bool)>,
-    contig: Vec<(u32, u32)>,
+    contig: Vec<(Pfn, u32)>,
 }
 
 fn nth<T: Copy>(v: &[T], pick: usize) -> Option<(usize, T)> {
@@ -394,7 +394,7 @@ impl World {
         }
     }
 
-    fn pfn_of(&self, pick: usize) -> Option<u32> {
+    fn pfn_of(&self, pick: usize) -> Option<Pfn> {
         let (_, (owner, index)) = nth(&self.pages, pick)?;
         self.m.owned_pfn(owner, index).ok().flatten()
     }
@@ -505,8 +505,8 @@ impl World {
                 cma,
             } => {
                 let n = self.m.nr_pages();
-                let start = (n as u64 * start_permille as u64 / 1000) as u32;
-                let end = (start + len).min(n);
+                let start = Pfn((n as u64 * start_permille as u64 / 1000) as u32);
+                let end = (start + len).min(self.m.end_pfn());
                 let mt = if cma {
                     Migratetype::Cma
                 } else {
@@ -560,7 +560,7 @@ impl World {
                 // A page with a hold on it (taken by hand and still listed) cannot be freed.
                 for &id in &self.holds {
                     if let Some(h) = m.holds.by_id.get(&id).copied() {
-                        let page = m.pages[h.pfn as usize];
+                        let page = m.pages[h.pfn];
                         if page.kind().is_movable_kind() || page.kind() == Kind::Kernel {
                             if let Some(&(owner, index)) = self
                                 .pages
@@ -585,7 +585,7 @@ impl World {
                 // Released, and not handed out again since (then releasing it is legitimate).
                 let again = |job: &cmadev_mm::cma::CmaJob| {
                     let pfn = job.pfn.expect("released");
-                    (pfn..pfn + job.count).any(|p| m.pages[p as usize].kind() == Kind::Device)
+                    Pfn::range(pfn, pfn + job.count).any(|p| m.pages[p].kind() == Kind::Device)
                 };
                 if let Some(&(id, true)) = self
                     .jobs
@@ -617,26 +617,29 @@ impl World {
                 refused(&name, m.alloc_owned(app, Gfp::KERNEL, 0, Kind::Anon))?;
                 refused(&name, m.alloc_owned(app, Gfp::KERNEL, 0, Kind::Device))?;
             }
-            Misuse::ContigEmpty => {
-                refused(&name, m.alloc_contig_range(5, 5, Migratetype::Movable, app))?
-            }
+            Misuse::ContigEmpty => refused(
+                &name,
+                m.alloc_contig_range(Pfn(5), Pfn(5), Migratetype::Movable, app),
+            )?,
             Misuse::ContigBeyondEnd => {
-                let n = m.nr_pages();
+                let n = m.end_pfn();
                 refused(
                     &name,
                     m.alloc_contig_range(n - 1, n + 1, Migratetype::Movable, app),
                 )?;
             }
             Misuse::FreeContigNotDevice => {
-                let n = m.nr_pages();
+                let n = m.end_pfn();
                 refused(&name, m.free_contig_range(n - 10, 20))?;
-                if let Some(pfn) = (0..n).find(|&p| m.pages[p as usize].kind() != Kind::Device) {
+                if let Some(pfn) =
+                    Pfn::range(Pfn(0), n).find(|&p| m.pages[p].kind() != Kind::Device)
+                {
                     refused(&name, m.free_contig_range(pfn, 1))?;
                 }
             }
             Misuse::WritebackClean => {
                 if let Some(&(owner, index)) = self.pages.iter().find(|&&(o, i)| {
-                    matches!(m.owned_pfn(o, i), Ok(Some(p)) if m.pages[p as usize].flags
+                    matches!(m.owned_pfn(o, i), Ok(Some(p)) if m.pages[p].flags
                         & cmadev_mm::page::pg::DIRTY == 0)
                 }) {
                     refused(&name, m.writeback_owned(owner, index))?;
@@ -648,13 +651,13 @@ impl World {
                 refused(&name, m.free_owned(app, u32::MAX - 5))?;
             }
             Misuse::HoldFreePfn => {
-                let n = m.nr_pages();
-                if let Some(pfn) = (0..n).find(|&p| m.pages[p as usize].kind().is_free()) {
+                let n = m.end_pfn();
+                if let Some(pfn) = Pfn::range(Pfn(0), n).find(|&p| m.pages[p].kind().is_free()) {
                     refused(&name, m.take_hold(pfn, app, HoldKind::Pin, None))?;
                 }
             }
             Misuse::HoldBeyondEnd => {
-                let n = m.nr_pages();
+                let n = m.end_pfn();
                 refused(&name, m.take_hold(n, app, HoldKind::Ref, None))?;
             }
         }
@@ -768,11 +771,11 @@ fn contig_range_keeps_pageblock_types() {
     let mut w = run(&plain(Placement::Legacy), &[]).unwrap();
     let app = w.owners[0];
     assert!(matches!(
-        w.m.alloc_contig_range(0, 1, Migratetype::Cma, app),
+        w.m.alloc_contig_range(Pfn(0), Pfn(1), Migratetype::Cma, app),
         Err(MmError::Misuse(_))
     ));
     assert!(matches!(
-        w.m.alloc_contig_range(0, 1, Migratetype::Isolate, app),
+        w.m.alloc_contig_range(Pfn(0), Pfn(1), Migratetype::Isolate, app),
         Err(MmError::Misuse(_))
     ));
     let base = w.m.cma[0].base_pfn;

@@ -13,7 +13,7 @@ use cmadev_mm::gfp::Gfp;
 use cmadev_mm::gup::HoldKind;
 use cmadev_mm::page::Kind;
 use cmadev_mm::pageblock::Migratetype;
-use cmadev_mm::{Machine, MachineConfig, MmError};
+use cmadev_mm::{Machine, MachineConfig, MmError, Pfn};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -96,7 +96,7 @@ fn parse_migratetype(py: Python<'_>, mt: &str) -> PyResult<Migratetype> {
 
 fn blocker_dict<'py>(py: Python<'py>, b: &Blocker) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("pfn", b.pfn)?;
+    d.set_item("pfn", b.pfn.0)?;
     d.set_item("reason", b.reason)?;
     d.set_item("page_kind", b.page_kind)?;
     d.set_item("owner", &b.owner)?;
@@ -116,7 +116,7 @@ fn job_dict<'py>(py: Python<'py>, m: &Machine, j: &CmaJob) -> PyResult<Bound<'py
     d.set_item("state", format!("{:?}", j.state).to_lowercase())?;
     d.set_item("issued_ns", j.issued_ns)?;
     d.set_item("completed_ns", j.completed_ns)?;
-    d.set_item("pfn", j.pfn)?;
+    d.set_item("pfn", j.pfn.map(|p| p.0))?;
     d.set_item("errno", j.errno.map(|e| e.name()))?;
     d.set_item("busy_retries", j.busy_retries)?;
     d.set_item("passes", j.passes)?;
@@ -181,22 +181,17 @@ impl Engine {
         let kind = parse_kind(py, kind)?;
         self.with(py, |m| {
             let gfp = Gfp::parse(gfp)?;
-            let index = m.alloc_owned(owner, gfp, order, kind);
-            m.take_charge();
-            index
+            m.alloc_owned_uncharged(owner, gfp, order, kind)
         })
     }
 
     fn free(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<()> {
-        self.with(py, |m| {
-            let r = m.free_owned(owner, index);
-            m.take_charge();
-            r
-        })
+        self.with(py, |m| m.free_owned_uncharged(owner, index))
     }
 
     fn pfn_of(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<Option<u32>> {
-        self.with(py, |m| m.owned_pfn(owner, index))
+        let pfn = self.with(py, |m| m.owned_pfn(owner, index))?;
+        Ok(pfn.map(|p| p.0))
     }
 
     /// Access a page; returns (pfn, what happened, ns the access cost).
@@ -207,10 +202,8 @@ impl Engine {
         index: u32,
         write: bool,
     ) -> PyResult<(u32, String, u64)> {
-        self.with(py, |m| {
-            let (pfn, how) = m.access_owned(owner, index, write)?;
-            Ok((pfn, format!("{how:?}").to_lowercase(), m.take_charge()))
-        })
+        let (pfn, how, cost) = self.with(py, |m| m.access_owned_timed(owner, index, write))?;
+        Ok((pfn.0, format!("{how:?}").to_lowercase(), cost))
     }
 
     /// Take a reference or pin; returns (hold id, pfn pinned, ns charged to the holder).
@@ -225,9 +218,8 @@ impl Engine {
     ) -> PyResult<(u64, u32, u64)> {
         self.with(py, |m| {
             let kind = HoldKind::parse(kind)?;
-            let r = m.take_hold(pfn, holder, kind, duration_ns);
-            let cost = m.take_charge();
-            r.map(|(id, pfn)| (id, pfn, cost))
+            let (id, pinned, cost) = m.take_hold_timed(Pfn(pfn), holder, kind, duration_ns)?;
+            Ok((id, pinned.0, cost))
         })
     }
 
@@ -237,18 +229,9 @@ impl Engine {
 
     /// The holds on a page: (id, holder name, kind, since ns).
     fn holds(&self, pfn: u32) -> Vec<(u64, String, &'static str, u64)> {
-        let m = &self.machine;
-        let ids = m.holds.by_pfn.get(&pfn).cloned().unwrap_or_default();
-        ids.into_iter()
-            .map(|id| {
-                let h = m.holds.by_id[&id];
-                (
-                    id,
-                    m.owners.name(h.holder).to_string(),
-                    h.kind.name(),
-                    h.since,
-                )
-            })
+        let holds = self.machine.holds_on(Pfn(pfn)).into_iter();
+        holds
+            .map(|h| (h.id, h.holder, h.kind, h.since_ns))
             .collect()
     }
 
@@ -317,25 +300,18 @@ impl Engine {
     }
 
     fn job<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Bound<'py, PyDict>> {
-        let j = self
-            .machine
-            .jobs
-            .get(id as usize)
-            .ok_or_else(|| misuse(py, format!("no cma_alloc request #{id}")))?;
+        let j = self.machine.job(id).map_err(|e| to_pyerr(py, e))?;
         job_dict(py, &self.machine, j)
     }
 
     fn job_done(&self, id: u32) -> bool {
-        self.machine
-            .jobs
-            .get(id as usize)
-            .is_some_and(|j| j.is_done())
+        self.machine.job_done(id)
     }
 
     fn cma_release(&mut self, py: Python<'_>, area: &str, pfn: u32, count: u32) -> PyResult<()> {
         self.with(py, |m| {
             let a = m.cma_area_by_name(area)?;
-            m.cma_release(a, pfn, count)
+            m.cma_release(a, Pfn(pfn), count)
         })
     }
 
@@ -350,7 +326,9 @@ impl Engine {
         owner: u16,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mt = parse_migratetype(py, migratetype)?;
-        let (res, cr) = self.with(py, |m| m.alloc_contig_range(start, end, mt, owner))?;
+        let (res, cr) = self.with(py, |m| {
+            m.alloc_contig_range(Pfn(start), Pfn(end), mt, owner)
+        })?;
         let d = PyDict::new(py);
         d.set_item("errno", res.err().map(|e| e.name()))?;
         d.set_item("pages_migrated", cr.nr_migrated)?;
@@ -368,7 +346,7 @@ impl Engine {
         start: u32,
         end: u32,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let r = self.with(py, |m| m.offline_pages(start, end))?;
+        let r = self.with(py, |m| m.offline_pages(Pfn(start), Pfn(end)))?;
         let d = PyDict::new(py);
         d.set_item("errno", r.result.err().map(|e| e.name()))?;
         d.set_item("reason", r.reason)?;
@@ -382,11 +360,11 @@ impl Engine {
     }
 
     fn online_pages(&mut self, py: Python<'_>, start: u32, end: u32) -> PyResult<()> {
-        self.with(py, |m| m.online_pages(start, end))
+        self.with(py, |m| m.online_pages(Pfn(start), Pfn(end)))
     }
 
     fn free_contig_range(&mut self, py: Python<'_>, start: u32, count: u32) -> PyResult<()> {
-        self.with(py, |m| m.free_contig_range(start, count))
+        self.with(py, |m| m.free_contig_range(Pfn(start), count))
     }
 
     fn run_until(&mut self, py: Python<'_>, t_ns: u64) -> PyResult<()> {
@@ -398,12 +376,8 @@ impl Engine {
 
     /// Run until request `id` is done or `limit_ns` is reached; true if done.
     fn run_until_job(&mut self, py: Python<'_>, id: u32, limit_ns: u64) -> PyResult<bool> {
-        if id as usize >= self.machine.jobs.len() {
-            return Err(misuse(py, format!("no cma_alloc request #{id}")));
-        }
-        self.with(py, |m| {
-            Ok(m.run_while(limit_ns, |m| m.jobs[id as usize].is_done()))
-        })
+        self.machine.job(id).map_err(|e| to_pyerr(py, e))?;
+        self.with(py, |m| m.run_until_job(id, limit_ns))
     }
 
     fn next_event_ns(&self) -> Option<u64> {
@@ -457,7 +431,7 @@ impl Engine {
         self.machine
             .cma
             .iter()
-            .map(|a| (a.name.clone(), a.base_pfn, a.count))
+            .map(|a| (a.name.clone(), a.base_pfn.0, a.count))
             .collect()
     }
 
@@ -470,8 +444,8 @@ impl Engine {
             .map(|z| {
                 (
                     z.id.name(),
-                    z.start_pfn,
-                    z.end_pfn,
+                    z.start_pfn.0,
+                    z.end_pfn.0,
                     z.managed_pages,
                     z.nr_free_pages,
                     z.nr_free_cma,
@@ -495,29 +469,21 @@ impl Engine {
     }
 
     fn page_info<'py>(&self, py: Python<'py>, pfn: u32) -> PyResult<Bound<'py, PyDict>> {
-        let m = &self.machine;
-        let page = m
-            .pages
-            .get(pfn as usize)
-            .ok_or_else(|| misuse(py, format!("pfn {pfn:#x} is beyond the end of memory")))?;
+        let info = self
+            .machine
+            .page_info(Pfn(pfn))
+            .map_err(|e| to_pyerr(py, e))?;
         let d = PyDict::new(py);
-        d.set_item("pfn", pfn)?;
-        d.set_item("kind", page.kind().name())?;
-        d.set_item("order", page.order())?;
-        d.set_item("owner", m.owners.name(page.owner))?;
-        d.set_item("index", page.index)?;
-        d.set_item("flags", page.flag_names())?;
-        d.set_item("migratetype", m.pageblocks.get(pfn).name())?;
-        d.set_item("zone", m.zones[m.zone_idx(pfn)].id.name())?;
-        d.set_item(
-            "refcount",
-            if page.kind().is_free() {
-                0
-            } else {
-                1 + m.holds.extra_refcount(pfn)
-            },
-        )?;
-        d.set_item("pincount", m.pin_count(pfn))?;
+        d.set_item("pfn", info.pfn.0)?;
+        d.set_item("kind", info.kind)?;
+        d.set_item("order", info.order)?;
+        d.set_item("owner", info.owner)?;
+        d.set_item("index", info.index)?;
+        d.set_item("flags", info.flags)?;
+        d.set_item("migratetype", info.migratetype)?;
+        d.set_item("zone", info.zone)?;
+        d.set_item("refcount", info.refcount)?;
+        d.set_item("pincount", info.pincount)?;
         Ok(d)
     }
 
@@ -559,9 +525,21 @@ impl Engine {
     }
 }
 
+/// The engine's default cost model: `{"page_copy_ns": 2000, ...}`, the names of the
+/// configuration JSON (Python `CostModel` fields + `_ns`), in nanoseconds.
+#[pyfunction]
+fn default_costs(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, ns) in cmadev_mm::cost::CostModel::DEFAULT.fields() {
+        d.set_item(name, ns)?;
+    }
+    Ok(d)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_function(wrap_pyfunction!(default_costs, m)?)?;
     m.add("PAGE_SIZE", cmadev_mm::config::PAGE_SIZE)?;
     m.add("MAX_PAGE_ORDER", cmadev_mm::config::MAX_PAGE_ORDER)?;
     m.add(

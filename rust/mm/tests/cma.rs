@@ -1,10 +1,13 @@
+//! CMA areas (`cma.rs`): `cma_alloc` migrates movable pages out of its range, and a pinned
+//! page makes it retry at the next aligned position.
+
 mod common;
 
 use cmadev_mm::config::Placement;
 use cmadev_mm::gfp::Gfp;
 use cmadev_mm::gup::HoldKind;
 use cmadev_mm::page::Kind;
-use cmadev_mm::Errno;
+use cmadev_mm::Pfn;
 use common::*;
 
 /// Fill memory with anonymous pages for `owner` until allocation fails, then free every
@@ -20,51 +23,6 @@ fn fill_movable(m: &mut cmadev_mm::Machine, owner: u16) {
     for i in (0..n).step_by(2) {
         m.free_owned(owner, i).unwrap();
     }
-}
-
-#[test]
-fn boot_accounts_every_page() {
-    let m = machine(256, 64, Placement::Legacy);
-    let info: std::collections::BTreeMap<_, _> = m.meminfo().into_iter().collect();
-    assert_eq!(info["MemTotal"], 256 * 1024);
-    assert_eq!(info["MemFree"], 256 * 1024);
-    assert_eq!(info["CmaTotal"], 64 * 1024);
-    assert_eq!(info["CmaFree"], 64 * 1024);
-}
-
-#[test]
-fn alloc_free_roundtrip_keeps_invariants() {
-    let mut m = machine(256, 64, Placement::Balanced);
-    let owner = m.owners.intern("app").unwrap();
-    let mut idx = Vec::new();
-    for i in 0..5000 {
-        let order = (i % 4) as u32;
-        let (gfp, kind) = if i % 3 == 0 {
-            (Gfp::KERNEL, Kind::Kernel)
-        } else {
-            (Gfp::HIGHUSER_MOVABLE, Kind::Anon)
-        };
-        idx.push(m.alloc_owned(owner, gfp, order, kind).unwrap());
-    }
-    m.check_invariants().unwrap();
-    for i in idx.iter().step_by(2) {
-        m.free_owned(owner, *i).unwrap();
-    }
-    m.check_invariants().unwrap();
-    for i in idx.iter().skip(1).step_by(2) {
-        m.free_owned(owner, *i).unwrap();
-    }
-    m.check_invariants().unwrap();
-    for zi in 0..m.zones.len() {
-        m.drain_all_pages(zi);
-    }
-    m.check_invariants().unwrap();
-    let info: std::collections::BTreeMap<_, _> = m.meminfo().into_iter().collect();
-    assert_eq!(info["MemFree"], 256 * 1024, "everything freed comes back");
-    assert!(
-        m.free_owned(owner, idx[0]).is_err(),
-        "double free is refused"
-    );
 }
 
 #[test]
@@ -96,8 +54,8 @@ fn pinned_page_makes_cma_alloc_retry_further_on() {
     let app = m.owners.intern("app").unwrap();
     fill_movable(&mut m, app);
     let base = m.cma[0].base_pfn;
-    let pfn = (base..base + 256)
-        .find(|&p| m.pages[p as usize].kind() == Kind::Anon)
+    let pfn = Pfn::range(base, base + 256)
+        .find(|&p| m.pages[p].kind() == Kind::Anon)
         .unwrap();
     let rdma = m.owners.intern("rdma").unwrap();
     m.take_hold(pfn, rdma, HoldKind::LongtermPin, None).unwrap();
@@ -117,20 +75,21 @@ fn pinned_page_makes_cma_alloc_retry_further_on() {
     assert!(trace.contains("test_pages_isolated") && trace.contains("ret=fail"));
 }
 
+/// A request is found by its id; an unknown id is a misuse (and never done).
 #[test]
-fn unmovable_page_fails_isolation_at_once() {
-    let mut m = machine(256, 0, Placement::Balanced);
-    let k = m.owners.intern("driver").unwrap();
-    let i = m.alloc_owned(k, Gfp::KERNEL, 0, Kind::Kernel).unwrap();
-    let pfn = m.owned_pfn(k, i).unwrap().unwrap();
-    let start = pfn & !511;
-    let mut cr = cmadev_mm::alloc_contig::ContigRange::new(
-        start,
-        start + 512,
-        cmadev_mm::pageblock::Migratetype::Movable,
-        0,
-    );
-    let step = m.contig_step(&mut cr, k);
-    assert_eq!(step.result, Some(Err(Errno::Ebusy)));
+fn requests_are_looked_up_and_run_to_completion_by_id() {
+    let mut m = machine(256, 64, Placement::Balanced);
+    let cam = m.owners.intern("camera").unwrap();
+    assert!(matches!(m.job(0), Err(cmadev_mm::MmError::Misuse(_))));
+    assert!(!m.job_done(0));
+    assert!(m.run_until_job(0, 1_000_000_000).is_err());
+    let id = m.cma_alloc(0, 1024, 8, cam, false).unwrap();
+    assert!(!m.job_done(id));
+    assert!(m.run_until_job(id, m.now + 1_000_000_000).unwrap());
+    assert!(m.job_done(id));
+    let job = m.job(id).unwrap();
+    assert_eq!((job.id, job.count), (id, 1024));
+    let pfn = job.pfn.expect("an idle area");
+    m.cma_release(0, pfn, 1024).unwrap();
     m.check_invariants().unwrap();
 }

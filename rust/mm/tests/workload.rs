@@ -6,7 +6,7 @@ mod common;
 use cmadev_mm::config::Placement;
 use cmadev_mm::owner::SLOT_EMPTY;
 use cmadev_mm::vmstat::Counter;
-use cmadev_mm::workload::{WorkloadSpec, WorkloadStats};
+use cmadev_mm::workload::{WorkloadKind, WorkloadStats};
 use cmadev_mm::Machine;
 use common::*;
 use serde_json::json;
@@ -14,7 +14,7 @@ use serde_json::json;
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
 
-fn spec(v: serde_json::Value) -> WorkloadSpec {
+fn spec(v: serde_json::Value) -> WorkloadKind {
     serde_json::from_value(v).expect("valid workload spec")
 }
 
