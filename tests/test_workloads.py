@@ -26,7 +26,7 @@ from cmadev.specs.workloads import (
 )
 from cmadev.units import GiB, MiB
 
-# The fields of each kind of the engine's WorkloadSpec (rust/mm/src/workload.rs), besides
+# The fields of each kind of the engine's WorkloadKind (rust/mm/src/workload/), besides
 # kind, name, start_ns and stop_ns.
 ENGINE_FIELDS = {
     "page_cache_reader": {"file_pages", "rate_pages_per_s", "zipf_s", "sequential"},

@@ -159,7 +159,7 @@ class WorkloadBase(Spec):
             raise SpecError("\n".join(lines))
 
     def to_engine(self) -> dict[str, Any]:
-        """The JSON object the engine's ``WorkloadSpec`` deserialises."""
+        """The JSON object the engine's ``WorkloadKind`` deserialises (rust/mm/src/workload/)."""
         return {
             "kind": self.kind,
             "name": self.name,
