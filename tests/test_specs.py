@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from cmadev._core import default_costs
 from cmadev.errors import SpecError
 from cmadev.specs.base import load_model, validate_model
 from cmadev.specs.board import Board, CmaArea, CostModel
@@ -57,8 +58,6 @@ def spec_error(cls: type, data: Any) -> str:
 
 def test_cost_defaults_match_the_engine() -> None:
     # The engine's own defaults (rust/mm/src/cost.rs, CostModel::DEFAULT), not a copy typed here.
-    from cmadev._core import default_costs
-
     assert CostModel().to_engine() == default_costs()
 
 
@@ -129,7 +128,7 @@ def test_board_to_engine_has_exactly_the_engine_shape() -> None:
         "trace_limit",
     }
     assert engine["cma_areas"] == [{"name": "tv", "size": 256 * MiB, "order_per_bit": 0}]
-    assert engine["cost"] == RUST_COST_DEFAULTS
+    assert engine["cost"] == CostModel().to_engine()
     assert engine["policy"] == Policy.preset("mainline-today").to_engine()
     assert (engine["seed"], engine["trace_limit"]) == (7, 200_000)
     assert (engine["min_free_kbytes"], engine["swap"]) == (4096, 512 * MiB)
