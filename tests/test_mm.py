@@ -95,7 +95,7 @@ def test_cma_result_reports_outcome_latency_and_release() -> None:
         (lambda m, p: m.page_info(10**9), cmadev.MisuseError, "beyond the end"),
         (lambda m, p: (p.pin(), p.free()), cmadev.MisuseError, "still held by"),
         (lambda m, p: m.run_until("-1ms"), cmadev.SpecError, "duration"),
-        (lambda m, p: m.free_contig_range(0, 4), cmadev.MisuseError, "not allocated"),
+        (lambda m, p: m.free_contig_range(0, 4), cmadev.MisuseError, "no live allocation"),
     ],
 )
 def test_misuse_raises_a_clear_error_and_leaves_the_machine_whole(

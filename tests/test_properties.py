@@ -116,6 +116,9 @@ MISUSES = (
     "page_info_beyond_end",
     "run_until_past",
     "unknown_hold_kind",
+    "stale_release",
+    "foreign_release",
+    "foreign_machine",
 )
 
 alloc_many_op = st.tuples(
@@ -267,22 +270,61 @@ class World:
         end = min(start + length, n)
         mt = "CMA" if cma else "Movable"
         out = allowed(lambda: self.m.alloc_contig_range(start, end, mt, owner="gpu"))
-        if out is not None and out["errno"] is None:
+        if out is not None and out.ok:
             self.contig.append((start, end - start))
 
     def op_free_contig(self, i: int) -> None:
         if self.contig:
             start, count = self.contig.pop(i % len(self.contig))
-            self.m.free_contig_range(start, count)
+            self.m.free_contig_range(start, count, owner="gpu")
 
     def op_run_for(self, ns: int) -> None:
         self.m.run_for(ns)
 
     def op_misuse(self, what: str) -> None:
+        """One misuse: it must be refused with a cmadev error and change nothing."""
+        before = self._state()
+        self._misuse(what)
+        assert self._state() == before, f"{what} was refused but changed the machine"
+
+    def _state(self) -> tuple[Any, ...]:
+        m = self.m
+        sysfs = [m.cma_sysfs(a["name"]) for a in self.areas]
+        return (m.now, m.meminfo_text(), m.buddyinfo(), sysfs, m.trace_lines_emitted())
+
+    def _live_requests(self) -> list[CmaRequest]:
+        return [r for r in self.requests if r.done and r.result().ok]
+
+    def _misuse(self, what: str) -> None:
         m = self.m
         n = m.nr_pages
         area = self.areas[0]
-        if what == "double_free":
+        if what == "stale_release":
+            # A released allocation's handle never frees what holds its range now.
+            for req in self.released_requests[:2]:
+                expect_error(what, req.release)
+        elif what == "foreign_release":
+            live = self._live_requests()
+            if live:
+                r = live[0].result()
+                pfn, count = r.pfn, r.count
+                assert pfn is not None
+                expect_error(what, lambda: m.cma_release(r.area, pfn, count, owner="encoder"))
+                if count > 1:
+                    expect_error(what, lambda: m.cma_release(r.area, pfn, count - 1, "camera"))
+                expect_error(what, lambda: m.free_contig_range(pfn, count, owner="camera"))
+            if self.contig:
+                start, length = self.contig[0]
+                expect_error(what, lambda: m.free_contig_range(start, length, owner="camera"))
+        elif what == "foreign_machine":
+            other = Machine(board(False, False), policy="balanced", seed=0)
+            page = other.alloc("app")
+            expect_error(what, lambda: m.free(page))
+            expect_error(what, lambda: m.page_pfn(page))
+            req = other.cma_alloc("cma", 1, owner="camera")
+            expect_error(what, lambda: m.run_until(req))
+            expect_error(what, lambda: m.release_request(req))
+        elif what == "double_free":
             for page in self.freed[:1]:
                 expect_error(what, page.free)
         elif what == "release_twice":
@@ -309,10 +351,7 @@ class World:
                     expect_error(what, req.release)
                     break
             for req in self.released_requests[:1]:
-                r = req.result()
-                assert r.pfn is not None
-                if m.page_info(r.pfn)["kind"] != "device":  # not handed out again since
-                    expect_error(what, req.release)
+                expect_error(what, req.release)  # even when its range is handed out again
         elif what == "order_too_high":
             expect_error(what, lambda: m.alloc("app", order=11))
         elif what == "unknown_gfp":
@@ -335,10 +374,10 @@ class World:
         elif what == "contig_cma_outside_area":
             expect_error(what, lambda: m.alloc_contig_range(0, 1, "CMA"))
         elif what == "free_contig_not_device":
-            expect_error(what, lambda: m.free_contig_range(n - 10, 20))
+            expect_error(what, lambda: m.free_contig_range(n - 10, 20, owner="gpu"))
             free = next((p for p in range(0, n, 97) if m.page_info(p)["kind"] != "device"), None)
             if free is not None:
-                expect_error(what, lambda: m.free_contig_range(free, 1))
+                expect_error(what, lambda: m.free_contig_range(free, 1, owner="gpu"))
         elif what == "writeback_clean":
             for page in self.pages:
                 pfn = page.pfn

@@ -126,6 +126,7 @@ def test_board_to_engine_has_exactly_the_engine_shape() -> None:
         "policy",
         "seed",
         "trace_limit",
+        "max_events",
     }
     assert engine["cma_areas"] == [{"name": "tv", "size": 256 * MiB, "order_per_bit": 0}]
     assert engine["cost"] == CostModel().to_engine()

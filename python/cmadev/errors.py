@@ -1,8 +1,9 @@
 """The exceptions cmadev raises.
 
-Every error the engine reports arrives as a subclass of :class:`CmadevError`; the Rust
-engine's error enum is mapped onto these classes by name in one place (the binding's
-``to_pyerr``), so the hierarchy lives here, in plain Python, where users can read it.
+Every error the engine reports arrives as a subclass of :class:`CmadevError`: the binding
+maps each variant of the Rust engine's error enum onto one of these classes in one table
+(``rust/py/src/errors.rs``, checked by the compiler), so the hierarchy lives here, in plain
+Python, where users can read it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ class CmaError(CmadevError):
     area. (A request that is made and then fails is not an exception: it is an outcome.)"""
 
 
+class EventBudgetError(CmadevError, RuntimeError):
+    """A run passed its event budget (``max_events``) and was stopped rather than left to run
+    for hours: a workload rate, a sampling interval or a duration asks for more than the
+    engine can simulate in reasonable time. Raise ``max_events`` to go on."""
+
+
 class EngineBugError(CmadevError, RuntimeError):
     """An internal consistency check failed. This is a bug in cmadev: please report it
     with the seed and the script that produced it."""
@@ -47,6 +54,7 @@ __all__ = [
     "CmaError",
     "CmadevError",
     "EngineBugError",
+    "EventBudgetError",
     "InvalidConfigError",
     "MisuseError",
     "OutOfMemoryError",

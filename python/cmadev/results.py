@@ -196,6 +196,42 @@ class CmaResult:
 
 
 @dataclass(frozen=True)
+class ContigResult:
+    """What a direct ``alloc_contig_range([start, start + count))`` did; free what it took
+    with ``machine.free_contig_range(start, count, owner)``."""
+
+    start: int
+    count: int
+    """Pages taken: the range's length on success, 0 on failure."""
+    owner: str
+    errno: Optional[str]
+    allocation: Optional[int]
+    """The allocation's id (never reused), on success."""
+    pages_migrated: int
+    pages_reclaimed: int
+    pages_discarded: int
+    blockers: tuple[Blocker, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.errno is None
+
+
+@dataclass(frozen=True)
+class OfflineResult:
+    """What ``offline_pages`` (memory hot-remove) did: ``errno`` None when it went offline."""
+
+    errno: Optional[str]
+    reason: Optional[str]
+    """The kernel's reason for a failure (``memory offlining ... failed due to %s``)."""
+    pages_migrated: int
+    pages_discarded: int
+    passes: int
+    elapsed_ns: int
+    blockers: tuple[Blocker, ...]
+
+
+@dataclass(frozen=True)
 class DeviceResult:
     """One finished device action (a start or a change of resolution): every buffer's
     ``cma_alloc``, latency against the device's deadline, and what blocked it."""
@@ -527,7 +563,9 @@ __all__ = [
     "Blocker",
     "BlockerGroup",
     "CmaResult",
+    "ContigResult",
     "DeviceResult",
+    "OfflineResult",
     "ScenarioResult",
     "cause_blockers",
     "group_blockers",

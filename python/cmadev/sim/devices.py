@@ -85,7 +85,9 @@ class DeviceRequest:
         self.mode = mode
         self.issued_ns = machine.now
         self.deadline_ns = deadline_ns
-        self.buffers: tuple[CmaRequest, ...] = tuple(CmaRequest(machine, j) for j in state.jobs)
+        self.buffers: tuple[CmaRequest, ...] = tuple(
+            CmaRequest(machine, j, device) for j in state.jobs
+        )
         self._result: Optional[DeviceResult] = None
 
     # ----- progress ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import (
@@ -29,11 +30,11 @@ from typing import (
     runtime_checkable,
 )
 
-from cmadev._core import Engine
+from cmadev._core import ALLOC_KINDS, GFP_NAMES, BlockerInfo, Engine, JobInfo
 from cmadev.errors import MisuseError
-from cmadev.results import Blocker, CmaResult
+from cmadev.results import Blocker, CmaResult, ContigResult, OfflineResult
 from cmadev.specs.base import check_name
-from cmadev.specs.board import Board
+from cmadev.specs.board import DEFAULT_MAX_EVENTS, Board
 from cmadev.specs.catalog import load_board
 from cmadev.specs.policy import Policy
 from cmadev.units import NS_PER_MS, PAGE_SIZE, format_duration, parse_duration
@@ -46,6 +47,17 @@ Callback = Callable[["Mm"], Any]
 
 _U32_MAX = 2**32 - 1
 _HOUR_NS = 3600 * 10**9
+_GFP_INDEX = {name: i for i, name in enumerate(GFP_NAMES)}
+_KIND_INDEX = {name: i for i, name in enumerate(ALLOC_KINDS)}
+
+
+def _fields(record: object) -> dict[str, Any]:
+    """The attributes of one of the engine's result classes, as a dict."""
+    return {name: getattr(record, name) for name in dir(record) if not name.startswith("_")}
+
+
+def _blockers(infos: list[BlockerInfo]) -> tuple[Blocker, ...]:
+    return tuple(Blocker(**_fields(b)) for b in infos)
 
 
 def _check_owner_name(name: object) -> None:
@@ -179,9 +191,10 @@ class Hold:
 class CmaRequest:
     """A ``cma_alloc`` in progress. ``machine.run_until(request)`` runs until it is done."""
 
-    def __init__(self, machine: Mm, job_id: int) -> None:
+    def __init__(self, machine: Mm, job_id: int, owner: str) -> None:
         self.machine = machine
         self.id = job_id
+        self.owner = owner
 
     @property
     def done(self) -> bool:
@@ -205,11 +218,9 @@ class CmaRequest:
         return self.machine.cma_result(self.id)
 
     def release(self) -> None:
-        """``cma_release`` the buffer."""
-        r = self.result()
-        if r.pfn is None:
-            raise MisuseError(f"cma_alloc request #{self.id} failed: there is nothing to release")
-        self.machine.cma_release(r.area, r.pfn, r.count)
+        """``cma_release`` the buffer: once, by its owner; a second release, or one of a
+        buffer that belongs to a device, is a :class:`MisuseError` that changes nothing."""
+        self.machine.release_request(self)
 
     def __repr__(self) -> str:
         return f"<CmaRequest #{self.id} {'done' if self.done else 'running'}>"
@@ -250,12 +261,16 @@ class Mm:
         policy: Union[Policy, str, dict[str, Any]] = "balanced",
         seed: int = 0,
         trace_limit: int = 200_000,
+        max_events: int = DEFAULT_MAX_EVENTS,
     ) -> None:
         self.board = load_board(board)
         self.policy = Policy.coerce(policy)
         self.seed = seed
-        config = self.board.to_engine(self.policy, seed=seed, trace_limit=trace_limit)
+        config = self.board.to_engine(
+            self.policy, seed=seed, trace_limit=trace_limit, max_events=max_events
+        )
         self._engine = Engine(json.dumps(config))
+        self._busy = threading.Lock()
         self._callbacks: list[tuple[int, int, Callback]] = []
         self._seq = itertools.count()
         self._owner_ids: dict[str, int] = {}
@@ -265,14 +280,14 @@ class Mm:
     @property
     def nr_pages(self) -> int:
         """Page frames of the board (pfns ``[0, nr_pages)``)."""
-        return int(self._engine.nr_pages)
+        return self._engine.nr_pages
 
     # ----- time --------------------------------------------------------------------------
 
     @property
     def now(self) -> int:
         """Virtual time in nanoseconds."""
-        return int(self._engine.now_ns)
+        return self._engine.now_ns
 
     @property
     def now_ms(self) -> float:
@@ -302,16 +317,38 @@ class Mm:
         whether the condition held.
         """
         if isinstance(target, Condition):
+            self._own(target, "run_until")
             end = self.now + (parse_duration(limit) if limit is not None else _HOUR_NS)
-            return self._run(end, target)
+            return self._run_alone(end, target)
         end = parse_duration(target)
         if end < self.now:
             raise MisuseError(
                 f"run_until({format_duration(end)}) is in the past "
                 f"(now {format_duration(self.now)})"
             )
-        self._run(end, None)
+        self._run_alone(end, None)
         return True
+
+    def _run_alone(self, end: int, until: Optional[Condition]) -> bool:
+        """Run, refusing a second thread: a machine serves one thread at a time."""
+        if not self._busy.acquire(blocking=False):
+            raise MisuseError(
+                "this machine is running in another thread: a machine serves one thread at a "
+                "time (give each thread its own machine)"
+            )
+        try:
+            return self._run(end, until)
+        finally:
+            self._busy.release()
+
+    def _own(self, handle: object, what: str) -> None:
+        """``handle`` (a page, hold, request) must be one of this machine's."""
+        theirs = getattr(handle, "machine", self)
+        if theirs is not self:
+            raise MisuseError(
+                f"{what}: {handle!r} belongs to another machine; use it with the machine "
+                f"that made it"
+            )
 
     def _run(self, end: int, until: Optional[Condition]) -> bool:
         while True:
@@ -358,7 +395,7 @@ class Mm:
         oid = self._owner_ids.get(name)
         if oid is None:
             _check_owner_name(name)
-            oid = self._owner_ids[name] = int(self._engine.owner(name))
+            oid = self._owner_ids[name] = self._engine.owner(name)
         return oid
 
     def alloc(
@@ -371,56 +408,68 @@ class Mm:
         """Allocate a page (2^order pages) for ``owner``: ``alloc_pages(gfp, order)``.
 
         ``kind`` defaults to ``anon`` for movable masks and ``kernel`` for the others."""
+        gfp_index = _GFP_INDEX.get(gfp) if isinstance(gfp, str) else None
+        if gfp_index is None:
+            gfp_index = _GFP_INDEX.get(str(gfp).upper())
+            if gfp_index is None:
+                raise MisuseError(f"unknown gfp mask {gfp!r}: use one of {', '.join(GFP_NAMES)}")
         if kind is None:
-            kind = "anon" if "MOVABLE" in gfp.upper() else "kernel"
+            kind = "anon" if "MOVABLE" in GFP_NAMES[gfp_index] else "kernel"
+        kind_index = _KIND_INDEX.get(kind)
+        if kind_index is None:
+            raise MisuseError(f"unknown page kind {kind!r}: use {', '.join(ALLOC_KINDS)}")
         _whole("order", order)
         oid = self.owner_id(owner)
-        index = int(self._engine.alloc(oid, gfp, order, kind))
+        index = self._engine.alloc(oid, gfp_index, order, kind_index)
         return Page(self, owner, oid, index, order)
 
     def alloc_many(self, owner: str, count: int, **kwargs: Any) -> list[Page]:
         return [self.alloc(owner, **kwargs) for _ in range(count)]
 
     def free(self, page: Page) -> None:
+        self._own(page, "free")
         self._engine.free(page.owner_id, page.index)
 
     def page_pfn(self, page: Page) -> Optional[int]:
         """The frame holding ``page`` now, or None if it was reclaimed."""
-        pfn = self._engine.pfn_of(page.owner_id, page.index)
-        return None if pfn is None else int(pfn)
+        self._own(page, "pfn")
+        return self._engine.pfn_of(page.owner_id, page.index)
 
     def access(self, page: Page, write: bool = False) -> str:
         """Touch ``page``; returns what happened (hit, refault, swapin, ...)."""
-        _, how, _cost = self._engine.access(page.owner_id, page.index, write)
-        return str(how)
+        self._own(page, "access")
+        return self._engine.access(page.owner_id, page.index, write).how
 
     def writeback(self, page: Page) -> int:
         """Start writing the dirty ``page`` back now; returns when the write completes (ns)."""
-        return int(self._engine.writeback(page.owner_id, page.index))
+        self._own(page, "writeback")
+        return self._engine.writeback(page.owner_id, page.index)
 
     def hold(
         self, page: Page, holder: Optional[str], kind: str, duration: Optional[TimeLike]
     ) -> Hold:
         """Take a reference or pin of ``kind`` on ``page`` (see :meth:`Page.pin`)."""
+        self._own(page, "pin")
         holder = holder or page.owner
         hid = self.owner_id(holder)
         dur = None if duration is None else parse_duration(duration)
-        hold_id, pfn, cost = self._engine.hold(page.resident_pfn(), hid, kind, dur)
-        return Hold(self, int(hold_id), int(pfn), kind, holder, int(cost))
+        taken = self._engine.hold(page.resident_pfn(), hid, kind, dur)
+        return Hold(self, taken.id, taken.pfn, kind, holder, taken.cost_ns)
 
     def holds(self, pfn: int) -> list[Hold]:
         """The references and pins held on frame ``pfn`` now."""
         return [
-            Hold(self, int(hid), pfn, str(kind), str(holder))
-            for hid, holder, kind, _since in self._engine.holds(_whole("pfn", pfn))
+            Hold(self, h.id, pfn, h.kind, h.holder) for h in self._engine.holds(_whole("pfn", pfn))
         ]
 
     def release_hold(self, hold: Hold) -> None:
         """``put_page`` / ``unpin_user_page``."""
-        self._engine.release(hold.id)
+        self._own(hold, "release")
+        self._engine.release(_whole("hold id", hold.id, 2**64 - 1))
 
     def page_info(self, pfn: int) -> dict[str, Any]:
-        return dict(self._engine.page_info(_whole("pfn", pfn)))
+        """The frame's state (``dump_page``): kind, owner, flags, migratetype, zone, counts."""
+        return _fields(self._engine.page_info(_whole("pfn", pfn)))
 
     # ----- CMA -------------------------------------------------------------------------------
 
@@ -437,7 +486,7 @@ class Mm:
         _whole("count", count)
         _whole("align", align)
         job = self._engine.cma_alloc(area, count, align, self.owner_id(owner), zero)
-        return CmaRequest(self, int(job))
+        return CmaRequest(self, job, owner)
 
     def dma_heap_alloc(
         self, area: str, buffers: list[tuple[int, int]], owner: str, zero: bool = True
@@ -445,13 +494,15 @@ class Mm:
         """Start a device's allocation loop: ``cma_alloc`` of each ``(pages, align order)``
         one after the other, each starting when the previous one succeeded; a failure
         releases what was got and asks for nothing more (see ``rust/mm/src/dma_heap.rs``)."""
-        rid = int(self._engine.dma_heap_alloc(area, buffers, self.owner_id(owner), zero))
+        rid = self._engine.dma_heap_alloc(area, buffers, self.owner_id(owner), zero)
         return self.dma_request(rid)
 
     def dma_request(self, request: int) -> DmaRequestState:
         """The state of device request ``request`` now."""
-        jobs, done, ok, released_ns, cancelled, held = self._engine.dma_request(request)
-        return DmaRequestState(request, tuple(jobs), done, ok, released_ns, cancelled, held)
+        r = self._engine.dma_request(request)
+        return DmaRequestState(
+            r.id, tuple(r.jobs), r.done, r.ok, r.released_ns, r.cancelled, r.held_pages
+        )
 
     def dma_heap_release(self, request: int) -> None:
         """The device lets go of ``request``: what it holds is released now, a buffer in
@@ -460,46 +511,68 @@ class Mm:
 
     def job_done(self, job: int) -> bool:
         """Whether ``cma_alloc`` request ``job`` has finished."""
-        return bool(self._engine.job_done(job))
+        return self._engine.job_done(job)
 
     def cma_result(self, job: int) -> CmaResult:
         """What the finished ``cma_alloc`` request ``job`` did."""
-        raw = dict(self._engine.job(job))
-        raw.pop("state")
-        raw["blockers"] = tuple(Blocker(**b) for b in raw["blockers"])
-        return CmaResult(**raw)
+        return _cma_result(self._engine.job(job))
 
-    def cma_release(self, area: str, pfn: int, count: int) -> None:
-        """``cma_release(area, pfn, count)``: give a buffer back, without migration."""
-        self._engine.cma_release(area, pfn, count)
+    def release_request(self, request: CmaRequest) -> None:
+        """``cma_release`` the buffer of ``request``, by its owner (see
+        :meth:`CmaRequest.release`)."""
+        self._own(request, "cma_release")
+        self._engine.cma_release_job(request.id, self.owner_id(request.owner))
+
+    def cma_release(self, area: str, pfn: int, count: int, owner: str = "cma_alloc") -> None:
+        """``cma_release(area, pfn, count)`` by ``owner``: give a buffer back, without
+        migration. The range must be exactly one live ``cma_alloc`` buffer of ``owner``;
+        anything else is a :class:`MisuseError` that changes nothing."""
+        self._engine.cma_release(
+            area, _whole("pfn", pfn), _whole("count", count), self.owner_id(owner)
+        )
 
     def alloc_contig_range(
         self, start: int, end: int, migratetype: str = "Movable", owner: str = "alloc_contig"
-    ) -> dict[str, Any]:
+    ) -> ContigResult:
         """``alloc_contig_range([start, end))`` run to completion (the clock advances)."""
         _whole("start", start)
         _whole("end", end)
-        out = dict(self._engine.alloc_contig_range(start, end, migratetype, self.owner_id(owner)))
-        out["blockers"] = [Blocker(**b) for b in out["blockers"]]
-        return out
+        r = self._engine.alloc_contig_range(start, end, migratetype, self.owner_id(owner))
+        return ContigResult(
+            start=start,
+            count=end - start if r.errno is None else 0,
+            owner=owner,
+            errno=r.errno,
+            allocation=r.allocation,
+            pages_migrated=r.pages_migrated,
+            pages_reclaimed=r.pages_reclaimed,
+            pages_discarded=r.pages_discarded,
+            blockers=_blockers(r.blockers),
+        )
 
-    def free_contig_range(self, start: int, count: int) -> None:
-        self._engine.free_contig_range(_whole("start", start), _whole("count", count))
+    def free_contig_range(self, start: int, count: int, owner: str = "alloc_contig") -> None:
+        """``free_contig_range(start, count)`` by ``owner``: give back a range it took with
+        :meth:`alloc_contig_range`; anything but exactly one live range of ``owner`` is a
+        :class:`MisuseError` that changes nothing."""
+        self._engine.free_contig_range(
+            _whole("start", start), _whole("count", count), self.owner_id(owner)
+        )
 
-    def offline_pages(self, start: int, end: int) -> dict[str, Any]:
+    def offline_pages(self, start: int, end: int) -> OfflineResult:
         """Memory hot-remove of ``[start, end)`` (4 MiB aligned, one zone), run to completion:
         ``errno`` is None when the range went offline."""
-        out = dict(self._engine.offline_pages(_whole("start", start), _whole("end", end)))
-        out["blockers"] = [Blocker(**b) for b in out["blockers"]]
-        return out
+        r = self._engine.offline_pages(_whole("start", start), _whole("end", end))
+        fields = _fields(r)
+        fields["blockers"] = _blockers(r.blockers)
+        return OfflineResult(**fields)
 
     def online_pages(self, start: int, end: int) -> None:
         self._engine.online_pages(_whole("start", start), _whole("end", end))
 
     def cma_areas(self) -> list[dict[str, Any]]:
         return [
-            {"name": n, "base_pfn": b, "pages": c, "bytes": c * PAGE_SIZE}
-            for n, b, c in self._engine.cma_areas()
+            {"name": a.name, "base_pfn": a.base_pfn, "pages": a.pages, "bytes": a.pages * PAGE_SIZE}
+            for a in self._engine.cma_areas()
         ]
 
     # ----- devices and workloads ---------------------------------------------------------------
@@ -522,13 +595,15 @@ class Mm:
         spec = workload.to_engine()
         if spec.get("start_ns", 0) < self.now:
             spec["start_ns"] = self.now
-        wid = int(self._engine.start_workload(json.dumps(spec)))
+        wid = self._engine.start_workload(json.dumps(spec))
         return WorkloadHandle(self, wid, str(spec["name"]))
 
     def workload_stats(self, workload: WorkloadHandle) -> dict[str, Any]:
-        return dict(json.loads(self._engine.workload_stats(workload.id)))
+        self._own(workload, "workload_stats")
+        return _fields(self._engine.workload_stats(workload.id))
 
     def stop_workload(self, workload: WorkloadHandle) -> None:
+        self._own(workload, "stop")
         self._engine.stop_workload(workload.id)
 
     # ----- time series and views ---------------------------------------------------------------
@@ -539,46 +614,44 @@ class Mm:
 
     def series(self) -> dict[str, list[Any]]:
         """The time series sampled so far, as columns."""
-        data = json.loads(self._engine.series_json())
-        return {k: list(v) for k, v in data.items() if isinstance(v, list)}
+        return _fields(self._engine.series())
 
     def meminfo(self) -> dict[str, int]:
         """``/proc/meminfo`` lines, in kB."""
-        return dict(self._engine.meminfo())
+        return self._engine.meminfo()
 
     def meminfo_text(self) -> str:
-        return str(self._engine.meminfo_text())
+        return self._engine.meminfo_text()
 
     def buddyinfo(self) -> str:
         """``/proc/buddyinfo``."""
-        return str(self._engine.buddyinfo_text())
+        return self._engine.buddyinfo_text()
 
     def pagetypeinfo(self) -> str:
         """``/proc/pagetypeinfo``."""
-        return str(self._engine.pagetypeinfo_text())
+        return self._engine.pagetypeinfo_text()
 
     def vmstat(self) -> dict[str, int]:
         """``/proc/vmstat``."""
-        return dict(self._engine.vmstat())
+        return self._engine.vmstat()
 
     def cma_sysfs(self, area: str) -> dict[str, int]:
         """``/sys/kernel/mm/cma/<area>/*``."""
-        return dict(self._engine.cma_sysfs(area))
+        return self._engine.cma_sysfs(area)
 
     def cma_usage(self, area: str) -> dict[str, int]:
         """Pages of the area by what holds them (free, anon, file, device, cache, other)."""
-        return dict(self._engine.cma_usage(area))
+        return _fields(self._engine.cma_usage(area))
 
     def zones(self) -> list[dict[str, Any]]:
-        keys = ("name", "start_pfn", "end_pfn", "managed", "free", "free_cma", "watermarks")
-        return [dict(zip(keys, z)) for z in self._engine.zones()]
+        return [_fields(z) for z in self._engine.zones()]
 
     def trace(self, since: int = 0) -> list[str]:
         """Trace lines (ftrace format), those emitted after the first ``since``."""
         return list(self._engine.trace(_whole("since", since, 2**64 - 1)))
 
     def trace_lines_emitted(self) -> int:
-        return int(self._engine.trace_emitted())
+        return self._engine.trace_emitted()
 
     def dmesg(self) -> list[str]:
         """Kernel log lines: warnings from the pin instrumentation."""
@@ -587,6 +660,15 @@ class Mm:
     def check_invariants(self) -> None:
         """Raise :class:`EngineBugError` if any frame is accounted for wrongly."""
         self._engine.check_invariants()
+
+
+def _cma_result(job: JobInfo) -> CmaResult:
+    """One ``cma_alloc`` as a record of :mod:`cmadev.results`."""
+    fields = _fields(job)
+    for engine_only in ("state", "released"):
+        fields.pop(engine_only)
+    fields["blockers"] = _blockers(job.blockers)
+    return CmaResult(**fields)
 
 
 __all__ = [

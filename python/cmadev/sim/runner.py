@@ -58,7 +58,11 @@ class ScenarioRun:
         self.seed = scenario.seed if seed is None else seed
         self.progress = progress
         self.machine = Machine(
-            scenario.board_spec(), self.choice.policy, seed=self.seed, trace_limit=trace_limit
+            scenario.board_spec(),
+            self.choice.policy,
+            seed=self.seed,
+            trace_limit=trace_limit,
+            max_events=scenario.max_events,
         )
         self.trace_limit = trace_limit
         self.devices: dict[str, Device] = {

@@ -19,6 +19,11 @@ CMA_AREA_ALIGN = 4 * MiB
 ``max(MAX_ORDER_NR_PAGES, pageblock_nr_pages)`` pages, 4 MiB with 4 KiB pages and order-10
 blocks. (Since Linux 5.19, Zi Yan's series, a pageblock is enough; 4 MiB satisfies both.)"""
 
+DEFAULT_MAX_EVENTS = 1_000_000_000
+"""A machine's event budget unless it is given another: a billion events, a few minutes of
+host time (the engine's ``DEFAULT_MAX_EVENTS``). A run that would pass it stops with
+:class:`~cmadev.errors.EventBudgetError` instead of running for hours."""
+
 MIN_BOARD_RAM = 64 * MiB
 MAX_BOARD_RAM = 256 * GiB
 """The largest board the engine models: 64 Mi page frames. The engine keeps 16 bytes per
@@ -293,7 +298,11 @@ class Board(Spec):
         raise SpecError(f"board {self.name!r} has no CMA area {name!r}; its areas: {names}")
 
     def to_engine(
-        self, policy: Union[Policy, str], seed: int, trace_limit: int = 200_000
+        self,
+        policy: Union[Policy, str],
+        seed: int,
+        trace_limit: int = 200_000,
+        max_events: int = DEFAULT_MAX_EVENTS,
     ) -> dict[str, Any]:
         """The machine configuration the Rust engine deserialises (``deny_unknown_fields``).
 
@@ -304,6 +313,8 @@ class Board(Spec):
             raise SpecError(f"seed must be an integer in [0, 2**64); got {seed!r}")
         if isinstance(trace_limit, bool) or not isinstance(trace_limit, int) or trace_limit < 0:
             raise SpecError(f"trace_limit must be a non-negative integer; got {trace_limit!r}")
+        if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 1:
+            raise SpecError(f"max_events must be a positive integer; got {max_events!r}")
         return {
             "ram": self.ram,
             "cpus": self.cpus,
@@ -322,4 +333,5 @@ class Board(Spec):
             "policy": Policy.coerce(policy).to_engine(),
             "seed": seed,
             "trace_limit": trace_limit,
+            "max_events": max_events,
         }

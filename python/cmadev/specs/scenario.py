@@ -20,7 +20,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from cmadev.errors import SpecError
 from cmadev.results import ScenarioResult
 from cmadev.specs.base import Name, Spec, is_path, read_document, validate_model
-from cmadev.specs.board import Board
+from cmadev.specs.board import DEFAULT_MAX_EVENTS, Board
 from cmadev.specs.catalog import find, load_board, load_device
 from cmadev.specs.device import DeviceSpec
 from cmadev.specs.policy import Policy, PolicyChoice, parse_policy
@@ -154,6 +154,14 @@ class Scenario(Spec):
     seed: int = Field(0, ge=0, lt=2**64, description="Seed of the machine's random generator.")
     sample_interval: Duration = Field(
         100_000_000, gt=0, description="Interval of the time series samples ('100ms')."
+    )
+    max_events: int = Field(
+        DEFAULT_MAX_EVENTS,
+        ge=1,
+        le=2**63 - 1,
+        description="The most events a run may simulate: a run that would pass it stops with "
+        "EventBudgetError instead of running for hours (the default, a billion, is a few "
+        "minutes of host time).",
     )
     max_samples: int = Field(
         DEFAULT_MAX_SAMPLES,

@@ -404,7 +404,7 @@ fn contig_16m(board: &Board, full: bool, samples: usize) -> (Stats, Option<Stats
             inside = fill_zone_cma(&mut m, app, base, base + count);
         }
         let (wall, nr, _, pfn) = timed_cma_alloc(&mut m, count, dev);
-        m.cma_release(0, pfn, count).expect("release");
+        m.cma_release(0, pfn, count, dev).expect("release");
         let n = m.owners.list[app as usize].map.len() as u32;
         for i in 0..n {
             m.free_owned(app, i).expect("free");

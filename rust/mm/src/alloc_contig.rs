@@ -16,6 +16,7 @@
 
 use serde::Serialize;
 
+use crate::allocation::Source;
 use crate::error::Errno;
 use crate::gfp::Gfp;
 use crate::gup::HoldKind;
@@ -74,6 +75,9 @@ pub struct ContigRange {
     pub nr_discarded: u64,
     pub failed_attempts: u64,
     pub blockers: Vec<Blocker>,
+    /// The allocation made (`allocation.rs`), when `alloc_contig_range` called directly
+    /// succeeded.
+    pub allocation: Option<u64>,
 }
 
 /// What one step did: its cost, and the result once the range is done.
@@ -103,6 +107,7 @@ impl ContigRange {
             nr_discarded: 0,
             failed_attempts: 0,
             blockers: Vec::new(),
+            allocation: None,
         }
     }
 }
@@ -491,6 +496,13 @@ impl Machine {
         let mut cr = ContigRange::new(start, end, mt, cpu);
         loop {
             let step = self.contig_step(&mut cr, owner);
+            if let Some(Ok(())) = step.result {
+                // The frames are the caller's from now, while the last step's cost elapses.
+                let id = self
+                    .allocations
+                    .insert(start, end - start, owner, Source::Contig);
+                cr.allocation = Some(id);
+            }
             let next = step.wait_until.unwrap_or(self.now).max(self.now) + step.cost;
             self.run_until(next);
             if let Some(result) = step.result {
@@ -499,19 +511,24 @@ impl Machine {
         }
     }
 
-    /// `free_contig_range`: give back pages taken by `alloc_contig_range`.
-    pub fn free_contig_range(&mut self, start: Pfn, count: u32) -> crate::error::MmResult<()> {
-        let end = start.0.checked_add(count).map(Pfn);
-        let end = end.filter(|&e| e <= self.end_pfn());
-        let Some(end) = end else {
-            return crate::error::misuse("free_contig_range beyond the end of memory");
-        };
-        if let Some(bad) = Pfn::range(start, end).find(|&p| self.pages[p].kind() != Kind::Device) {
+    /// `free_contig_range(start, count)` by `caller`: give back the pages `caller` took with
+    /// `alloc_contig_range`. The range must be exactly one live allocation of `caller`
+    /// (`allocation.rs`); anything else is a misuse that changes nothing.
+    pub fn free_contig_range(
+        &mut self,
+        start: Pfn,
+        count: u32,
+        caller: OwnerId,
+    ) -> crate::error::MmResult<()> {
+        let a = self.exact_allocation("free_contig_range", start, count, caller)?;
+        if a.source != Source::Contig {
             return crate::error::misuse(format!(
-                "free_contig_range: pfn {bad:#x} was not allocated by alloc_contig_range"
+                "free_contig_range of pfn {start:#x}: that is {}, which cma_release frees",
+                self.describe_allocation(&a)
             ));
         }
-        for p in Pfn::range(start, end) {
+        self.forget_allocation(&a);
+        for p in Pfn::range(start, a.end()) {
             let cpu = self.owners.cpu(self.pages[p].owner);
             self.free_pages(p, 0, cpu);
         }

@@ -3,6 +3,7 @@
 //! structure (free lists, per-CPU lists, frames, CMA areas, gcma, holds), each named after
 //! what it checks; `check_invariants` runs them all.
 
+use crate::allocation::Source;
 use crate::config::MAX_PAGE_ORDER;
 use crate::error::{MmError, MmResult};
 use crate::owner::{cached_slot, pfn_slot, slot_cached_pfn, SLOT_SWAPPED};
@@ -41,6 +42,7 @@ impl Machine {
         self.check_cma_areas()?;
         self.check_gcma()?;
         self.check_holds()?;
+        self.check_allocations()?;
         Ok(())
     }
 
@@ -259,6 +261,70 @@ impl Machine {
     /// Whether `pfn` lies in one of the CMA areas.
     fn in_cma_area(&self, pfn: Pfn) -> bool {
         self.cma.iter().any(|a| a.contains(pfn))
+    }
+
+    /// The contiguous allocations (`allocation.rs`): they do not overlap; every frame of one
+    /// is a device frame of its owner, and every device frame is in one; a `cma_alloc` one
+    /// is its job's; each CMA bitmap has exactly the bits of its live allocations and of the
+    /// jobs holding a claim. (A stale or foreign release would break one of these.)
+    fn check_allocations(&self) -> MmResult<()> {
+        let mut prev_end = Pfn(0);
+        for a in self.allocations.iter() {
+            let what = self.describe_allocation(a);
+            if a.start < prev_end {
+                return bug(format!(
+                    "{what} at {:#x} overlaps the one before it",
+                    a.start
+                ));
+            }
+            prev_end = a.end();
+            if let Some(p) = Pfn::range(a.start, a.end()).find(|&p| {
+                let page = &self.pages[p];
+                page.kind() != Kind::Device || page.owner != a.owner
+            }) {
+                let page = &self.pages[p];
+                return bug(format!(
+                    "pfn {p:#x} of live {what} of {} is a {} frame of {}",
+                    self.owners.name(a.owner),
+                    page.kind().name(),
+                    self.owners.name(page.owner)
+                ));
+            }
+            if let Source::Cma { job, .. } = a.source {
+                let j = &self.jobs[job as usize];
+                if j.allocation != Some(a.id) || j.pfn != Some(a.start) {
+                    return bug(format!("{what} is not what its job allocated"));
+                }
+            }
+        }
+        if let Some(p) = Pfn::range(Pfn(0), self.end_pfn()).find(|&p| {
+            self.pages[p].kind() == Kind::Device && self.allocations.holding(p).is_none()
+        }) {
+            return bug(format!("device frame {p:#x} belongs to no live allocation"));
+        }
+        for (ai, area) in self.cma.iter().enumerate() {
+            let mut expected = vec![false; area.bitmap_maxno()];
+            let mut claim = |(first, nr): (usize, usize)| expected[first..first + nr].fill(true);
+            for a in self.allocations.iter() {
+                if matches!(a.source, Source::Cma { area, .. } if area == ai) {
+                    claim(area.bits_of(a.start, a.count));
+                }
+            }
+            for job in self.jobs.iter().filter(|j| j.area == ai) {
+                if let Some(bits) = area.job_claim(job) {
+                    claim(bits);
+                }
+            }
+            if let Some(i) = (0..expected.len()).find(|&i| expected[i] != area.bit(i)) {
+                return bug(format!(
+                    "CMA area {} bitmap bit {i} is {} but its allocations and claims say {}",
+                    area.name,
+                    area.bit(i),
+                    expected[i]
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The hold table: every hold is on an in-use head page.

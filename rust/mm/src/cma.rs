@@ -17,11 +17,12 @@ use std::collections::VecDeque;
 use serde::Serialize;
 
 use crate::alloc_contig::{Blocker, ContigRange};
+use crate::allocation::{Allocation, Source};
 use crate::config::CmaLock;
 use crate::error::{Errno, MmError, MmResult};
 use crate::event::EventKind;
 use crate::owner::OwnerId;
-use crate::page::{Kind, Page};
+use crate::page::Page;
 use crate::pageblock::Migratetype;
 use crate::pfn::Pfn;
 use crate::trace::page_ptr;
@@ -70,6 +71,25 @@ impl CmaArea {
 
     pub fn bitmap_maxno(&self) -> usize {
         self.bitmap.len()
+    }
+
+    /// Bit `i` of the bitmap: its 2^order_per_bit pages are allocated or being allocated.
+    pub fn bit(&self, i: usize) -> bool {
+        self.bitmap[i]
+    }
+
+    /// The bits `[first, first + nr)` that `[pfn, pfn + pages)` of the area covers.
+    pub fn bits_of(&self, pfn: Pfn, pages: u32) -> (usize, usize) {
+        (
+            ((pfn - self.base_pfn) >> self.order_per_bit) as usize,
+            self.pages_to_bits(pages),
+        )
+    }
+
+    /// The bits a job searching this area has claimed, if it holds any.
+    pub fn job_claim(&self, job: &CmaJob) -> Option<(usize, usize)> {
+        matches!(job.state, JobState::WaitLock | JobState::Running)
+            .then(|| (job.bitmap_no, self.pages_to_bits(job.count)))
     }
 
     fn pages_to_bits(&self, pages: u32) -> usize {
@@ -180,6 +200,8 @@ pub struct CmaJob {
     pub cancelled: bool,
     /// The device request (`dma_heap.rs`) this buffer belongs to, if any.
     pub request: Option<u32>,
+    /// The allocation the job made (`allocation.rs`), once it succeeded.
+    pub allocation: Option<u64>,
     /// The range being tried: its first bitmap bit, and the contiguous-range state.
     bitmap_no: usize,
     next_start: usize,
@@ -221,6 +243,7 @@ impl CmaJob {
             blockers: Vec::new(),
             cancelled: false,
             request,
+            allocation: None,
             bitmap_no: 0,
             next_start: 0,
             saw_busy: false,
@@ -491,6 +514,12 @@ impl Machine {
         }
         match result {
             Ok(()) => {
+                // The frames are the caller's from now (the buffer is cleared next).
+                let (area, count, owner) = (job.area, job.count, job.owner);
+                let source = Source::Cma { area, job: id };
+                let allocation = self.allocations.insert(cr.start, count, owner, source);
+                let job = &mut self.jobs[id as usize];
+                job.allocation = Some(allocation);
                 job.pfn = Some(cr.start);
                 if job.zero {
                     job.state = JobState::Zeroing;
@@ -582,48 +611,105 @@ impl Machine {
         }
     }
 
-    /// `cma_release`: free `[pfn, pfn + count)` back to the allocator, without migration.
-    pub fn cma_release(&mut self, area: usize, pfn: Pfn, count: u32) -> MmResult<()> {
-        let a = self
+    /// `cma_release(area, pfn, count)` by `caller`: free the buffer back to the allocator,
+    /// without migration. `[pfn, pfn + count)` must be exactly one live `cma_alloc`
+    /// allocation of `caller` in `area` (`allocation.rs`); anything else is a misuse that
+    /// changes nothing.
+    pub fn cma_release(
+        &mut self,
+        area: usize,
+        pfn: Pfn,
+        count: u32,
+        caller: OwnerId,
+    ) -> MmResult<()> {
+        let name = &self
             .cma
             .get(area)
-            .ok_or_else(|| MmError::Cma(format!("no CMA area #{area}")))?;
-        if pfn < a.base_pfn || pfn + count > a.base_pfn + a.count || count == 0 {
+            .ok_or_else(|| MmError::Cma(format!("no CMA area #{area}")))?
+            .name;
+        let what = format!("cma_release({name})");
+        let a = self.exact_allocation(&what, pfn, count, caller)?;
+        let Source::Cma { area: got, job } = a.source else {
             return Err(MmError::Misuse(format!(
-                "cma_release of pfn {pfn:#x} + {count} pages is outside area {:?} \
-                 [{:#x}, {:#x})",
-                a.name,
-                a.base_pfn,
-                a.base_pfn + a.count
+                "{what} of pfn {pfn:#x}: that is {}, which free_contig_range frees",
+                self.describe_allocation(&a)
+            )));
+        };
+        if got != area {
+            return Err(MmError::Misuse(format!(
+                "{what} of pfn {pfn:#x}: that is {}, not a buffer of area {name}",
+                self.describe_allocation(&a)
             )));
         }
-        let opb = a.order_per_bit;
-        if (pfn - a.base_pfn) % (1 << opb) != 0 {
+        if self.jobs[job as usize].request.is_some() {
             return Err(MmError::Misuse(format!(
-                "cma_release of pfn {pfn:#x} does not start an allocation of area {:?}",
-                a.name
+                "{what} of pfn {pfn:#x}: that is a buffer of a device request of {}, which \
+                 releases its buffers together: stop the device instead",
+                self.owners.name(a.owner)
             )));
         }
-        let owner = self.pages[pfn].owner;
-        if let Some(bad) = Pfn::range(pfn, pfn + count).find(|&p| {
-            let page = &self.pages[p];
-            page.kind() != Kind::Device || page.owner != owner
-        }) {
+        self.release_cma_allocation(a, area);
+        Ok(())
+    }
+
+    /// `cma_release` of the buffer job `id` allocated, by `caller` (the handle's way: a
+    /// job's allocation is released once, by its owner).
+    pub fn cma_release_job(&mut self, id: u32, caller: OwnerId) -> MmResult<()> {
+        let job = self.job(id)?;
+        let what = format!("cma_release of cma_alloc #{id}");
+        let (Some(pfn), Some(alloc_id)) = (job.pfn, job.allocation) else {
             return Err(MmError::Misuse(format!(
-                "cma_release of pfn {pfn:#x} + {count} pages: pfn {bad:#x} is not part of one \
-                 cma_alloc'd buffer (released twice, or a wrong count?)"
+                "{what}: it did not allocate anything (it {}); there is nothing to release",
+                if job.is_done() {
+                    "failed"
+                } else {
+                    "is still running"
+                }
+            )));
+        };
+        let Some(a) = self.allocations.by_id(alloc_id, pfn).copied() else {
+            return Err(MmError::Misuse(format!(
+                "{what} of {}: it was released already",
+                self.owners.name(job.owner)
+            )));
+        };
+        self.check_owner(&what, &a, caller)?;
+        if let Some(request) = job.request {
+            return Err(MmError::Misuse(format!(
+                "{what}: it is a buffer of {}'s device request #{request}, which releases its \
+                 buffers together: stop the device (or change its mode) instead",
+                self.owners.name(job.owner)
             )));
         }
+        let area = job.area;
+        self.release_cma_allocation(a, area);
+        Ok(())
+    }
+
+    /// `cma_release` of a buffer of a device request (`dma_heap.rs`), by the request.
+    pub(crate) fn release_request_buffer(&mut self, id: u32) {
+        let job = &self.jobs[id as usize];
+        let (area, alloc) = (job.area, job.allocation.zip(job.pfn));
+        let live = alloc.and_then(|(aid, pfn)| self.allocations.by_id(aid, pfn).copied());
+        if let Some(a) = live {
+            self.release_cma_allocation(a, area);
+        }
+    }
+
+    /// Free allocation `a`, a buffer of CMA area `area`, and clear its bitmap bits.
+    fn release_cma_allocation(&mut self, a: Allocation, area: usize) {
+        self.forget_allocation(&a);
+        let (pfn, count, owner) = (a.start, a.count, a.owner);
         let cpu = self.owners.cpu(owner);
         for p in Pfn::range(pfn, pfn + count) {
             self.pages[p] = Page::FREE;
             self.free_pages(p, 0, cpu);
         }
-        let a = &mut self.cma[area];
-        let bit = ((pfn - a.base_pfn) >> opb) as usize;
-        let nr = a.pages_to_bits(count);
-        a.set_bits(bit, nr, false);
-        a.release_pages_success += count as u64;
+        let area_ref = &mut self.cma[area];
+        let bit = ((pfn - area_ref.base_pfn) >> area_ref.order_per_bit) as usize;
+        let nr = area_ref.pages_to_bits(count);
+        area_ref.set_bits(bit, nr, false);
+        area_ref.release_pages_success += count as u64;
         if self.trace.enabled() {
             let fields = format!(
                 "name={} pfn=0x{:x} page={} count={}",
@@ -635,6 +721,5 @@ impl Machine {
             self.trace_owner(owner, "cma_release", &fields);
         }
         self.take_charge();
-        Ok(())
     }
 }

@@ -205,6 +205,10 @@ pub struct MachineConfig {
     /// Keep at most this many trace lines (oldest dropped first); 0 disables tracing.
     #[serde(default = "default_trace_limit")]
     pub trace_limit: usize,
+    /// The most events the machine may run (`Machine::run_slice`): a run that would pass it
+    /// stops with `MmError::Budget` instead of running for hours.
+    #[serde(default = "default_max_events")]
+    pub max_events: u64,
 }
 
 fn default_cpus() -> u32 {
@@ -225,12 +229,20 @@ fn default_dirty_ratio() -> u32 {
 fn default_trace_limit() -> usize {
     200_000
 }
+/// A billion events: a few minutes of host time at the engine's speed, and a thousand times
+/// what the shipped TV evening needs.
+pub const DEFAULT_MAX_EVENTS: u64 = 1_000_000_000;
+fn default_max_events() -> u64 {
+    DEFAULT_MAX_EVENTS
+}
 
 pub const PAGE_SIZE: u64 = 4096;
 /// Orders 0..=MAX_PAGE_ORDER (10), as x86-64 before 6.4 calls MAX_ORDER 11.
 pub const MAX_PAGE_ORDER: u32 = 10;
-/// Frame numbers must fit the mapping encoding (high bit marks a non-resident slot).
-pub const MAX_FRAMES: u64 = 1 << 30;
+/// Frame numbers must fit the mapping encoding (high bit marks a non-resident slot), and a
+/// board's frames the host's memory: 2^26 frames (256 GiB) cost about 1.3 GiB of host
+/// memory at 16 bytes a frame plus the owners' mappings. (The Python specs say the same.)
+pub const MAX_FRAMES: u64 = 1 << 26;
 
 impl MachineConfig {
     /// A board with `ram` bytes and default everything else (tests and benches).
@@ -262,7 +274,8 @@ impl MachineConfig {
         }
         if self.ram / PAGE_SIZE > MAX_FRAMES {
             return bad(format!(
-                "ram = {} bytes exceeds the 4 TiB the engine models",
+                "ram = {} bytes exceeds the 256 GiB the engine models: model a part of the \
+                 machine",
                 self.ram
             ));
         }

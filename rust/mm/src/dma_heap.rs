@@ -107,7 +107,7 @@ impl Machine {
         req.cancelled = !done;
         let held = std::mem::take(&mut req.held);
         for job in held {
-            self.release_job_buffer(job)?;
+            self.release_job_buffer(job);
         }
         if done && self.dma_requests[id as usize].released_ns.is_none() {
             self.dma_requests[id as usize].released_ns = Some(self.now);
@@ -129,15 +129,14 @@ impl Machine {
             self.cancel_queued_jobs(id);
             let held = std::mem::take(&mut self.dma_requests[id as usize].held);
             for j in held {
-                let _ = self.release_job_buffer(j);
+                self.release_job_buffer(j);
             }
             self.dma_requests[id as usize].released_ns = Some(self.now);
             return;
         }
         if self.dma_requests[id as usize].released {
-            // Let go while in flight: `release_job_buffer` cannot fail on a buffer this job
-            // has just allocated.
-            let _ = self.release_job_buffer(job);
+            // Let go while in flight: what arrives now goes straight back.
+            self.release_job_buffer(job);
         } else {
             self.dma_requests[id as usize].held.push(job);
         }
@@ -166,13 +165,8 @@ impl Machine {
         }
     }
 
-    /// `cma_release` of the buffer job `job` allocated.
-    fn release_job_buffer(&mut self, job: u32) -> MmResult<()> {
-        let j = &self.jobs[job as usize];
-        let (area, pfn, count) = (j.area, j.pfn, j.count);
-        match pfn {
-            Some(pfn) => self.cma_release(area, pfn, count),
-            None => Ok(()),
-        }
+    /// `cma_release` of the buffer job `job` allocated (nothing if it allocated nothing).
+    fn release_job_buffer(&mut self, job: u32) {
+        self.release_request_buffer(job);
     }
 }

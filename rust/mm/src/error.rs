@@ -14,6 +14,8 @@ pub enum MmError {
     OutOfMemory(String),
     /// A CMA call that cannot be made (unknown area, request larger than its area).
     Cma(String),
+    /// A run passed the machine's event budget (`max_events`): stopped, not hung.
+    Budget(String),
     /// An internal invariant does not hold: a bug in the engine.
     Bug(String),
 }
@@ -25,6 +27,7 @@ impl fmt::Display for MmError {
             | MmError::Misuse(m)
             | MmError::OutOfMemory(m)
             | MmError::Cma(m)
+            | MmError::Budget(m)
             | MmError::Bug(m) => f.write_str(m),
         }
     }

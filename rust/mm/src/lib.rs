@@ -21,6 +21,7 @@
 //! | `page_isolation.rs` | `mm/page_isolation.c` | pageblock isolation |
 //! | `alloc_contig.rs` | `mm/page_alloc.c` | `alloc_contig_range` in virtual time |
 //! | `cma.rs` | `mm/cma.c` | CMA areas, `cma_alloc`, `cma_release` |
+//! | `allocation.rs` | — | the contiguous allocations handed out, and their owners |
 //! | `dma_heap.rs` | `drivers/dma-buf/heaps/cma_heap.c` | a device's buffers, one request |
 //! | `gcma.rs` | (guaranteed CMA) | cleancache in a CMA area |
 //! | `memory_hotplug.rs` | `mm/memory_hotplug.c` | offlining and onlining memory |
@@ -34,6 +35,7 @@
 //! | `prefetch.rs` | `prefetch()` | cache hints for workloads that draw ahead |
 
 pub mod alloc_contig;
+pub mod allocation;
 pub mod check;
 pub mod cma;
 pub mod config;

@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 
 use crate::cma::{CmaArea, CmaJob, CmaLocks};
 use crate::config::{MachineConfig, Placement, MAX_PAGE_ORDER, PAGE_SIZE};
-use crate::error::MmResult;
+use crate::error::{MmError, MmResult};
 use crate::event::{EventKind, EventQueue};
 use crate::gup::Holds;
 use crate::owner::{Owners, OWNER_KERNEL};
@@ -33,6 +33,8 @@ pub struct Machine {
     pub cma: Vec<CmaArea>,
     pub cma_locks: CmaLocks,
     pub jobs: Vec<CmaJob>,
+    /// The contiguous allocations handed out, and their owners (`allocation.rs`).
+    pub allocations: crate::allocation::Allocations,
     /// Device requests through the dma-heap (`dma_heap.rs`), by id.
     pub dma_requests: Vec<crate::dma_heap::DmaHeapRequest>,
     pub holds: Holds,
@@ -41,6 +43,8 @@ pub struct Machine {
     pub workloads: Workloads,
     pub events: EventQueue,
     pub now: u64,
+    /// Events dispatched by `run_slice` so far (against `MachineConfig::max_events`).
+    pub events_run: u64,
     /// Where the current `run_until`/`run_while` stops: events may move the clock forward
     /// within their own work (a workload's batch of operations) but never past it.
     pub horizon: u64,
@@ -73,7 +77,7 @@ impl Machine {
         let zones = zone_layout(cfg.policy.placement, Pfn(nr_pages), cma_start, cma_pages);
         let cpus = cfg.cpus;
         let mut m = Machine {
-            pages: vec![Page::FREE; nr_pages as usize],
+            pages: frames(nr_pages)?,
             pageblocks: Pageblocks::new(nr_pages as u64, cfg.pageblock_order),
             pcp: (0..zones.len() * cpus as usize)
                 .map(|_| PerCpuPages::default())
@@ -82,6 +86,7 @@ impl Machine {
             cma: Vec::new(),
             cma_locks: CmaLocks::default(),
             jobs: Vec::new(),
+            allocations: Default::default(),
             dma_requests: Vec::new(),
             holds: Holds::default(),
             lru: Lru::default(),
@@ -89,6 +94,7 @@ impl Machine {
             workloads: Workloads::default(),
             events: EventQueue::default(),
             now: 0,
+            events_run: 0,
             horizon: 0,
             vmstat: Vmstat::default(),
             trace: Trace::new(cfg.trace_limit),
@@ -223,6 +229,51 @@ impl Machine {
         self.now = self.now.max(t);
     }
 
+    /// Run like `run_while`, but stop after `max_events` events to let the caller look up
+    /// (the binding checks for Ctrl-C between slices): `Slice::Paused` then, and calling
+    /// again with the same `limit` goes on exactly where it stopped (the horizon is the same,
+    /// so results do not depend on where slices end). Counts every event against the
+    /// machine's `max_events` budget: a run that would pass it stops with `MmError::Budget`.
+    pub fn run_slice(
+        &mut self,
+        limit: u64,
+        max_events: u64,
+        mut done: impl FnMut(&Machine) -> bool,
+    ) -> MmResult<Slice> {
+        self.horizon = limit;
+        for _ in 0..max_events {
+            if done(self) {
+                return Ok(Slice::Done);
+            }
+            let Some(ev) = self.events.pop_due(limit) else {
+                self.now = self.now.max(limit);
+                return Ok(if done(self) {
+                    Slice::Done
+                } else {
+                    Slice::Reached
+                });
+            };
+            self.count_event()?;
+            self.now = self.now.max(ev.at);
+            self.dispatch(ev.kind);
+        }
+        Ok(Slice::Paused)
+    }
+
+    /// One more event against the budget (`MachineConfig::max_events`).
+    fn count_event(&mut self) -> MmResult<()> {
+        self.events_run += 1;
+        if self.events_run <= self.cfg.max_events {
+            return Ok(());
+        }
+        Err(MmError::Budget(format!(
+            "the machine has run {} events, its budget (max_events): a workload rate, a sampling \
+             interval or a duration asks for more than the engine can simulate in reasonable \
+             time; raise max_events (Scenario.max_events, Machine(max_events=...)) to go on",
+            self.cfg.max_events
+        )))
+    }
+
     /// Run until `done` holds or the clock reaches `limit`; true if `done` held.
     pub fn run_while(&mut self, limit: u64, mut done: impl FnMut(&Machine) -> bool) -> bool {
         self.horizon = limit;
@@ -257,6 +308,19 @@ impl Machine {
     }
 }
 
+/// The frame array, every frame free; a host that cannot hold it is an error, not an abort.
+fn frames(nr_pages: u32) -> MmResult<Vec<Page>> {
+    let mut pages = Vec::new();
+    pages.try_reserve_exact(nr_pages as usize).map_err(|_| {
+        MmError::OutOfMemory(format!(
+            "the host cannot hold the {nr_pages} frames of this board ({} MiB of host memory)",
+            (nr_pages as u64 * std::mem::size_of::<Page>() as u64) >> 20
+        ))
+    })?;
+    pages.resize(nr_pages as usize, Page::FREE);
+    Ok(pages)
+}
+
 /// Zones for a placement: everything in ZONE_NORMAL, or the CMA areas (at the top of
 /// memory, where memblock puts them) in their own ZONE_MOVABLE or ZONE_CMA.
 fn zone_layout(placement: Placement, end: Pfn, cma_start: Pfn, cma_pages: u32) -> Vec<Zone> {
@@ -274,4 +338,15 @@ fn zone_layout(placement: Placement, end: Pfn, cma_start: Pfn, cma_pages: u32) -
         }
         _ => vec![Zone::new(ZoneId::Normal, Pfn(0), end)],
     }
+}
+
+/// Where `Machine::run_slice` stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slice {
+    /// The condition holds.
+    Done,
+    /// The clock reached the limit.
+    Reached,
+    /// The slice's events are spent: call again to go on.
+    Paused,
 }

@@ -107,6 +107,17 @@ impl Owners {
         Ok(id)
     }
 
+    /// `id`, if it names an owner: the binding checks every id it is given.
+    pub fn check(&self, id: OwnerId) -> MmResult<OwnerId> {
+        if (id as usize) < self.list.len() {
+            Ok(id)
+        } else {
+            misuse(format!(
+                "owner #{id} does not exist: get an id from owner(name)"
+            ))
+        }
+    }
+
     pub fn lookup(&self, name: &str) -> MmResult<OwnerId> {
         match self.by_name.get(name) {
             Some(&id) => Ok(id),

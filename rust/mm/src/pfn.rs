@@ -1,6 +1,6 @@
 //! Page frame numbers: the kernel's `unsigned long pfn`, frame `n` of memory (`n * 4 KiB`).
 //!
-//! `Pfn` is a newtype over `u32` (the model has at most 2^30 frames, `MAX_FRAMES`), so that a
+//! `Pfn` is a newtype over `u32` (the model has at most 2^26 frames, `MAX_FRAMES`), so that a
 //! page count, an order or a slot index cannot be passed where a frame is meant. It costs
 //! nothing at run time (`repr(transparent)`, every operation inlined). The frames index
 //! `[Page]` directly (`pages[pfn]`); arithmetic is what frames support: a frame plus or minus

@@ -89,7 +89,7 @@ fn cma_alloc_now(m: &mut Machine, count: u32, device: &str) -> Alloc {
     );
     let job = m.jobs[id as usize].clone();
     if let Some(pfn) = job.pfn {
-        m.cma_release(0, pfn, count).unwrap();
+        m.cma_release(0, pfn, count, dev).unwrap();
     }
     let mut blockers: Vec<String> = job
         .blockers
@@ -445,7 +445,7 @@ fn whole_area(m: &mut Machine, device: u16) -> Result<u64, String> {
     let issued = m.now;
     let (result, _) = cma_alloc_keep(m, count, device);
     let pfn = result?;
-    m.cma_release(0, pfn, count).unwrap();
+    m.cma_release(0, pfn, count, device).unwrap();
     Ok(m.now - issued)
 }
 
@@ -508,7 +508,7 @@ fn mounted(superblock_unmovable: bool, seed: u64) -> Mounted {
         buffers.push(pfn);
     }
     for &pfn in &buffers {
-        m.cma_release(0, pfn, 4 * PAGES_PER_MIB).unwrap();
+        m.cma_release(0, pfn, 4 * PAGES_PER_MIB, device).unwrap();
     }
     let whole_area_mounted = whole_area(&mut m, device);
     m.run_until(3 * S + MS);

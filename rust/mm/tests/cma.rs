@@ -44,7 +44,7 @@ fn cma_alloc_migrates_movable_pages_out() {
     assert!(job.pages_migrated > 0);
     m.check_invariants().unwrap();
     let pfn = job.pfn.unwrap();
-    m.cma_release(0, pfn, 4096).unwrap();
+    m.cma_release(0, pfn, 4096, cam).unwrap();
     m.check_invariants().unwrap();
 }
 
@@ -90,6 +90,6 @@ fn requests_are_looked_up_and_run_to_completion_by_id() {
     let job = m.job(id).unwrap();
     assert_eq!((job.id, job.count), (id, 1024));
     let pfn = job.pfn.expect("an idle area");
-    m.cma_release(0, pfn, 1024).unwrap();
+    m.cma_release(0, pfn, 1024, cam).unwrap();
     m.check_invariants().unwrap();
 }

@@ -156,7 +156,7 @@ fn gcma_cma_alloc_discards_instead_of_migrating() {
     run_job(&mut m, idle, 1_000_000_000);
     let idle_latency = m.jobs[idle as usize].latency_ns().unwrap();
     let pfn = m.jobs[idle as usize].pfn.unwrap();
-    m.cma_release(0, pfn, 4096).unwrap();
+    m.cma_release(0, pfn, 4096, cam).unwrap();
 
     let reader = m.owners.intern("reader").unwrap();
     for _ in 0..100_000 {
@@ -192,7 +192,7 @@ fn gcma_cma_alloc_discards_instead_of_migrating() {
         .unwrap();
     let (_, how) = m.access_owned(reader, lost, false).unwrap();
     assert_eq!(how, Access::Refault);
-    m.cma_release(0, pfn, 4096).unwrap();
+    m.cma_release(0, pfn, 4096, cam).unwrap();
     m.check_invariants().unwrap();
 }
 

@@ -494,7 +494,7 @@ impl World {
                     let job = self.m.jobs[self.jobs[i].0 as usize].clone();
                     let pfn = job.pfn.expect("ready");
                     self.m
-                        .cma_release(job.area, pfn, job.count)
+                        .cma_release(job.area, pfn, job.count, job.owner)
                         .map_err(|e| TestCaseError::fail(format!("cma_release: {e}")))?;
                     self.jobs[i].1 = true;
                 }
@@ -522,7 +522,7 @@ impl World {
             Op::FreeContig { pick } => {
                 if let Some((i, (start, count))) = nth(&self.contig, pick) {
                     self.m
-                        .free_contig_range(start, count)
+                        .free_contig_range(start, count, self.owners[2])
                         .map_err(|e| TestCaseError::fail(format!("free_contig_range: {e}")))?;
                     self.contig.swap_remove(i);
                 }
@@ -595,16 +595,16 @@ impl World {
                     let job = m.jobs[id as usize].clone();
                     refused(
                         &name,
-                        m.cma_release(job.area, job.pfn.expect("released"), job.count),
+                        m.cma_release(job.area, job.pfn.expect("released"), job.count, job.owner),
                     )?;
                 }
             }
             Misuse::CmaReleaseOutside => {
                 let a = &m.cma[0];
                 let (base, count) = (a.base_pfn, a.count);
-                refused(&name, m.cma_release(0, base - 1, 1))?;
-                refused(&name, m.cma_release(0, base + count, 1))?;
-                refused(&name, m.cma_release(0, base, 0))?;
+                refused(&name, m.cma_release(0, base - 1, 1, app))?;
+                refused(&name, m.cma_release(0, base + count, 1, app))?;
+                refused(&name, m.cma_release(0, base, 0, app))?;
             }
             Misuse::OrderTooHigh => {
                 refused(&name, m.alloc_owned(app, Gfp::KERNEL, 11, Kind::Kernel))?
@@ -630,11 +630,11 @@ impl World {
             }
             Misuse::FreeContigNotDevice => {
                 let n = m.end_pfn();
-                refused(&name, m.free_contig_range(n - 10, 20))?;
+                refused(&name, m.free_contig_range(n - 10, 20, app))?;
                 if let Some(pfn) =
                     Pfn::range(Pfn(0), n).find(|&p| m.pages[p].kind() != Kind::Device)
                 {
-                    refused(&name, m.free_contig_range(pfn, 1))?;
+                    refused(&name, m.free_contig_range(pfn, 1, app))?;
                 }
             }
             Misuse::WritebackClean => {
@@ -788,7 +788,7 @@ fn contig_range_keeps_pageblock_types() {
         w.m.alloc_contig_range(base, base + 16, Migratetype::Cma, app)
             .unwrap();
     assert_eq!(res, Ok(()));
-    w.m.free_contig_range(base, 16).unwrap();
+    w.m.free_contig_range(base, 16, app).unwrap();
     w.m.check_invariants().unwrap();
 }
 

@@ -48,3 +48,39 @@ fn migrate_on_first_dirty_moves_pages_when_dirtied_or_written_back() {
     m.run_until(m.now + 100 * MS);
     m.check_invariants().unwrap();
 }
+
+/// `migrate_pages` in synchronous mode waits for a page under writeback
+/// (`folio_wait_writeback` in `migrate_folio_unmap`, 6.1) instead of failing the range: a
+/// `cma_alloc` over a file page being written back succeeds at its first range, once the write
+/// has completed.
+#[test]
+fn a_page_under_writeback_delays_cma_alloc_until_it_is_written() {
+    let mut m = machine(256, 64, Placement::Balanced);
+    let (base, cam) = (m.cma[0].base_pfn, m.owners.intern("camera").unwrap());
+    let cache = m.owners.intern("cache").unwrap();
+    let index = loop {
+        let i = m
+            .alloc_owned(cache, cmadev_mm::gfp::Gfp::HIGHUSER_MOVABLE, 0, Kind::File)
+            .unwrap();
+        let pfn = m.owned_pfn(cache, i).unwrap().unwrap();
+        if pfn >= base && pfn < base + 512 {
+            break i;
+        }
+    };
+    m.access_owned(cache, index, true).unwrap();
+    let done_at = m.writeback_owned(cache, index).unwrap();
+    let pfn = m.owned_pfn(cache, index).unwrap().unwrap();
+    assert!(m.pages[pfn].test(pg::WRITEBACK));
+    let issued = m.now;
+    let id = m.cma_alloc(0, 512, 9, cam, false).unwrap();
+    run_job(&mut m, id, 10_000 * MS);
+    let job = m.jobs[id as usize].clone();
+    assert_eq!(job.pfn, Some(base), "the first range, once written");
+    assert_eq!(job.busy_retries, 0);
+    let completed = job.completed_ns.unwrap();
+    assert!(
+        completed >= done_at && done_at > issued,
+        "the allocation waited for the write"
+    );
+    m.check_invariants().unwrap();
+}

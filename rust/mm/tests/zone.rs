@@ -33,3 +33,47 @@ fn zone_cma_has_its_own_proportional_watermarks() {
     assert_eq!(n.lowmem_reserve[ZoneId::Cma as usize], c.managed_pages / 32);
     assert_eq!(c.lowmem_reserve, [0; 3]);
 }
+
+/// `__zone_watermark_ok` (6.1) subtracts `NR_FREE_CMA_PAGES` from the free pages of a request
+/// without `ALLOC_CMA`: unmovable allocations fail while the CMA area is still entirely free,
+/// and a movable request still succeeds.
+#[test]
+fn free_cma_pages_do_not_count_for_requests_that_may_not_use_cma() {
+    let mut m = machine(256, 128, Placement::Balanced);
+    let slab = m.owners.intern("slab").unwrap();
+    let app = m.owners.intern("app").unwrap();
+    let mut failed = None;
+    for _ in 0..100_000 {
+        if let Err(e) = m.alloc_owned(
+            slab,
+            cmadev_mm::gfp::Gfp::KERNEL,
+            0,
+            cmadev_mm::page::Kind::Kernel,
+        ) {
+            failed = Some(e);
+            break;
+        }
+    }
+    assert!(
+        matches!(failed, Some(cmadev_mm::MmError::OutOfMemory(_))),
+        "GFP_KERNEL runs out: {failed:?}"
+    );
+    let info: std::collections::BTreeMap<_, _> = m.meminfo().into_iter().collect();
+    assert_eq!(
+        info["CmaFree"],
+        128 * 1024,
+        "the CMA area was left untouched"
+    );
+    assert!(
+        info["MemFree"] > 100 * 1024,
+        "most free memory is CMA, unusable for GFP_KERNEL"
+    );
+    m.alloc_owned(
+        app,
+        cmadev_mm::gfp::Gfp::HIGHUSER_MOVABLE,
+        0,
+        cmadev_mm::page::Kind::Anon,
+    )
+    .expect("a movable request still succeeds");
+    m.check_invariants().unwrap();
+}

@@ -1,43 +1,44 @@
 //! The `cmadev._core` extension module: a thin PyO3 layer over `cmadev-mm`.
 //!
-//! Conversion only: every method parses its arguments, calls one engine function and
-//! converts the result. Engine errors become `cmadev.errors` exceptions in `to_pyerr`; a
-//! panic (an engine bug) is caught, reported as `EngineBugError`, and poisons the engine so
-//! that no half-updated state is used afterwards.
+//! Conversion only: every method checks its arguments, calls one engine function and
+//! converts the result into one of the typed classes of `types.rs` (or a plain mapping of
+//! counters, a list of lines). Engine errors become `cmadev.errors` exceptions through the
+//! table of `errors.rs`.
+//!
+//! - The engine runs without the GIL (`Python::detach`): another Python thread runs while a
+//!   machine does, and two machines in two threads run in parallel.
+//! - Long runs are cut into slices of events (`Machine::run_slice`); between slices the
+//!   binding checks for signals, so Ctrl-C stops a run with `KeyboardInterrupt` between two
+//!   events, and the machine stays consistent.
+//! - A machine serves one thread at a time: a call while it runs in another thread is a
+//!   `MisuseError` saying so, not a wait or a corruption.
+//! - A panic (an engine bug) is caught, reported as `EngineBugError`, and poisons the engine
+//!   so that no half-updated state is used afterwards.
 
+mod errors;
+mod types;
+
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use cmadev_mm::alloc_contig::Blocker;
-use cmadev_mm::cma::CmaJob;
 use cmadev_mm::gfp::Gfp;
 use cmadev_mm::gup::HoldKind;
+use cmadev_mm::machine::Slice;
 use cmadev_mm::page::Kind;
 use cmadev_mm::pageblock::Migratetype;
 use cmadev_mm::{Machine, MachineConfig, MmError, Pfn};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// Map an engine error onto the exception class of the same category in `cmadev.errors`.
-fn to_pyerr(py: Python<'_>, err: MmError) -> PyErr {
-    let class = match &err {
-        MmError::InvalidConfig(_) => "InvalidConfigError",
-        MmError::Misuse(_) => "MisuseError",
-        MmError::OutOfMemory(_) => "OutOfMemoryError",
-        MmError::Cma(_) => "CmaError",
-        MmError::Bug(_) => "EngineBugError",
-    };
-    match py.import("cmadev.errors").and_then(|m| m.getattr(class)) {
-        Ok(cls) => PyErr::from_value(match cls.call1((err.to_string(),)) {
-            Ok(v) => v,
-            Err(e) => return e,
-        }),
-        Err(e) => e,
-    }
-}
+use crate::errors::{misuse, to_pyerr};
+use crate::types::*;
 
-fn misuse(py: Python<'_>, msg: String) -> PyErr {
-    to_pyerr(py, MmError::Misuse(msg))
-}
+/// The page kinds `alloc` takes, by index (`ALLOC_KINDS` in Python).
+const ALLOC_KINDS: [Kind; 3] = [Kind::Anon, Kind::File, Kind::Kernel];
+
+/// Events per slice of a run: a few milliseconds of host time, so that a signal is seen well
+/// within 100 ms.
+const SLICE_EVENTS: u64 = 100_000;
 
 #[pyclass(module = "cmadev._core")]
 struct Engine {
@@ -45,90 +46,91 @@ struct Engine {
     poisoned: Option<String>,
 }
 
-impl Engine {
-    /// Run `f` on the machine, turning engine errors and panics into Python exceptions.
-    fn with<T>(
-        &mut self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut Machine) -> Result<T, MmError>,
-    ) -> PyResult<T> {
-        if let Some(why) = &self.poisoned {
-            return Err(to_pyerr(
-                py,
-                MmError::Bug(format!("the engine stopped after an internal error: {why}")),
-            ));
-        }
-        match catch_unwind(AssertUnwindSafe(|| f(&mut self.machine))) {
-            Ok(r) => r.map_err(|e| to_pyerr(py, e)),
-            Err(payload) => {
-                let msg = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                self.poisoned = Some(msg.clone());
-                Err(to_pyerr(py, MmError::Bug(format!("engine panic: {msg}"))))
-            }
+/// Run `f` on the engine behind `slf` without the GIL, turning engine errors and panics into
+/// Python exceptions.
+fn with<T: Send>(
+    slf: &Bound<'_, Engine>,
+    f: impl FnOnce(&mut Machine) -> Result<T, MmError> + Send,
+) -> PyResult<T> {
+    let mut engine = slf.try_borrow_mut().map_err(|_| {
+        misuse(
+            "this machine is running in another thread: a machine serves one thread at a \
+             time (give each thread its own machine)",
+        )
+    })?;
+    if let Some(why) = &engine.poisoned {
+        return Err(to_pyerr(MmError::Bug(format!(
+            "the engine stopped after an internal error: {why}"
+        ))));
+    }
+    let machine = &mut engine.machine;
+    let outcome = slf
+        .py()
+        .detach(|| catch_unwind(AssertUnwindSafe(|| f(machine))));
+    match outcome {
+        Ok(result) => result.map_err(to_pyerr),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            engine.poisoned = Some(msg.clone());
+            Err(to_pyerr(MmError::Bug(format!("engine panic: {msg}"))))
         }
     }
 }
 
-fn parse_kind(py: Python<'_>, kind: &str) -> PyResult<Kind> {
-    Kind::parse(kind).ok_or_else(|| {
-        misuse(
-            py,
-            format!("unknown page kind {kind:?}: use anon, file or kernel"),
-        )
-    })
+/// Read the engine behind `slf` (with the GIL: reads are short).
+fn read<T>(slf: &Bound<'_, Engine>, f: impl FnOnce(&Machine) -> Result<T, MmError>) -> PyResult<T> {
+    let engine = slf.try_borrow().map_err(|_| {
+        misuse("this machine is running in another thread: a machine serves one thread at a time")
+    })?;
+    f(&engine.machine).map_err(to_pyerr)
 }
 
-fn parse_migratetype(py: Python<'_>, mt: &str) -> PyResult<Migratetype> {
+/// Run until `done` holds or the clock reaches `limit`, a slice at a time, checking for
+/// signals between slices; true if `done` held.
+fn run_sliced(
+    slf: &Bound<'_, Engine>,
+    limit: u64,
+    done: impl Fn(&Machine) -> bool + Send + Sync + Copy,
+) -> PyResult<bool> {
+    loop {
+        match with(slf, |m| m.run_slice(limit, SLICE_EVENTS, done))? {
+            Slice::Done => return Ok(true),
+            Slice::Reached => return Ok(false),
+            Slice::Paused => slf.py().check_signals()?,
+        }
+    }
+}
+
+/// Named counters as a Python dict, in the engine's order (the kernel's).
+fn counters<'py, K: AsRef<str>>(
+    py: Python<'py>,
+    pairs: Vec<(K, u64)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, value) in pairs {
+        d.set_item(name.as_ref(), value)?;
+    }
+    Ok(d)
+}
+
+fn parse_migratetype(mt: &str) -> PyResult<Migratetype> {
     Migratetype::ALL
         .into_iter()
         .find(|m| m.name().eq_ignore_ascii_case(mt))
-        .ok_or_else(|| {
-            misuse(
-                py,
-                format!("unknown migratetype {mt:?}: use Movable or CMA"),
-            )
-        })
+        .ok_or_else(|| misuse(format!("unknown migratetype {mt:?}: use Movable or CMA")))
 }
 
-fn blocker_dict<'py>(py: Python<'py>, b: &Blocker) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("pfn", b.pfn.0)?;
-    d.set_item("reason", b.reason)?;
-    d.set_item("page_kind", b.page_kind)?;
-    d.set_item("owner", &b.owner)?;
-    d.set_item("holder", &b.holder)?;
-    d.set_item("hold_kind", b.hold_kind)?;
-    d.set_item("since_ns", b.since_ns)?;
-    Ok(d)
-}
-
-fn job_dict<'py>(py: Python<'py>, m: &Machine, j: &CmaJob) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("id", j.id)?;
-    d.set_item("area", &m.cma[j.area].name)?;
-    d.set_item("count", j.count)?;
-    d.set_item("align", j.align)?;
-    d.set_item("owner", m.owners.name(j.owner))?;
-    d.set_item("state", format!("{:?}", j.state).to_lowercase())?;
-    d.set_item("issued_ns", j.issued_ns)?;
-    d.set_item("completed_ns", j.completed_ns)?;
-    d.set_item("pfn", j.pfn.map(|p| p.0))?;
-    d.set_item("errno", j.errno.map(|e| e.name()))?;
-    d.set_item("busy_retries", j.busy_retries)?;
-    d.set_item("passes", j.passes)?;
-    d.set_item("pages_migrated", j.pages_migrated)?;
-    d.set_item("pages_reclaimed", j.pages_reclaimed)?;
-    d.set_item("pages_discarded", j.pages_discarded)?;
-    d.set_item("failed_attempts", j.failed_attempts)?;
-    d.set_item("lock_wait_ns", j.lock_wait_ns)?;
-    d.set_item("cancelled", j.cancelled)?;
-    let blockers: PyResult<Vec<_>> = j.blockers.iter().map(|b| blocker_dict(py, b)).collect();
-    d.set_item("blockers", blockers?)?;
-    Ok(d)
+fn nth<T: Copy>(table: &[T], what: &str, index: usize) -> PyResult<T> {
+    table.get(index).copied().ok_or_else(|| {
+        misuse(format!(
+            "{what} #{index} does not exist: use an index below {}",
+            table.len()
+        ))
+    })
 }
 
 #[pymethods]
@@ -136,12 +138,11 @@ impl Engine {
     #[new]
     fn new(py: Python<'_>, config_json: &str) -> PyResult<Self> {
         let cfg: MachineConfig = serde_json::from_str(config_json).map_err(|e| {
-            to_pyerr(
-                py,
-                MmError::InvalidConfig(format!("machine configuration: {e}")),
-            )
+            to_pyerr(MmError::InvalidConfig(format!(
+                "machine configuration: {e}"
+            )))
         })?;
-        let machine = Machine::new(cfg).map_err(|e| to_pyerr(py, e))?;
+        let machine = py.detach(|| Machine::new(cfg)).map_err(to_pyerr)?;
         Ok(Engine {
             machine,
             poisoned: None,
@@ -149,402 +150,372 @@ impl Engine {
     }
 
     #[getter]
-    fn now_ns(&self) -> u64 {
-        self.machine.now
+    fn now_ns(slf: &Bound<'_, Self>) -> PyResult<u64> {
+        read(slf, |m| Ok(m.now))
     }
 
     #[getter]
-    fn nr_pages(&self) -> u32 {
-        self.machine.nr_pages()
+    fn nr_pages(slf: &Bound<'_, Self>) -> PyResult<u32> {
+        read(slf, |m| Ok(m.nr_pages()))
     }
 
-    fn owner(&mut self, py: Python<'_>, name: &str) -> PyResult<u16> {
-        self.with(py, |m| m.owners.intern(name))
+    #[getter]
+    fn events_run(slf: &Bound<'_, Self>) -> PyResult<u64> {
+        read(slf, |m| Ok(m.events_run))
     }
 
-    fn owner_name(&self, id: u16) -> Option<String> {
-        self.machine
-            .owners
-            .list
-            .get(id as usize)
-            .map(|o| o.name.clone())
+    fn owner(slf: &Bound<'_, Self>, name: &str) -> PyResult<u16> {
+        with(slf, |m| m.owners.intern(name))
     }
 
+    fn owner_name(slf: &Bound<'_, Self>, id: u16) -> PyResult<String> {
+        read(slf, |m| Ok(m.owners.name(m.owners.check(id)?).to_string()))
+    }
+
+    /// `alloc_pages` for `owner`: `gfp` and `kind` are indices into `GFP_NAMES` and
+    /// `ALLOC_KINDS`; returns the page's index in the owner's mapping.
     fn alloc(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         owner: u16,
-        gfp: &str,
+        gfp: usize,
         order: u32,
-        kind: &str,
+        kind: usize,
     ) -> PyResult<u32> {
-        let kind = parse_kind(py, kind)?;
-        self.with(py, |m| {
-            let gfp = Gfp::parse(gfp)?;
+        let (_, gfp) = nth(&Gfp::NAMES, "gfp mask", gfp)?;
+        let kind = nth(&ALLOC_KINDS, "page kind", kind)?;
+        with(slf, |m| {
+            let owner = m.owners.check(owner)?;
             m.alloc_owned_uncharged(owner, gfp, order, kind)
         })
     }
 
-    fn free(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<()> {
-        self.with(py, |m| m.free_owned_uncharged(owner, index))
+    fn free(slf: &Bound<'_, Self>, owner: u16, index: u32) -> PyResult<()> {
+        with(slf, |m| {
+            m.free_owned_uncharged(m.owners.check(owner)?, index)
+        })
     }
 
-    fn pfn_of(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<Option<u32>> {
-        let pfn = self.with(py, |m| m.owned_pfn(owner, index))?;
-        Ok(pfn.map(|p| p.0))
+    fn pfn_of(slf: &Bound<'_, Self>, owner: u16, index: u32) -> PyResult<Option<u32>> {
+        read(slf, |m| {
+            Ok(m.owned_pfn(m.owners.check(owner)?, index)?.map(|p| p.0))
+        })
     }
 
-    /// Access a page; returns (pfn, what happened, ns the access cost).
-    fn access(
-        &mut self,
-        py: Python<'_>,
-        owner: u16,
-        index: u32,
-        write: bool,
-    ) -> PyResult<(u32, String, u64)> {
-        let (pfn, how, cost) = self.with(py, |m| m.access_owned_timed(owner, index, write))?;
-        Ok((pfn.0, format!("{how:?}").to_lowercase(), cost))
+    fn access(slf: &Bound<'_, Self>, owner: u16, index: u32, write: bool) -> PyResult<Access> {
+        let (pfn, how, cost_ns) = with(slf, |m| {
+            m.access_owned_timed(m.owners.check(owner)?, index, write)
+        })?;
+        Ok(Access {
+            pfn: pfn.0,
+            how: format!("{how:?}").to_lowercase(),
+            cost_ns,
+        })
     }
 
-    /// Take a reference or pin; returns (hold id, pfn pinned, ns charged to the holder).
     #[pyo3(signature = (pfn, holder, kind, duration_ns=None))]
     fn hold(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         pfn: u32,
         holder: u16,
         kind: &str,
         duration_ns: Option<u64>,
-    ) -> PyResult<(u64, u32, u64)> {
-        self.with(py, |m| {
-            let kind = HoldKind::parse(kind)?;
-            let (id, pinned, cost) = m.take_hold_timed(Pfn(pfn), holder, kind, duration_ns)?;
-            Ok((id, pinned.0, cost))
+    ) -> PyResult<HoldTaken> {
+        let kind = HoldKind::parse(kind).map_err(to_pyerr)?;
+        let (id, pinned, cost_ns) = with(slf, |m| {
+            let holder = m.owners.check(holder)?;
+            m.take_hold_timed(Pfn(pfn), holder, kind, duration_ns)
+        })?;
+        Ok(HoldTaken {
+            id,
+            pfn: pinned.0,
+            cost_ns,
         })
     }
 
-    fn release(&mut self, py: Python<'_>, hold_id: u64) -> PyResult<()> {
-        self.with(py, |m| m.release_hold(hold_id).map(|_| ()))
+    fn release(slf: &Bound<'_, Self>, hold_id: u64) -> PyResult<()> {
+        with(slf, |m| m.release_hold(hold_id).map(|_| ()))
     }
 
-    /// The holds on a page: (id, holder name, kind, since ns).
-    fn holds(&self, pfn: u32) -> Vec<(u64, String, &'static str, u64)> {
-        let holds = self.machine.holds_on(Pfn(pfn)).into_iter();
-        holds
-            .map(|h| (h.id, h.holder, h.kind, h.since_ns))
-            .collect()
+    fn holds(slf: &Bound<'_, Self>, pfn: u32) -> PyResult<Vec<HoldRecord>> {
+        read(slf, |m| {
+            Ok(m.holds_on(Pfn(pfn))
+                .into_iter()
+                .map(HoldRecord::from)
+                .collect())
+        })
     }
 
     /// Start writeback of a dirty page now; returns when it completes (ns).
-    fn writeback(&mut self, py: Python<'_>, owner: u16, index: u32) -> PyResult<u64> {
-        self.with(py, |m| m.writeback_owned(owner, index))
+    fn writeback(slf: &Bound<'_, Self>, owner: u16, index: u32) -> PyResult<u64> {
+        with(slf, |m| m.writeback_owned(m.owners.check(owner)?, index))
     }
 
     #[pyo3(signature = (area, count, align, owner, zero=false))]
     fn cma_alloc(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         area: &str,
         count: u32,
         align: u32,
         owner: u16,
         zero: bool,
     ) -> PyResult<u32> {
-        self.with(py, |m| {
+        with(slf, |m| {
             let a = m.cma_area_by_name(area)?;
-            m.cma_alloc(a, count, align, owner, zero)
+            m.cma_alloc(a, count, align, m.owners.check(owner)?, zero)
         })
     }
 
-    /// A device's buffers allocated one after the other (a driver's loop), as one request;
-    /// returns the request's id.
     #[pyo3(signature = (area, buffers, owner, zero=false))]
     fn dma_heap_alloc(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         area: &str,
         buffers: Vec<(u32, u32)>,
         owner: u16,
         zero: bool,
     ) -> PyResult<u32> {
-        self.with(py, |m| {
+        with(slf, |m| {
             let a = m.cma_area_by_name(area)?;
-            m.dma_heap_alloc(a, &buffers, owner, zero)
+            m.dma_heap_alloc(a, &buffers, m.owners.check(owner)?, zero)
         })
     }
 
-    fn dma_heap_release(&mut self, py: Python<'_>, id: u32) -> PyResult<()> {
-        self.with(py, |m| m.dma_heap_release(id))
+    fn dma_heap_release(slf: &Bound<'_, Self>, id: u32) -> PyResult<()> {
+        with(slf, |m| m.dma_heap_release(id))
     }
 
-    /// A device request: its buffers' job ids, whether it is done, whether every buffer was
-    /// allocated, when it stopped holding buffers, whether it was let go in flight, and the
-    /// pages it holds.
-    #[allow(clippy::type_complexity)]
-    fn dma_request(
-        &mut self,
-        py: Python<'_>,
-        id: u32,
-    ) -> PyResult<(Vec<u32>, bool, bool, Option<u64>, bool, u64)> {
-        self.with(py, |m| {
-            let r = m.dma_request(id)?;
-            Ok((
-                r.jobs.clone(),
-                r.is_done(m),
-                r.ok(m),
-                r.released_ns,
-                r.cancelled,
-                r.held_pages(m),
-            ))
-        })
+    fn dma_request(slf: &Bound<'_, Self>, id: u32) -> PyResult<DmaRequestInfo> {
+        read(slf, |m| Ok(DmaRequestInfo::new(m, m.dma_request(id)?)))
     }
 
-    fn job<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Bound<'py, PyDict>> {
-        let j = self.machine.job(id).map_err(|e| to_pyerr(py, e))?;
-        job_dict(py, &self.machine, j)
+    fn job(slf: &Bound<'_, Self>, id: u32) -> PyResult<JobInfo> {
+        read(slf, |m| Ok(JobInfo::new(m, m.job(id)?)))
     }
 
-    fn job_done(&self, id: u32) -> bool {
-        self.machine.job_done(id)
+    fn job_done(slf: &Bound<'_, Self>, id: u32) -> PyResult<bool> {
+        read(slf, |m| Ok(m.job(id)?.is_done()))
     }
 
-    fn cma_release(&mut self, py: Python<'_>, area: &str, pfn: u32, count: u32) -> PyResult<()> {
-        self.with(py, |m| {
+    fn cma_release_job(slf: &Bound<'_, Self>, id: u32, owner: u16) -> PyResult<()> {
+        with(slf, |m| m.cma_release_job(id, m.owners.check(owner)?))
+    }
+
+    fn cma_release(
+        slf: &Bound<'_, Self>,
+        area: &str,
+        pfn: u32,
+        count: u32,
+        owner: u16,
+    ) -> PyResult<()> {
+        with(slf, |m| {
             let a = m.cma_area_by_name(area)?;
-            m.cma_release(a, Pfn(pfn), count)
+            m.cma_release(a, Pfn(pfn), count, m.owners.check(owner)?)
         })
     }
 
-    /// Run `alloc_contig_range` to completion; returns (errno or None, migrated, reclaimed,
-    /// blockers).
-    fn alloc_contig_range<'py>(
-        &mut self,
-        py: Python<'py>,
+    /// `alloc_contig_range([start, end))` run to completion.
+    fn alloc_contig_range(
+        slf: &Bound<'_, Self>,
         start: u32,
         end: u32,
         migratetype: &str,
         owner: u16,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let mt = parse_migratetype(py, migratetype)?;
-        let (res, cr) = self.with(py, |m| {
-            m.alloc_contig_range(Pfn(start), Pfn(end), mt, owner)
-        })?;
-        let d = PyDict::new(py);
-        d.set_item("errno", res.err().map(|e| e.name()))?;
-        d.set_item("pages_migrated", cr.nr_migrated)?;
-        d.set_item("pages_reclaimed", cr.nr_reclaimed)?;
-        d.set_item("pages_discarded", cr.nr_discarded)?;
-        let blockers: PyResult<Vec<_>> = cr.blockers.iter().map(|b| blocker_dict(py, b)).collect();
-        d.set_item("blockers", blockers?)?;
-        Ok(d)
+    ) -> PyResult<ContigResult> {
+        let mt = parse_migratetype(migratetype)?;
+        with(slf, |m| {
+            let owner = m.owners.check(owner)?;
+            let (result, cr) = m.alloc_contig_range(Pfn(start), Pfn(end), mt, owner)?;
+            Ok(ContigResult::new(result, &cr))
+        })
+    }
+
+    fn free_contig_range(
+        slf: &Bound<'_, Self>,
+        start: u32,
+        count: u32,
+        owner: u16,
+    ) -> PyResult<()> {
+        with(slf, |m| {
+            m.free_contig_range(Pfn(start), count, m.owners.check(owner)?)
+        })
     }
 
     /// `offline_pages([start, end))` run to completion (memory hot-remove).
-    fn offline_pages<'py>(
-        &mut self,
-        py: Python<'py>,
-        start: u32,
-        end: u32,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let r = self.with(py, |m| m.offline_pages(Pfn(start), Pfn(end)))?;
-        let d = PyDict::new(py);
-        d.set_item("errno", r.result.err().map(|e| e.name()))?;
-        d.set_item("reason", r.reason)?;
-        d.set_item("pages_migrated", r.pages_migrated)?;
-        d.set_item("pages_discarded", r.pages_discarded)?;
-        d.set_item("passes", r.passes)?;
-        d.set_item("elapsed_ns", r.elapsed_ns)?;
-        let blockers: PyResult<Vec<_>> = r.blockers.iter().map(|b| blocker_dict(py, b)).collect();
-        d.set_item("blockers", blockers?)?;
-        Ok(d)
-    }
-
-    fn online_pages(&mut self, py: Python<'_>, start: u32, end: u32) -> PyResult<()> {
-        self.with(py, |m| m.online_pages(Pfn(start), Pfn(end)))
-    }
-
-    fn free_contig_range(&mut self, py: Python<'_>, start: u32, count: u32) -> PyResult<()> {
-        self.with(py, |m| m.free_contig_range(Pfn(start), count))
-    }
-
-    fn run_until(&mut self, py: Python<'_>, t_ns: u64) -> PyResult<()> {
-        self.with(py, |m| {
-            m.run_until(t_ns);
-            Ok(())
+    fn offline_pages(slf: &Bound<'_, Self>, start: u32, end: u32) -> PyResult<OfflineResult> {
+        with(slf, |m| {
+            Ok(OfflineResult::from(&m.offline_pages(Pfn(start), Pfn(end))?))
         })
     }
 
-    /// Run until request `id` is done or `limit_ns` is reached; true if done.
-    fn run_until_job(&mut self, py: Python<'_>, id: u32, limit_ns: u64) -> PyResult<bool> {
-        self.machine.job(id).map_err(|e| to_pyerr(py, e))?;
-        self.with(py, |m| m.run_until_job(id, limit_ns))
+    fn online_pages(slf: &Bound<'_, Self>, start: u32, end: u32) -> PyResult<()> {
+        with(slf, |m| m.online_pages(Pfn(start), Pfn(end)))
     }
 
-    fn next_event_ns(&self) -> Option<u64> {
-        self.machine.events.peek_time()
+    fn run_until(slf: &Bound<'_, Self>, t_ns: u64) -> PyResult<()> {
+        run_sliced(slf, t_ns, |_| false).map(|_| ())
     }
 
-    fn meminfo(&self) -> Vec<(&'static str, u64)> {
-        self.machine.meminfo()
+    /// Run until `cma_alloc` request `id` is done or the clock reaches `limit_ns`; true if
+    /// it is done.
+    fn run_until_job(slf: &Bound<'_, Self>, id: u32, limit_ns: u64) -> PyResult<bool> {
+        read(slf, |m| m.job(id).map(|_| ()))?;
+        run_sliced(slf, limit_ns, move |m| m.jobs[id as usize].is_done())
     }
 
-    fn meminfo_text(&self) -> String {
-        self.machine.meminfo_text()
+    fn next_event_ns(slf: &Bound<'_, Self>) -> PyResult<Option<u64>> {
+        read(slf, |m| Ok(m.events.peek_time()))
     }
 
-    fn buddyinfo_text(&self) -> String {
-        self.machine.buddyinfo_text()
+    /// `/proc/meminfo` in kB, in the kernel's order.
+    fn meminfo<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        counters(slf.py(), read(slf, |m| Ok(m.meminfo()))?)
     }
 
-    fn pagetypeinfo_text(&self) -> String {
-        self.machine.pagetypeinfo_text()
+    fn meminfo_text(slf: &Bound<'_, Self>) -> PyResult<String> {
+        read(slf, |m| Ok(m.meminfo_text()))
     }
 
-    fn vmstat(&self) -> Vec<(String, u64)> {
-        self.machine.vmstat()
+    fn buddyinfo_text(slf: &Bound<'_, Self>) -> PyResult<String> {
+        read(slf, |m| Ok(m.buddyinfo_text()))
     }
 
-    fn cma_sysfs(&mut self, py: Python<'_>, area: &str) -> PyResult<Vec<(&'static str, u64)>> {
-        self.with(py, |m| {
-            let a = m.cma_area_by_name(area)?;
-            Ok(m.cma_sysfs(a))
+    fn pagetypeinfo_text(slf: &Bound<'_, Self>) -> PyResult<String> {
+        read(slf, |m| Ok(m.pagetypeinfo_text()))
+    }
+
+    /// `/proc/vmstat`, in the kernel's order.
+    fn vmstat<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        counters(slf.py(), read(slf, |m| Ok(m.vmstat()))?)
+    }
+
+    /// `/sys/kernel/mm/cma/<area>/*`, in the order `ls` shows them.
+    fn cma_sysfs<'py>(slf: &Bound<'py, Self>, area: &str) -> PyResult<Bound<'py, PyDict>> {
+        let files = read(slf, |m| Ok(m.cma_sysfs(m.cma_area_by_name(area)?)))?;
+        counters(slf.py(), files)
+    }
+
+    fn cma_usage(slf: &Bound<'_, Self>, area: &str) -> PyResult<AreaUsage> {
+        read(slf, |m| {
+            Ok(AreaUsage::from(m.cma_usage(m.cma_area_by_name(area)?)))
         })
     }
 
-    fn cma_usage(&mut self, py: Python<'_>, area: &str) -> PyResult<Vec<(&'static str, u64)>> {
-        self.with(py, |m| {
-            let a = m.cma_area_by_name(area)?;
-            let u = m.cma_usage(a);
-            Ok(vec![
-                ("free", u.free),
-                ("anon", u.anon),
-                ("file", u.file),
-                ("device", u.device),
-                ("cache", u.cache),
-                ("other", u.other),
-            ])
+    fn cma_areas(slf: &Bound<'_, Self>) -> PyResult<Vec<AreaInfo>> {
+        read(slf, |m| {
+            Ok(m.cma
+                .iter()
+                .map(|a| AreaInfo {
+                    name: a.name.clone(),
+                    base_pfn: a.base_pfn.0,
+                    pages: a.count,
+                })
+                .collect())
         })
     }
 
-    /// (name, base pfn, pages) of each CMA area.
-    fn cma_areas(&self) -> Vec<(String, u32, u32)> {
-        self.machine
-            .cma
-            .iter()
-            .map(|a| (a.name.clone(), a.base_pfn.0, a.count))
-            .collect()
-    }
-
-    /// (name, start pfn, end pfn, managed, free, free cma, [min, low, high]) per zone.
-    #[allow(clippy::type_complexity)]
-    fn zones(&self) -> Vec<(&'static str, u32, u32, u64, u64, u64, [u64; 3])> {
-        self.machine
-            .zones
-            .iter()
-            .map(|z| {
-                (
-                    z.id.name(),
-                    z.start_pfn.0,
-                    z.end_pfn.0,
-                    z.managed_pages,
-                    z.nr_free_pages,
-                    z.nr_free_cma,
-                    z.watermark,
-                )
-            })
-            .collect()
+    fn zones(slf: &Bound<'_, Self>) -> PyResult<Vec<ZoneInfo>> {
+        read(slf, |m| {
+            Ok(m.zones
+                .iter()
+                .map(|z| ZoneInfo {
+                    name: z.id.name(),
+                    start_pfn: z.start_pfn.0,
+                    end_pfn: z.end_pfn.0,
+                    managed: z.managed_pages,
+                    free: z.nr_free_pages,
+                    free_cma: z.nr_free_cma,
+                    watermarks: z.watermark,
+                })
+                .collect())
+        })
     }
 
     #[pyo3(signature = (since=0))]
-    fn trace(&self, since: u64) -> Vec<String> {
-        self.machine.trace.lines_since(since)
+    fn trace(slf: &Bound<'_, Self>, since: u64) -> PyResult<Vec<String>> {
+        read(slf, |m| Ok(m.trace.lines_since(since)))
     }
 
-    fn trace_emitted(&self) -> u64 {
-        self.machine.trace.emitted()
+    fn trace_emitted(slf: &Bound<'_, Self>) -> PyResult<u64> {
+        read(slf, |m| Ok(m.trace.emitted()))
     }
 
-    fn dmesg(&self) -> Vec<String> {
-        self.machine.dmesg.lines.clone()
+    fn dmesg(slf: &Bound<'_, Self>) -> PyResult<Vec<String>> {
+        read(slf, |m| Ok(m.dmesg.lines.clone()))
     }
 
-    fn page_info<'py>(&self, py: Python<'py>, pfn: u32) -> PyResult<Bound<'py, PyDict>> {
-        let info = self
-            .machine
-            .page_info(Pfn(pfn))
-            .map_err(|e| to_pyerr(py, e))?;
-        let d = PyDict::new(py);
-        d.set_item("pfn", info.pfn.0)?;
-        d.set_item("kind", info.kind)?;
-        d.set_item("order", info.order)?;
-        d.set_item("owner", info.owner)?;
-        d.set_item("index", info.index)?;
-        d.set_item("flags", info.flags)?;
-        d.set_item("migratetype", info.migratetype)?;
-        d.set_item("zone", info.zone)?;
-        d.set_item("refcount", info.refcount)?;
-        d.set_item("pincount", info.pincount)?;
-        Ok(d)
+    fn page_info(slf: &Bound<'_, Self>, pfn: u32) -> PyResult<FrameInfo> {
+        read(slf, |m| Ok(FrameInfo::from(m.page_info(Pfn(pfn))?)))
     }
 
     /// Start a background workload from its JSON spec; returns its id.
-    fn start_workload(&mut self, py: Python<'_>, spec_json: &str) -> PyResult<u32> {
+    fn start_workload(slf: &Bound<'_, Self>, spec_json: &str) -> PyResult<u32> {
         let spec = serde_json::from_str(spec_json).map_err(|e| {
-            to_pyerr(
-                py,
-                MmError::InvalidConfig(format!("workload specification: {e}")),
-            )
+            to_pyerr(MmError::InvalidConfig(format!(
+                "workload specification: {e}"
+            )))
         })?;
-        self.with(py, |m| m.start_workload(spec))
+        with(slf, |m| m.start_workload(spec))
     }
 
-    fn stop_workload(&mut self, py: Python<'_>, id: u32) -> PyResult<()> {
-        self.with(py, |m| m.stop_workload(id))
+    fn stop_workload(slf: &Bound<'_, Self>, id: u32) -> PyResult<()> {
+        with(slf, |m| m.stop_workload(id))
     }
 
-    /// A workload's statistics, as JSON.
-    fn workload_stats(&mut self, py: Python<'_>, id: u32) -> PyResult<String> {
-        let stats = self.with(py, |m| m.workload_stats(id))?;
-        Ok(serde_json::to_string(&stats).expect("stats serialise"))
+    fn workload_stats(slf: &Bound<'_, Self>, id: u32) -> PyResult<WorkloadReport> {
+        read(slf, |m| Ok(WorkloadReport::from(m.workload_stats(id)?)))
     }
 
-    fn set_sampling(&mut self, py: Python<'_>, interval_ns: u64) -> PyResult<()> {
-        self.with(py, |m| {
+    fn set_sampling(slf: &Bound<'_, Self>, interval_ns: u64) -> PyResult<()> {
+        with(slf, |m| {
             m.set_sampling(interval_ns);
             Ok(())
         })
     }
 
-    /// The sampled time series, as JSON.
-    fn series_json(&self) -> String {
-        serde_json::to_string(&self.machine.series).expect("series serialise")
+    fn series(slf: &Bound<'_, Self>) -> PyResult<SeriesColumns> {
+        read(slf, |m| Ok(SeriesColumns::from(&m.series)))
     }
 
-    fn check_invariants(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.with(py, |m| m.check_invariants())
+    fn check_invariants(slf: &Bound<'_, Self>) -> PyResult<()> {
+        with(slf, |m| m.check_invariants())
     }
 }
 
 /// The engine's default cost model: `{"page_copy_ns": 2000, ...}`, the names of the
 /// configuration JSON (Python `CostModel` fields + `_ns`), in nanoseconds.
 #[pyfunction]
-fn default_costs(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let d = PyDict::new(py);
-    for (name, ns) in cmadev_mm::cost::CostModel::DEFAULT.fields() {
-        d.set_item(name, ns)?;
-    }
-    Ok(d)
+fn default_costs() -> BTreeMap<&'static str, u64> {
+    cmadev_mm::cost::CostModel::DEFAULT
+        .fields()
+        .into_iter()
+        .collect()
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_class::<BlockerInfo>()?;
+    m.add_class::<JobInfo>()?;
+    m.add_class::<ContigResult>()?;
+    m.add_class::<OfflineResult>()?;
+    m.add_class::<FrameInfo>()?;
+    m.add_class::<HoldRecord>()?;
+    m.add_class::<HoldTaken>()?;
+    m.add_class::<Access>()?;
+    m.add_class::<DmaRequestInfo>()?;
+    m.add_class::<AreaInfo>()?;
+    m.add_class::<ZoneInfo>()?;
+    m.add_class::<AreaUsage>()?;
+    m.add_class::<WorkloadReport>()?;
+    m.add_class::<SeriesColumns>()?;
     m.add_function(wrap_pyfunction!(default_costs, m)?)?;
-    m.add("PAGE_SIZE", cmadev_mm::config::PAGE_SIZE)?;
-    m.add("MAX_PAGE_ORDER", cmadev_mm::config::MAX_PAGE_ORDER)?;
+    m.add_function(wrap_pyfunction!(errors::error_classes, m)?)?;
     m.add(
         "GFP_NAMES",
         Gfp::NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+    )?;
+    m.add(
+        "ALLOC_KINDS",
+        ALLOC_KINDS.iter().map(|k| k.name()).collect::<Vec<_>>(),
     )?;
     Ok(())
 }
