@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 MIGRATE_TYPES_6_1 = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
 """``migratetype_names`` of 6.1 (mm/page_alloc.c) with CONFIG_CMA and CONFIG_MEMORY_ISOLATION."""
@@ -243,6 +243,76 @@ def parse_trace(text: str) -> list[TraceEvent]:
     return out
 
 
+@dataclass(frozen=True)
+class CmaCall:
+    """One ``cma_alloc`` as the trace shows it (6.1's events: ``cma_alloc_start``, a
+    ``cma_alloc_busy_retry`` per range that was busy, ``cma_alloc_finish``), with the
+    ``test_pages_isolated`` failures and the pages migrated in between. ``end_s`` is None if
+    the trace ends before the call does. Whether it succeeded is not in 6.1's events (the
+    finish event prints the last pfn tried either way): match it with the request records."""
+
+    area: str
+    count: int
+    align: int
+    start_s: float
+    end_s: Optional[float]
+    pfn: Optional[int]
+    busy_retries: int
+    isolation_failures: int
+    migrated: int
+    migrate_failed: int
+    task: str
+    pid: int
+
+    @property
+    def duration_s(self) -> Optional[float]:
+        return None if self.end_s is None else self.end_s - self.start_s
+
+
+def cma_calls(events: list[TraceEvent]) -> list[CmaCall]:
+    """The ``cma_alloc`` calls in ``events``, in the order they started. Events of a call
+    are those of its task (cma_alloc runs in the caller's context) between its start and
+    finish."""
+    open_calls: dict[int, dict[str, Any]] = {}
+    done: list[CmaCall] = []
+
+    def close(c: dict[str, Any], end: Optional[float], pfn: Optional[int]) -> None:
+        done.append(CmaCall(end_s=end, pfn=pfn, **c))
+
+    for e in events:
+        if e.event == "cma_alloc_start":
+            if e.pid in open_calls:
+                close(open_calls.pop(e.pid), None, None)
+            open_calls[e.pid] = {
+                "area": e.fields.get("name", ""),
+                "count": e.int_field("count") or 0,
+                "align": e.int_field("align") or 0,
+                "start_s": e.time_s,
+                "busy_retries": 0,
+                "isolation_failures": 0,
+                "migrated": 0,
+                "migrate_failed": 0,
+                "task": e.task,
+                "pid": e.pid,
+            }
+            continue
+        c = open_calls.get(e.pid)
+        if c is None:
+            continue
+        if e.event == "cma_alloc_busy_retry":
+            c["busy_retries"] += 1
+        elif e.event == "test_pages_isolated" and e.fields.get("ret") == "fail":
+            c["isolation_failures"] += 1
+        elif e.event == "mm_migrate_pages":
+            c["migrated"] += e.int_field("nr_succeeded") or 0
+            c["migrate_failed"] += e.int_field("nr_failed") or 0
+        elif e.event == "cma_alloc_finish":
+            close(open_calls.pop(e.pid), e.time_s, e.int_field("pfn"))
+    for c in open_calls.values():
+        close(c, None, None)
+    return sorted(done, key=lambda c: c.start_s)
+
+
 # --------------------------------------------------------------------------------------------
 # dmesg and the CMA bitmap
 
@@ -311,9 +381,11 @@ def free_runs(bitmap: list[bool]) -> list[tuple[int, int]]:
 __all__ = [
     "MIGRATE_TYPES_6_1",
     "BuddyZone",
+    "CmaCall",
     "CmaFailure",
     "PageTypeInfo",
     "TraceEvent",
+    "cma_calls",
     "free_runs",
     "parse_buddyinfo",
     "parse_cma_bitmap",

@@ -299,6 +299,20 @@ class GuestRun:
     def cma_failures(self) -> list[parsers.CmaFailure]:
         return parsers.parse_cma_failures(self.dmesg)
 
+    def cma_calls(self) -> list[parsers.CmaCall]:
+        """Each ``cma_alloc`` the trace shows, with its busy retries and duration."""
+        return parsers.cma_calls(self.trace_events())
+
+    def trace_overruns(self) -> int:
+        """Events the ring buffers overwrote before the agent read them (0: a whole trace)."""
+        total = 0
+        for key, text in self.trace_stats.items():
+            if key.startswith("cpu"):
+                for line in text.splitlines():
+                    if line.startswith("overrun:"):
+                        total += int(line.split(":")[1])
+        return total
+
     def oom_kills(self) -> int:
         """Processes the OOM killer killed (``oom_kill`` in /proc/vmstat, end minus start)."""
         return self.vmstat_delta("oom_kill") or 0
@@ -462,8 +476,8 @@ def assemble(
         elif rec.tag == "trace_events":
             run.trace_events_enabled = rec.text
         elif rec.tag == "trace_stats":
-            run.trace_stats = dict(a)
-            run.trace_stats["cpu0"] = rec.text
+            run.trace_stats.update({k: v for k, v in a.items() if k != "cpu"})
+            run.trace_stats[f"cpu{a.get('cpu', '0')}"] = rec.text
         elif rec.tag == "dmesg":
             run.dmesg = rec.text
         elif rec.tag == "calib":
@@ -479,10 +493,10 @@ def assemble(
     run.trace = "".join(trace_parts)
     if not run.kernel_version:
         run.kernel_version = run.meta.get("uname_r", "")
-    t0 = run.meta.get("t0_mono_ns")
-    if t0 and t0.isdigit():
-        # t0 is set 50 ms + 20 ms per workload after the agent's setup: what is left is boot
-        run.boot_s = int(t0) / 1e9
+    start = run.meta.get("agent_start_ns")
+    if start and start.isdigit():
+        # CLOCK_MONOTONIC starts at boot: when PID 1 began is how long the boot took
+        run.boot_s = int(start) / 1e9
     return run
 
 

@@ -33,6 +33,7 @@
 #define MAX_LINES (MAX_WORKLOADS + MAX_DEVICES + MAX_STEPS + MAX_SYSCTLS + 16)
 
 struct ctx g = { .time_scale = 1.0 };
+static uint64_t agent_start_ns; /* CLOCK_MONOTONIC when PID 1 began: the boot's length */
 
 static struct line lines[MAX_LINES];
 static int nlines;
@@ -289,11 +290,12 @@ static void record_meta(void)
 			"uname_r=%s\nuname_v=%s\nmachine=%s\ncmdline=%s\ncpus=%ld\n"
 			"cma_area=%s\ncma_base_pfn=%" PRIu64 "\ncma_count=%" PRIu64
 			"\ncma_order_per_bit=%" PRIu64 "\ntime_scale=%g\nt0_mono_ns=%" PRIu64
-			"\nduration_ns=%" PRIu64 "\nsample_interval_ns=%" PRIu64 "\n",
+			"\nduration_ns=%" PRIu64 "\nsample_interval_ns=%" PRIu64
+			"\nagent_start_ns=%" PRIu64 "\n",
 			u.release, u.version, u.machine, cmdline ? cmdline : "", cpus,
 			g.cma.present ? g.cma.name : "", g.cma.base_pfn, g.cma.count,
 			g.cma.order_per_bit, g.time_scale, g.t0, g.duration_ns,
-			g.sample_interval_ns);
+			g.sample_interval_ns, agent_start_ns);
 	free(cmdline);
 }
 
@@ -407,6 +409,7 @@ int main(int argc, char **argv)
 		calibrate_memory(emit_host);
 		return 0;
 	}
+	agent_start_ns = now_ns();
 	if (getpid() != 1) {
 		fprintf(stderr, "cmadev-agent runs as PID 1 of a cmadev guest (or with "
 				"--host-calibrate on the host)\n");

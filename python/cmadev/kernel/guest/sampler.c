@@ -241,12 +241,21 @@ void trace_stop_and_drain(void)
 	pthread_join(tracer, NULL);
 	while (trace_pump())
 		;
-	char *stats = read_file(TRACING "/per_cpu/cpu0/stats", NULL);
+	/* each CPU's ring-buffer statistics: "overrun" and "dropped events" say whether the
+	 * reader kept up (a non-zero overrun means events were overwritten before being read) */
 	char attrs[96];
 	snprintf(attrs, sizeof attrs, "bytes=%" PRIu64 " truncated=%d", trace_bytes,
 		 trace_truncated);
-	results_record("trace_stats", attrs, stats ? stats : "", stats ? strlen(stats) : 0);
-	free(stats);
+	for (int cpu = 0; cpu < 256; cpu++) {
+		char path[96], cpuattrs[128];
+		snprintf(path, sizeof path, TRACING "/per_cpu/cpu%d/stats", cpu);
+		char *stats = read_file(path, NULL);
+		if (!stats)
+			break;
+		snprintf(cpuattrs, sizeof cpuattrs, "%s cpu=%d", attrs, cpu);
+		results_record("trace_stats", cpuattrs, stats, strlen(stats));
+		free(stats);
+	}
 	close(trace_fd);
 	trace_fd = -1;
 }
