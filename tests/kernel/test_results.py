@@ -23,7 +23,11 @@ MEMINFO1 = MEMINFO0.replace("CmaFree:          131072", "CmaFree:           6553
 def _stream(end: bool = True) -> bytes:
     parts = [
         MAGIC,
-        _rec("meta", "", "uname_r=6.1.192\nt0_mono_ns=2500000000\ncma_area=reserved\n"),
+        _rec(
+            "meta",
+            "",
+            "uname_r=6.1.192\nt0_mono_ns=2600000000\nagent_start_ns=2500000000\ncma_area=reserved\n",
+        ),
         _rec("file", "t=0 k=0 path=/proc/meminfo", MEMINFO0),
         _rec("file", "t=0 k=0 path=/proc/vmstat", "pgmigrate_success 10\noom_kill 0\n"),
         _rec("file", "t=0 k=0 path=/sys/kernel/debug/cma/reserved/used", "0\n"),

@@ -78,6 +78,8 @@ def run_program(
     timeout: Optional[float] = None,
     initramfs: Optional[Initramfs] = None,
     append: tuple[str, ...] = (),
+    cpu: Optional[str] = None,
+    prealloc: bool = True,
     qemu_binary: str = "qemu-system-x86_64",
     cache_dir: Optional[PathLike] = None,
     keep_dir: Optional[PathLike] = None,
@@ -89,8 +91,10 @@ def run_program(
     cmadev kernel (built and cached on first use), a path to a bzImage of the user's, or a
     :class:`KernelImage`. ``accel``: ``tcg`` (default) or ``kvm``. ``timeout``: wall
     seconds (default :func:`default_timeout`). ``append``: more kernel arguments
-    (``page_owner=on``...). ``keep_dir``: keep the run's files (console, results disk,
-    initrd) there instead of a temporary directory that is removed.
+    (``page_owner=on``...). ``cpu``: QEMU's ``-cpu`` model (default
+    :data:`cmadev.kernel.qemu.TCG_CPU` under TCG). ``keep_dir``: keep the run's files
+    (console, results disk, initrd) there instead of a temporary directory that is removed.
+    ``prealloc``: QEMU's ``-mem-prealloc`` (default on: see :func:`cmadev.kernel.qemu.command`).
 
     Raises :class:`GuestError` (with the console's last lines) when the guest panics, the
     agent fails, or the run times out; :class:`HostDependencyError` naming the Debian
@@ -124,6 +128,8 @@ def run_program(
             console=console,
             accel=accel,
             append=append,
+            cpu=cpu,
+            prealloc=prealloc,
         )
         say(
             f"booting {image.version} ({accel}, {machine.ram_mib} MiB, {machine.cpus} CPUs, "
@@ -212,6 +218,7 @@ def measure_costs(
     kernel: KernelArg = None,
     accel: str = "tcg",
     timeout: float = 900.0,
+    cpu: Optional[str] = None,
     cache_dir: Optional[PathLike] = None,
     progress: Optional[Progress] = None,
     **options: Any,
@@ -242,6 +249,7 @@ def measure_costs(
         accel=accel,
         timeout=timeout,
         initramfs=base,
+        cpu=cpu,
         cache_dir=cache_dir,
         progress=progress,
     )
@@ -255,6 +263,7 @@ def measure_costs(
         "ratio": ratio,
         "kernel": run.kernel_version,
         "accel": accel,
+        "cpu": cpu or (qemu.TCG_CPU if accel == "tcg" else "host"),
         "board": {"ram": board.ram, "cpus": board.cpus, "cma_bytes": board.cma_bytes},
         "wall_s": time.monotonic() - t0,
         "boot_s": run.boot_s,

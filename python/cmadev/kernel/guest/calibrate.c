@@ -190,12 +190,17 @@ static void measure(const char *path, alloc_fn fn, uint64_t pages, int reps,
 
 static const uint64_t sizes[] = { 1, 16, 256, 1024, 4096, 16384, 65536 };
 
-static void sweep(const char *tag, void (*emit)(const char *, double), int small_reps)
+/* Each size through both paths: `small_reps` times for 1 and 16 pages, `big_reps` for the
+ * others. Under fill, one call per size: a call migrates the pages of its range, and the next
+ * call (first fit again, a larger range) finds those already free and migrates the rest, so
+ * each call's latency goes with its own `_migrated` count. */
+static void sweep(const char *tag, void (*emit)(const char *, double), int small_reps,
+		  int big_reps)
 {
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		if (sizes[i] > g.cma.count / 2)
 			break;
-		int reps = sizes[i] <= 16 ? small_reps : 5;
+		int reps = sizes[i] <= 16 ? small_reps : big_reps;
 		char path[64];
 		snprintf(path, sizeof path, "%sdebugfs", tag);
 		measure(path, debugfs_once, sizes[i], reps, emit);
@@ -253,7 +258,7 @@ void calibrate_cma(const struct line *cfg, void (*emit)(const char *, double))
 	heap_fd = open(heap, O_RDONLY | O_CLOEXEC);
 	emit("cma_area_pages", (double)g.cma.count);
 	emit("dma_heap_present", heap_fd >= 0);
-	sweep("idle_", emit, (int)kv_u64(cfg, "small_reps", 31));
+	sweep("idle_", emit, (int)kv_u64(cfg, "small_reps", 31), 5);
 	/* Fill memory so that the area holds movable pages: 6.1 places a movable allocation in
 	 * CMA once free CMA pages exceed half the zone's free pages (__rmqueue). */
 	double frac = kv_f64(cfg, "fill_fraction", 0.85);
@@ -264,7 +269,7 @@ void calibrate_cma(const struct line *cfg, void (*emit)(const char *, double))
 	if (pid > 0) {
 		emit("fill_cma_free_kb", (double)meminfo_kb("CmaFree:"));
 		emit("fill_mem_free_kb", (double)meminfo_kb("MemFree:"));
-		sweep("fill_", emit, 5);
+		sweep("fill_", emit, 1, 1);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
