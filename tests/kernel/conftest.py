@@ -21,8 +21,6 @@ from cmadev.kernel import hostdeps
 from cmadev.kernel.build import KernelImage, cached_kernels, ensure_kernel, kernel_image
 from cmadev.kernel.initramfs import Initramfs, ensure_initramfs
 
-CAPTURES = Path(__file__).parent / "captures"
-
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(

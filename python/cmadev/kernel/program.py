@@ -452,22 +452,23 @@ def guest_board(
             f"board must be a mapping (e.g. Board.to_engine(...) or Board.model_dump()); got "
             f"{type(board).__name__}"
         )
-    name = str(board.get("name", "board"))
+    name = str(board.get("name") or "")
     try:
         ram = int(board["ram"])
     except (KeyError, TypeError, ValueError):
         raise ProgramError("board needs 'ram' in bytes (e.g. 536870912 for 512 MiB)") from None
     cpus = int(_get(board, "cpus", default=1))
     areas = list(_get(board, "cma_areas", default=()))
+    what = f"board {name}" if name else "the board"
     notes = [
-        f"board {name}: an x86-64 guest under QEMU reproduces its memory size ({ram // MiB} "
+        f"{what}: an x86-64 guest under QEMU reproduces its memory size ({ram // MiB} "
         f"MiB), CPUs ({cpus}) and CMA area, not its architecture, memory bus or storage"
     ]
     names = tuple(str(a["name"]) for a in areas)
     total = sum(int(a["size"]) for a in areas)
     if len(areas) > 1 and not merge_areas:
         raise ProgramError(
-            f"board {name} has {len(areas)} CMA areas ({', '.join(names)}); an x86 guest has "
+            f"{what} has {len(areas)} CMA areas ({', '.join(names)}); an x86 guest has "
             f"one, the default area cma= creates: reproduce one of them, or pass "
             f"merge_areas=True to run them as one area of {total // MiB} MiB"
         )
@@ -520,7 +521,7 @@ def guest_board(
         cpus=cpus,
         cma_bytes=total,
         swap=int(_get(board, "swap", default=0)),
-        name=name,
+        name=name or "board",
         areas=names,
         sysctls=tuple(sysctls),
     )

@@ -63,8 +63,14 @@ void sample_once(uint64_t k, int with_bitmap)
 			copy_file(path, t, k);
 		}
 		if (with_bitmap) {
-			snprintf(path, sizeof path, "/sys/kernel/debug/cma/%s/bitmap", g.cma.name);
-			copy_file(path, t, k);
+			/* the first and final samples: the area's layout and its allocation bitmap */
+			static const char *const layout[] = { "bitmap", "base_pfn", "count",
+							      "order_per_bit" };
+			for (size_t i = 0; i < sizeof layout / sizeof layout[0]; i++) {
+				snprintf(path, sizeof path, "/sys/kernel/debug/cma/%s/%s",
+					 g.cma.name, layout[i]);
+				copy_file(path, t, k);
+			}
 		}
 	}
 	char attrs[96];
