@@ -443,3 +443,52 @@ def test_measure_costs(guest_kernel: KernelImage, accel: str) -> None:
     assert g["fill_debugfs_alloc_16384_migrated"] > 0
     if accel == "tcg":
         assert r["memcpy_page_ns"] > 1.5  # TCG is slower than the host it runs on
+
+
+# --------------------------------------------------------------------------------------------
+# swap, and page_owner on the command line
+
+
+@pytest.fixture(scope="module")
+def swapping(guest_kernel: KernelImage, guest_initramfs: Initramfs, accel: str) -> GuestRun:
+    board = {**BOARD, "swap": 256 * MiB}
+    program = program_from_scenario(
+        board,
+        [AnonHog(name="hog", size="560MiB", growth="200MiB/s").to_engine()],
+        [],
+        duration_ns=12 * S,
+        sample_interval_ns=S,
+    )
+    run = run_program(
+        program,
+        kernel=guest_kernel,
+        initramfs=guest_initramfs,
+        accel=accel,
+        append=("page_owner=on",),
+    )
+    print(f"\n[{run.kernel_version}, {accel}] wall {run.wall_s:.1f} s, boot {run.boot_s:.2f} s")
+    return run
+
+
+def test_a_board_with_swap_swaps(swapping: GuestRun) -> None:
+    final = swapping.final_sample
+    assert final is not None
+    m = final.meminfo()
+    print(
+        f"  SwapTotal {m['SwapTotal']} kB, SwapFree {m['SwapFree']} kB, "
+        f"pswpout {swapping.vmstat_delta('pswpout')}"
+    )
+    assert m["SwapTotal"] == 256 * 1024 - 4  # the header page is not swap space
+    assert m["SwapFree"] < m["SwapTotal"]
+    assert (swapping.vmstat_delta("pswpout") or 0) > 0
+    hog = swapping.workload("hog")
+    assert hog.signal == 0 and hog.counters["pages_faulted"] == 560 * 256  # no OOM kill
+
+
+def test_page_owner_can_be_enabled(swapping: GuestRun) -> None:
+    assert "page_owner=on" in swapping.meta["cmdline"]
+    assert "page_owner is disabled" not in swapping.dmesg
+    final = swapping.final_sample
+    assert final is not None
+    # pagetypeinfo prints its "mixed blocks" table only when page_owner is on
+    assert final.pagetypeinfo().mixed
