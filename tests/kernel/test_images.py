@@ -127,6 +127,7 @@ def test_qemu_command(tmp_path: Path) -> None:
         Drive("cmadev-results", tmp_path / "r.img"),
         Drive("cmadev-data", tmp_path / "d.img", snapshot=True),
         Drive("cmadev-dio1", null_latency_ns=10_000_000),
+        Drive("cmadev-mnt2", tmp_path / "m.img", iops=6700),
     ]
     cmd = command(
         qemu="qemu-system-x86_64",
@@ -143,6 +144,8 @@ def test_qemu_command(tmp_path: Path) -> None:
     assert "cma=128M" in append and "console=ttyS0" in append and "panic=-1" in append
     assert "serial=cmadev-results" in text and "snapshot=on" in text
     assert "driver=null-co,read-zeroes=on,latency-ns=10000000" in text
+    assert "throttling.iops-total=6700" in text and text.count("throttling") == 1
+    assert "-mem-prealloc" in text and "-cpu qemu64" in text
     kvm = command(
         qemu="q",
         bzimage=tmp_path,

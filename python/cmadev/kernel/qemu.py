@@ -59,6 +59,8 @@ class Drive:
     snapshot: bool = False
     null_latency_ns: Optional[int] = None
     null_size: int = 1 << 30
+    iops: Optional[int] = None
+    """QEMU I/O throttling (``throttling.iops-total``): a slow device's request rate."""
 
     def args(self, index: int) -> list[str]:
         node = f"d{index}"
@@ -72,6 +74,8 @@ class Drive:
             drive = f"file={self.file},format=raw,if=none,id={node},cache=writeback"
             if self.snapshot:
                 drive += ",snapshot=on"
+            if self.iops:
+                drive += f",throttling.iops-total={self.iops}"
         return ["-drive", drive, "-device", f"virtio-blk-pci,drive={node},serial={self.serial}"]
 
 
