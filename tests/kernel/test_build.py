@@ -4,6 +4,7 @@ host dependencies."""
 from __future__ import annotations
 
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ from cmadev.kernel import hostdeps
 from cmadev.kernel.build import (
     _fragment_text,
     bzimage_version,
+    cached_kernels,
     check_config,
     default_fragment,
+    ensure_kernel,
     fragment_wants,
     kernel_image,
     makefile_version,
@@ -139,3 +142,35 @@ def test_install_hint_has_sudo_unless_root() -> None:
     )
     assert hint.endswith("apt-get install pkg-a pkg-b")
     assert hint.startswith("sudo ") == (os.geteuid() != 0)
+
+
+def test_ensure_kernel_names_the_missing_tools(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no make, gcc, bc...
+    with pytest.raises(HostDependencyError) as err:
+        ensure_kernel(source=tmp_path / "linux.tar.xz", cache_dir=tmp_path)
+    message = str(err.value)
+    assert "make (Debian package make)" in message and "apt-get install" in message
+    assert "linux-source-6.1" not in message  # a source of the user's was given
+
+
+@pytest.mark.skipif(
+    bool([r for r in hostdeps.missing("build") if not r.is_file or "include" in r.what]),
+    reason="needs the kernel build tools (apt-get install build-essential bc bison flex ...)",
+)
+def test_ensure_kernel_checks_its_source(tmp_path: Path) -> None:
+    with pytest.raises(KernelBuildError, match="does not exist"):
+        ensure_kernel(source=tmp_path / "nope.tar.xz", cache_dir=tmp_path)
+    with pytest.raises(KernelBuildError, match="base 'bigconfig'"):
+        ensure_kernel(base="bigconfig", cache_dir=tmp_path)
+    bogus = tmp_path / "bogus.tar.xz"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "README").write_text("not a kernel\n")
+    with tarfile.open(bogus, "w:xz") as tar:
+        tar.add(tmp_path / "src", arcname="linux-x")
+    with pytest.raises(KernelBuildError, match="no top-level Makefile"):
+        ensure_kernel(source=bogus, cache_dir=tmp_path)
+    # failures leave nothing behind in the cache
+    assert cached_kernels(tmp_path) == []
+    assert not list(tmp_path.glob("kernel/.build-*"))

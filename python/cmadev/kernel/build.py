@@ -35,7 +35,7 @@ from typing import Callable, Optional, Union
 
 from cmadev.kernel import hostdeps
 from cmadev.kernel.cache import cache_root, digest, locked, publish
-from cmadev.kernel.errors import KernelBuildError
+from cmadev.kernel.errors import HostDependencyError, KernelBuildError
 
 BUILDER_VERSION = "1"
 """Bumped when the way the kernel is built changes, so that cached kernels are rebuilt."""
@@ -284,7 +284,10 @@ def ensure_kernel(
     else:
         missing = [r for r in hostdeps.missing("build") if r.what != str(hostdeps.DEFAULT_SOURCE)]
         if missing:
-            hostdeps.require("build")
+            raise HostDependencyError(
+                f"building the kernel needs {hostdeps.describe(missing)}: install with "
+                f"`{hostdeps.install_hint(missing)}`"
+            )
         if not src.is_file():
             raise KernelBuildError(f"kernel source {str(src)!r} does not exist")
     fragment = default_fragment()

@@ -212,6 +212,11 @@ def _collect(
     )
     if not run.kernel_version:
         run.kernel_version = image.version
+    if not run.kernel_version.startswith("6.1."):
+        run.notes.append(
+            f"the program's notes describe Linux 6.1 (the kernel cmadev builds); this run "
+            f"booted {run.kernel_version}, which may behave otherwise"
+        )
     run.console = out.console
     run.wall_s = out.wall_s
     run.accel = accel
