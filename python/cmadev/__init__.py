@@ -25,6 +25,7 @@ from cmadev.errors import (
     OutOfMemoryError,
     SpecError,
 )
+from cmadev.kernel import backend as _kernel  # registers the "kernel" backend of Scenario.run
 from cmadev.report.comparison import Comparison, compare
 from cmadev.results import Blocker, CmaResult, DeviceResult, ScenarioResult
 from cmadev.sim import runner as _runner  # registers the "model" backend of Scenario.run
@@ -53,7 +54,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
     __version__ = "0+unknown"
 
-del _runner
+del _kernel, _runner
 
 __all__ = [
     "AnonHog",

@@ -156,7 +156,9 @@ class CmaResult:
 
     @property
     def ok(self) -> bool:
-        return self.pfn is not None
+        """The buffer was allocated: the call was made and did not fail. (A real kernel's
+        record has no pfn: ``cma_alloc_finish`` in 6.1 does not say which range it got.)"""
+        return self.errno is None and not self.cancelled
 
     @property
     def latency_ns(self) -> int:

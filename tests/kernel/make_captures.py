@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cmadev.kernel import program_from_scenario, run_program
 from cmadev.kernel.parsers import parse_trace
-from cmadev.workloads import AnonHog, DirectIO
+from cmadev.specs.workloads import AnonHog, DirectIO
 
 HERE = Path(__file__).parent / "captures"
 MiB = 1 << 20

@@ -22,7 +22,7 @@ from cmadev.kernel.initramfs import Initramfs
 from cmadev.kernel.program import GuestProgram, program_from_scenario
 from cmadev.kernel.results import GuestRun
 from cmadev.kernel.runner import measure_costs
-from cmadev.workloads import (
+from cmadev.specs.workloads import (
     AnonHog,
     DirectIO,
     FsMount,

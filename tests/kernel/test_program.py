@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from cmadev.catalog import load_board
-from cmadev.device import get_order
 from cmadev.kernel.errors import ProgramError
 from cmadev.kernel.program import (
     GUEST_AREA,
@@ -16,8 +14,10 @@ from cmadev.kernel.program import (
     parse_program_text,
     program_from_scenario,
 )
-from cmadev.scenario import load_scenario
-from cmadev.workloads import AnonHog, DirectIO, FsMount, KernelAlloc, LongtermPinner
+from cmadev.sim.dma_heap import get_order
+from cmadev.specs.catalog import load_board
+from cmadev.specs.scenario import load_scenario
+from cmadev.specs.workloads import AnonHog, DirectIO, FsMount, KernelAlloc, LongtermPinner
 
 MiB = 1 << 20
 S = 1_000_000_000
