@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -180,12 +181,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     """One run: its summary (or its JSON) and what it cost the host."""
     scenario = _scenario(args.scenario, args.duration)
     choice = parse_policy(args.policy) if args.policy is not None else scenario.policy_choice()
+    backend = "kernel" if args.backend == "kernel" or choice.backend == "kernel" else "model"
+    options = _kernel_options(args, choice.kernel) if backend == "kernel" else {}
     seed = scenario.seed if args.seed is None else args.seed
     console = _console(stderr=args.json)
+    label = "kernel" if backend == "kernel" else choice.label
     with RunProgress(console, 1, quiet=args.json) as progress:
-        callback = progress.start(choice.label, seed, scenario.duration)
-        result = scenario.run(choice.policy, seed=seed, progress=callback)
-        progress.finish(choice.label, seed, result)
+        callback = progress.start(label, seed, scenario.duration)
+        policy = None if backend == "kernel" else choice.policy
+        result = scenario.run(policy, seed=seed, progress=callback, backend=backend, **options)
+        progress.finish(label, seed, result)
     if args.json:
         _print_json(result.to_dict(host=True))
         return 0
@@ -193,6 +198,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     text += [r.describe() for r in result.requests if r.outcome != "met"]
     text.append(_host_line(result))
     _console().print("\n".join(text), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+def _kernel_options(args: argparse.Namespace, kernel: Optional[str]) -> dict[str, Any]:
+    """The kernel backend's options from the command line (``--kernel``, ``--accel``)."""
+    options: dict[str, Any] = {"accel": args.accel}
+    path = args.kernel or kernel
+    if path:
+        options["kernel"] = Path(path)
+    return options
+
+
+def cmd_kernel_setup(args: argparse.Namespace) -> int:
+    """Check the host packages, then build (or find in the cache) the kernel and the
+    initramfs the kernel backend boots."""
+    from cmadev.kernel import ensure_initramfs, ensure_kernel, hostdeps
+
+    absent = hostdeps.missing("build", "guest", "run")
+    if absent:
+        return _fail(
+            f"the kernel backend needs {hostdeps.describe(absent)}: install with "
+            f"`{hostdeps.install_hint(absent)}`"
+        )
+    console = _console()
+    started = time.perf_counter()
+    image = ensure_kernel(progress=lambda line: console.print(line, markup=False))
+    initramfs = ensure_initramfs()
+    built = f"built in {image.build_seconds:.0f} s" if image.build_seconds else "built"
+    state = "reused from the cache" if image.reused else "now cached"
+    console.print(
+        f"kernel {image.version}: {image.bzimage} ({built}, {state}); initramfs: "
+        f"{initramfs.path}; ready in {time.perf_counter() - started:.1f} s",
+        markup=False,
+        highlight=False,
+    )
     return 0
 
 
@@ -396,9 +436,10 @@ def _print_comparison(console: Console, comparison: Comparison, files: dict[str,
         )
     policy, speed = comparison.slowest()
     simulated = sum(r.simulated_s for r in comparison.runs)
+    slowest = f"; slowest policy {policy} at {speed:,.0f}x real time" if policy else ""
     console.print(
         f"{len(comparison.runs)} runs, {simulated:,.0f} s simulated in "
-        f"{comparison.wall_s:.2f} s wall; slowest policy {policy} at {speed:,.0f}x real time.",
+        f"{comparison.wall_s:.2f} s wall{slowest}.",
         markup=False,
     )
     if files:
@@ -515,6 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", metavar="SCENARIO")
     run.add_argument("--policy", metavar="P", help="default: the scenario's own")
     run.add_argument("--seed", type=_seed, metavar="N", help="default: the scenario's own")
+    _backend_options(run)
     run.set_defaults(handler=cmd_run)
 
     compare = commands.add_parser(
@@ -528,7 +570,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--policies",
         nargs="+",
         metavar="P",
-        help="default: every placement, with today's mainline fixes and without",
+        help="default: every placement, with today's mainline fixes and without; 'kernel' "
+        "adds a row for a real Linux under QEMU",
     )
     _comparison_options(compare, out_default=None)
     compare.set_defaults(handler=cmd_compare)
@@ -540,6 +583,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     devices.set_defaults(handler=cmd_devices)
 
+    kernel = commands.add_parser(
+        "kernel",
+        help="the real-kernel backend: set it up (host packages, kernel build)",
+        description="The kernel backend runs scenarios on Linux 6.1 under QEMU "
+        "(run/compare --backend kernel, or the policy 'kernel').",
+    )
+    kernel_commands = kernel.add_subparsers(dest="kernel_command", metavar="COMMAND", required=True)
+    setup = kernel_commands.add_parser(
+        "setup",
+        help="check the Debian packages, build (or reuse) the kernel and the initramfs",
+    )
+    setup.set_defaults(handler=cmd_kernel_setup)
+
     schema = commands.add_parser(
         "schema",
         help="print the JSON schema of the models",
@@ -550,6 +606,25 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("model", nargs="?", metavar="MODEL")
     schema.set_defaults(handler=cmd_schema)
     return parser
+
+
+def _backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=("model", "kernel"),
+        default="model",
+        help="run on the Rust model (default) or on a real Linux 6.1 under QEMU",
+    )
+    parser.add_argument(
+        "--kernel", metavar="PATH", help="with --backend kernel: boot this bzImage instead"
+    )
+    parser.add_argument(
+        "--accel",
+        choices=("tcg", "kvm"),
+        default="tcg",
+        help="with --backend kernel: QEMU's accelerator (default tcg: KVM guests hang on some "
+        "hosts)",
+    )
 
 
 def _comparison_options(parser: argparse.ArgumentParser, out_default: Optional[str]) -> None:

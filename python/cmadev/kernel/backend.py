@@ -90,11 +90,14 @@ def run_on_kernel(
         raise TypeError(f"unknown kernel backend options {sorted(unknown)}; use {_OPTIONS}")
     seed = scenario.seed if seed is None else seed
     board = scenario.board_spec()
+    # The model runs requests still in flight at the end to completion: let the guest run
+    # on by the longest deadline, so that they finish there too.
+    grace = max((spec.deadline for spec in scenario.device_specs().values()), default=0)
     program = program_from_scenario(
         board.to_engine("balanced", seed=seed),
         [w.to_engine() for w in scenario.workloads],
         scenario_timeline(scenario),
-        duration_ns=scenario.duration,
+        duration_ns=scenario.duration + grace,
         sample_interval_ns=scenario.sample_interval,
         seed=seed,
         time_scale=float(options.get("time_scale", 1.0)),

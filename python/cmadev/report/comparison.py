@@ -182,6 +182,11 @@ def policy_host(runs: list[ScenarioResult]) -> dict[str, float]:
     }
 
 
+def _speedup(x: float) -> str:
+    """Simulated seconds per wall second: "1,150x", or "0.43x" for a real kernel under TCG."""
+    return f"{x:,.0f}x" if x >= 10 else f"{x:.2g}x"
+
+
 def _fingerprint(run: ScenarioResult) -> str:
     """What a run produced, apart from the policy's name: equal for runs that did the same."""
     data = run.to_dict()
@@ -240,13 +245,17 @@ class Comparison:
             f"{h['runs']:.0f}",
             f"{h['wall_s'] * 1000:.0f} ms",
             f"{h['cpu_s'] * 1000:.0f} ms",
-            format_size(h["peak_rss_bytes"]),
-            f"{h['speedup']:,.0f}x",
+            format_size(h["peak_rss_bytes"]) if h["peak_rss_bytes"] else "-",
+            _speedup(h["speedup"]),
         ]
 
     def slowest(self) -> tuple[str, float]:
-        """The policy with the lowest speed-up over real time, and that speed-up."""
-        speeds = {p: self.host(p)["speedup"] for p in self.policies}
+        """The model policy with the lowest speed-up over real time, and that speed-up (a
+        real kernel's rows run at its own pace and are left out); ``("", 0.0)`` without one."""
+        model = [p for p in self.policies if all(r.backend == "model" for r in self.runs_of(p))]
+        speeds = {p: self.host(p)["speedup"] for p in model}
+        if not speeds:
+            return "", 0.0
         policy = min(speeds, key=lambda p: speeds[p])
         return policy, speeds[policy]
 
@@ -372,7 +381,8 @@ def compare(
     rows = []
     for choice in choices:
         mine = [_run(sc, choice, seed, watcher) for seed in seeds_to_run]
-        rows.append(ComparisonRow.of(choice.label, [d.name for d in sc.devices], mine))
+        label = mine[0].policy if choice.backend == "kernel" else choice.label
+        rows.append(ComparisonRow.of(label, [d.name for d in sc.devices], mine))
         runs.extend(mine)
     return Comparison(sc, rows, runs, wall_s=time.perf_counter() - started)
 
@@ -381,8 +391,11 @@ def _run(
     sc: Scenario, choice: PolicyChoice, seed: int, watcher: Optional[RunWatcher]
 ) -> ScenarioResult:
     progress = watcher.start(choice.label, seed, sc.duration) if watcher is not None else None
-    result = sc.run(choice.policy, seed=seed, progress=progress)
-    result = _named(result, choice.label)
+    if choice.backend == "kernel":
+        options: dict[str, Any] = {"kernel": choice.kernel} if choice.kernel else {}
+        result = sc.run("kernel", seed=seed, progress=progress, backend="kernel", **options)
+    else:
+        result = _named(sc.run(choice.policy, seed=seed, progress=progress), choice.label)
     if watcher is not None:
         watcher.finish(choice.label, seed, result)
     return result

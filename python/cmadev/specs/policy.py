@@ -7,7 +7,9 @@ A policy is written, on the command line and in Python alike, as
 - a placement with fixes joined by ``+``: ``legacy+migrate_on_longterm_pin``, or with the short
   names of a table label, ``balanced+longterm_pin+sb_unmovable`` (so that a label printed in a
   table can be typed back), and the switches ``vendor_retry`` and ``per_area_lock``;
-- the path of a policy ``.json``/``.toml`` file.
+- the path of a policy ``.json``/``.toml`` file;
+- ``kernel`` (or ``kernel:PATH`` of a bzImage): not a model policy but a real Linux under
+  QEMU, which places pages its own way (``Scenario.run(backend="kernel")``).
 
 :func:`parse_policy` reads any of these; :meth:`Policy.coerce` takes that or a Policy or a
 dict.
@@ -17,7 +19,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Union, get_args
+from typing import Any, Literal, NamedTuple, Optional, Union, get_args
 
 from pydantic import Field, ValidationInfo, field_serializer, field_validator
 
@@ -326,10 +328,15 @@ def preset_name(name: object) -> "str | None":
 @dataclass(frozen=True)
 class PolicyChoice:
     """A policy as the user wrote it: its name for tables and results (the preset's name as
-    typed, else the policy's label) and the policy itself."""
+    typed, else the policy's label) and the policy itself; or, for ``kernel`` (and
+    ``kernel:PATH`` of a bzImage), the real kernel under QEMU, which runs its own."""
 
     label: str
     policy: Policy
+    backend: str = "model"
+    """Which backend runs it: ``model``, or ``kernel`` (``Scenario.run(backend=...)``)."""
+    kernel: Optional[str] = None
+    """With the kernel backend: the bzImage to boot (None: the cmadev kernel)."""
 
 
 def _fix_names() -> dict[str, str]:
@@ -347,6 +354,9 @@ def parse_policy(text: "str | os.PathLike[str]") -> PolicyChoice:
     text = text.strip()
     if not text:
         raise SpecError(_unknown_policy(text, list(PRESETS)))
+    if text == "kernel" or text.startswith("kernel:"):
+        path = text.partition(":")[2] or None
+        return PolicyChoice(text, Policy.preset("mainline-today"), "kernel", path)
     if "+" not in text:
         key = preset_name(text)
         if key is None:
@@ -376,8 +386,8 @@ def _unknown_policy(name: str, known: list[str], whole: str = "") -> str:
     return (
         f"unknown {what} {name!r}{where}.{hint} Use a preset ({', '.join(PRESETS)}), a "
         f"placement with fixes joined by '+' ('legacy+migrate_on_longterm_pin'; placements: "
-        f"{', '.join(PLACEMENTS)}), or the path of a policy .json/.toml file. "
-        f"'python -m cmadev devices' lists the presets."
+        f"{', '.join(PLACEMENTS)}), the path of a policy .json/.toml file, or 'kernel' (a "
+        f"real Linux under QEMU). 'python -m cmadev devices' lists the presets."
     )
 
 
