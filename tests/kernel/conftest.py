@@ -22,14 +22,6 @@ from cmadev.kernel.build import KernelImage, cached_kernels, ensure_kernel, kern
 from cmadev.kernel.initramfs import Initramfs, ensure_initramfs
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "kernel: boots a Linux guest under QEMU (needs qemu-system-x86, linux-source-6.1, "
-        "busybox-static, gcc; deselect with -m 'not kernel')",
-    )
-
-
 def guest_skip_reason() -> Optional[str]:
     """Why the QEMU tests cannot run here (None: they can): the one skip helper."""
     purposes = ["run", "guest"]
