@@ -56,6 +56,14 @@ def _fields(record: object) -> dict[str, Any]:
     return {name: getattr(record, name) for name in dir(record) if not name.startswith("_")}
 
 
+def _gfp_index(gfp: object) -> int:
+    """The index of gfp mask ``gfp`` in ``GFP_NAMES`` (any case); a clear error if none."""
+    index = _GFP_INDEX.get(str(gfp).upper())
+    if index is None:
+        raise MisuseError(f"unknown gfp mask {gfp!r}: use one of {', '.join(GFP_NAMES)}")
+    return index
+
+
 def _blockers(infos: list[BlockerInfo]) -> tuple[Blocker, ...]:
     return tuple(Blocker(**_fields(b)) for b in infos)
 
@@ -114,16 +122,32 @@ class DmaRequestState(NamedTuple):
     held_pages: int
 
 
-@dataclass(frozen=True)
 class Page:
     """A page owned by someone: ``owner``'s page ``index``. Its frame (:attr:`pfn`) may change
-    when the page is migrated, so a handle names the page, not the frame."""
+    when the page is migrated, so a handle names the page, not the frame. (A plain class with
+    slots, not a dataclass: a script may make hundreds of thousands of them.)"""
 
-    machine: Mm = field(repr=False, compare=False)
-    owner: str
-    owner_id: int = field(repr=False)
-    index: int
-    order: int = 0
+    __slots__ = ("index", "machine", "order", "owner", "owner_id")
+
+    def __init__(self, machine: Mm, owner: str, owner_id: int, index: int, order: int = 0) -> None:
+        self.machine = machine
+        self.owner = owner
+        self.owner_id = owner_id
+        self.index = index
+        self.order = order
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Page)
+            and other.machine is self.machine
+            and (other.owner_id, other.index) == (self.owner_id, self.index)
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self.machine), self.owner_id, self.index))
+
+    def __repr__(self) -> str:
+        return f"Page(owner={self.owner!r}, index={self.index}, order={self.order})"
 
     @property
     def pfn(self) -> Optional[int]:
@@ -408,18 +432,19 @@ class Mm:
         """Allocate a page (2^order pages) for ``owner``: ``alloc_pages(gfp, order)``.
 
         ``kind`` defaults to ``anon`` for movable masks and ``kernel`` for the others."""
-        gfp_index = _GFP_INDEX.get(gfp) if isinstance(gfp, str) else None
+        gfp_index = _GFP_INDEX.get(gfp)
         if gfp_index is None:
-            gfp_index = _GFP_INDEX.get(str(gfp).upper())
-            if gfp_index is None:
-                raise MisuseError(f"unknown gfp mask {gfp!r}: use one of {', '.join(GFP_NAMES)}")
+            gfp_index = _gfp_index(gfp)
         if kind is None:
             kind = "anon" if "MOVABLE" in GFP_NAMES[gfp_index] else "kernel"
         kind_index = _KIND_INDEX.get(kind)
         if kind_index is None:
             raise MisuseError(f"unknown page kind {kind!r}: use {', '.join(ALLOC_KINDS)}")
-        _whole("order", order)
-        oid = self.owner_id(owner)
+        if order.__class__ is not int or not 0 <= order < _U32_MAX:
+            _whole("order", order)
+        oid = self._owner_ids.get(owner)
+        if oid is None:
+            oid = self.owner_id(owner)
         index = self._engine.alloc(oid, gfp_index, order, kind_index)
         return Page(self, owner, oid, index, order)
 
@@ -427,7 +452,8 @@ class Mm:
         return [self.alloc(owner, **kwargs) for _ in range(count)]
 
     def free(self, page: Page) -> None:
-        self._own(page, "free")
+        if page.machine is not self:
+            self._own(page, "free")
         self._engine.free(page.owner_id, page.index)
 
     def page_pfn(self, page: Page) -> Optional[int]:

@@ -36,9 +36,9 @@ use crate::types::*;
 /// The page kinds `alloc` takes, by index (`ALLOC_KINDS` in Python).
 const ALLOC_KINDS: [Kind; 3] = [Kind::Anon, Kind::File, Kind::Kernel];
 
-/// Events per slice of a run: a few milliseconds of host time, so that a signal is seen well
-/// within 100 ms.
-const SLICE_EVENTS: u64 = 100_000;
+/// Events per slice of a run: about a millisecond of host time (events cost 20-500 ns), so
+/// that a signal is seen well within 100 ms even on a loaded host.
+const SLICE_EVENTS: u64 = 10_000;
 
 #[pyclass(module = "cmadev._core")]
 struct Engine {
@@ -46,12 +46,33 @@ struct Engine {
     poisoned: Option<String>,
 }
 
-/// Run `f` on the engine behind `slf` without the GIL, turning engine errors and panics into
-/// Python exceptions.
-fn with<T: Send>(
+/// Run `f` on the engine behind `slf`, turning engine errors and panics into Python
+/// exceptions. A short call keeps the GIL: letting it go and taking it back costs more than
+/// a page allocation.
+fn with<T>(
+    slf: &Bound<'_, Engine>,
+    f: impl FnOnce(&mut Machine) -> Result<T, MmError>,
+) -> PyResult<T> {
+    call(slf, |machine| catch_unwind(AssertUnwindSafe(|| f(machine))))
+}
+
+/// Run `f` on the engine behind `slf` without the GIL (a run, a contiguous allocation, a
+/// check over every frame): other Python threads go on meanwhile.
+fn detached<T: Send>(
     slf: &Bound<'_, Engine>,
     f: impl FnOnce(&mut Machine) -> Result<T, MmError> + Send,
 ) -> PyResult<T> {
+    let py = slf.py();
+    call(slf, |machine| {
+        py.detach(|| catch_unwind(AssertUnwindSafe(|| f(machine))))
+    })
+}
+
+type Caught<T> = std::thread::Result<Result<T, MmError>>;
+
+/// Borrow the engine (refusing a second thread), refuse a poisoned one, run `body`, and map
+/// its outcome: an engine error to its exception, a panic to `EngineBugError` and poison.
+fn call<T>(slf: &Bound<'_, Engine>, body: impl FnOnce(&mut Machine) -> Caught<T>) -> PyResult<T> {
     let mut engine = slf.try_borrow_mut().map_err(|_| {
         misuse(
             "this machine is running in another thread: a machine serves one thread at a \
@@ -63,11 +84,7 @@ fn with<T: Send>(
             "the engine stopped after an internal error: {why}"
         ))));
     }
-    let machine = &mut engine.machine;
-    let outcome = slf
-        .py()
-        .detach(|| catch_unwind(AssertUnwindSafe(|| f(machine))));
-    match outcome {
+    match body(&mut engine.machine) {
         Ok(result) => result.map_err(to_pyerr),
         Err(payload) => {
             let msg = payload
@@ -97,7 +114,7 @@ fn run_sliced(
     done: impl Fn(&Machine) -> bool + Send + Sync + Copy,
 ) -> PyResult<bool> {
     loop {
-        match with(slf, |m| m.run_slice(limit, SLICE_EVENTS, done))? {
+        match detached(slf, |m| m.run_slice(limit, SLICE_EVENTS, done))? {
             Slice::Done => return Ok(true),
             Slice::Reached => return Ok(false),
             Slice::Paused => slf.py().check_signals()?,
@@ -321,7 +338,7 @@ impl Engine {
         owner: u16,
     ) -> PyResult<ContigResult> {
         let mt = parse_migratetype(migratetype)?;
-        with(slf, |m| {
+        detached(slf, |m| {
             let owner = m.owners.check(owner)?;
             let (result, cr) = m.alloc_contig_range(Pfn(start), Pfn(end), mt, owner)?;
             Ok(ContigResult::new(result, &cr))
@@ -476,7 +493,7 @@ impl Engine {
     }
 
     fn check_invariants(slf: &Bound<'_, Self>) -> PyResult<()> {
-        with(slf, |m| m.check_invariants())
+        detached(slf, |m| m.check_invariants())
     }
 }
 
