@@ -40,6 +40,7 @@ from cmadev.report.format import (
     SYSTEM_LEGEND,
     first_sentence,
 )
+from cmadev.report.plots import preload as preload_plots
 from cmadev.results import ScenarioResult
 from cmadev.specs.catalog import list_boards, list_devices, list_scenarios, load_board, load_device
 from cmadev.specs.policy import (
@@ -243,6 +244,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     policies = args.policies or [choice.policy for choice in demo_policies()]
     if args.out:  # before the runs: a folder that cannot be written fails at once
         Path(args.out).mkdir(parents=True, exist_ok=True)
+        preload_plots()
     runs = len(policies) * args.seeds
     with RunProgress(_console(stderr=args.json), runs, quiet=args.json) as progress:
         comparison = compare(scenario, policies, args.seeds, watcher=progress)

@@ -36,9 +36,13 @@ use crate::types::*;
 /// The page kinds `alloc` takes, by index (`ALLOC_KINDS` in Python).
 const ALLOC_KINDS: [Kind; 3] = [Kind::Anon, Kind::File, Kind::Kernel];
 
-/// Events per slice of a run: about a millisecond of host time (events cost 20-500 ns), so
-/// that a signal is seen well within 100 ms even on a loaded host.
-const SLICE_EVENTS: u64 = 10_000;
+/// A run goes back to Python (to check for signals) after this much host time: short enough
+/// that Ctrl-C is seen well within 100 ms, long enough that taking the GIL back (up to the
+/// interpreter's 5 ms switch interval when another thread holds it) costs little.
+const SLICE_TIME: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Events between two looks at the clock within a slice (events cost 20-500 ns each).
+const EVENTS_PER_LOOK: u64 = 4096;
 
 #[pyclass(module = "cmadev._core")]
 struct Engine {
@@ -114,10 +118,26 @@ fn run_sliced(
     done: impl Fn(&Machine) -> bool + Send + Sync + Copy,
 ) -> PyResult<bool> {
     loop {
-        match detached(slf, |m| m.run_slice(limit, SLICE_EVENTS, done))? {
+        match detached(slf, |m| run_for_a_while(m, limit, done))? {
             Slice::Done => return Ok(true),
             Slice::Reached => return Ok(false),
             Slice::Paused => slf.py().check_signals()?,
+        }
+    }
+}
+
+/// Run slices of events for about `SLICE_TIME` of host time. Where a slice ends depends on
+/// the host's speed, never what is simulated (`Machine::run_slice` resumes exactly).
+fn run_for_a_while(
+    m: &mut Machine,
+    limit: u64,
+    done: impl Fn(&Machine) -> bool + Copy,
+) -> Result<Slice, MmError> {
+    let started = std::time::Instant::now();
+    loop {
+        match m.run_slice(limit, EVENTS_PER_LOOK, done)? {
+            Slice::Paused if started.elapsed() < SLICE_TIME => continue,
+            outcome => return Ok(outcome),
         }
     }
 }
