@@ -482,7 +482,10 @@ def test_a_board_with_swap_swaps(swapping: GuestRun) -> None:
     assert m["SwapFree"] < m["SwapTotal"]
     assert (swapping.vmstat_delta("pswpout") or 0) > 0
     hog = swapping.workload("hog")
-    assert hog.signal == 0 and hog.counters["pages_faulted"] == 560 * 256  # no OOM kill
+    # Not killed by the OOM killer, and past memory into swap. (How far it grew depends on the
+    # host's speed: a TCG guest on a loaded host faults in fewer pages in the same time.)
+    assert hog.signal == 0
+    assert hog.counters["pages_faulted"] * 4 > m["MemTotal"], "it outgrew memory"
 
 
 def test_page_owner_can_be_enabled(swapping: GuestRun) -> None:
