@@ -121,6 +121,11 @@ impl CmaArea {
             .for_each(|b| *b = value);
     }
 
+    /// The bitmap, one entry a bit (`cma_debug.rs` prints it).
+    pub fn bitmap(&self) -> &[bool] {
+        &self.bitmap
+    }
+
     /// Pages not handed out (`available_pages` in sysfs: clear bits).
     pub fn available_pages(&self) -> u64 {
         (self.bitmap.iter().filter(|b| !**b).count() as u64) << self.order_per_bit
@@ -174,6 +179,8 @@ pub struct CmaJob {
     pub pages_discarded: u64,
     pub failed_attempts: u64,
     pub lock_wait_ns: u64,
+    /// The range last tried (`cma_alloc_finish` prints it), if any was.
+    pub tried: Option<Pfn>,
     pub blockers: Vec<Blocker>,
     /// Never attempted: an earlier buffer of the same device request failed, or the device
     /// let go of the request first.
@@ -218,6 +225,7 @@ impl CmaJob {
             pages_discarded: 0,
             failed_attempts: 0,
             lock_wait_ns: 0,
+            tried: None,
             blockers: Vec::new(),
             cancelled: false,
             request,
@@ -354,10 +362,7 @@ impl Machine {
         job.issued_ns = self.now;
         let (area, count, align, owner) = (job.area, job.count, job.align, job.owner);
         if self.trace.enabled() {
-            let fields = format!(
-                "name={} count={} align={}",
-                self.cma[area].name, count, align
-            );
+            let fields = self.cma_alloc_start_fields(area, count, align);
             self.trace_owner(owner, "cma_alloc_start", &fields);
         }
         self.events.schedule(self.now, EventKind::CmaJob(id));
@@ -439,6 +444,7 @@ impl Machine {
         let a = &self.cma[area];
         let pfn = a.base_pfn + ((bitmap_no as u32) << a.order_per_bit);
         let cpu = self.owners.cpu(owner);
+        self.jobs[id as usize].tried = Some(pfn);
         self.jobs[id as usize].contig =
             Some(ContigRange::new(pfn, pfn + count, Migratetype::Cma, cpu));
         self.events.schedule(self.now, EventKind::CmaJob(id));
@@ -560,22 +566,19 @@ impl Machine {
             }
         }
         if self.trace.enabled() {
-            let errorno = result.err().map(|e| e.code()).unwrap_or(0);
-            let p = pfn.unwrap_or(Pfn::NIL);
-            let fields = format!(
-                "name={} pfn=0x{:x} page={} count={} align={} errorno={}",
-                self.cma[area].name,
-                if pfn.is_some() { p.0 as u64 } else { u64::MAX },
-                if pfn.is_some() {
-                    page_ptr(p)
-                } else {
-                    "0000000000000000".into()
-                },
+            let tried = self.jobs[id as usize].tried;
+            let fields = self.cma_alloc_finish_fields(
+                area,
+                tried,
+                pfn.is_some(),
                 count,
                 align,
-                errorno
+                result.err(),
             );
             self.trace_owner(owner, "cma_alloc_finish", &fields);
+        }
+        if let Err(errno) = result {
+            self.log_cma_alloc_failed(area, count, errno);
         }
         if let Some(request) = self.jobs[id as usize].request {
             self.dma_heap_buffer_done(request, id);

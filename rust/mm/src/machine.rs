@@ -58,6 +58,8 @@ pub struct Machine {
     pub series: crate::series::Series,
     /// The guaranteed-CMA backend's cache pages (`gcma.rs`).
     pub gcma: crate::gcma::Gcma,
+    /// The CMA areas' pages by state, sampled with the series when asked (`cma_map.rs`).
+    pub area_maps: crate::cma_map::AreaMaps,
 }
 
 impl Machine {
@@ -91,7 +93,7 @@ impl Machine {
             now: 0,
             horizon: 0,
             vmstat: Vmstat::default(),
-            trace: Trace::new(cfg.trace_limit),
+            trace: Trace::with_events(cfg.trace_limit, cfg.trace_events()?),
             dmesg: Dmesg::default(),
             rng: Rng::new(cfg.seed),
             writeback_end: FxHashMap::default(),
@@ -100,6 +102,7 @@ impl Machine {
             writeback: Default::default(),
             series: Default::default(),
             gcma: Default::default(),
+            area_maps: Default::default(),
             cfg,
         };
         m.boot(cma_start)?;

@@ -1,16 +1,127 @@
 //! Trace events in ftrace's text format (`/sys/kernel/tracing/trace`), with the kernel's
-//! tracepoint names and `TP_printk` layouts (`include/trace/events/cma.h`,
-//! `include/trace/events/migrate.h`, `include/trace/events/vmscan.h`), and the kernel log
-//! (`dmesg`) for warnings.
-
-use crate::pfn::Pfn;
+//! tracepoint names and `TP_printk` layouts, and the kernel log (`dmesg`).
+//!
+//! Reproduced (Linux 6.1, `kernel/trace/trace_output.c` `trace_print_context` and
+//! `trace.c` `print_func_help_header_irq`): each line is `%16s-%-7d [%03d] ..... %5lu.%06lu: `
+//! (task name cut at 15 characters, `TASK_COMM_LEN` 16 with its NUL; pid; CPU; the five
+//! latency flags, which the model leaves at `.`; seconds and microseconds), then
+//! `event: fields`. [`Trace::header`] is the header the `trace` file starts with. The events
+//! and their bodies follow 6.1's `include/trace/events/{cma,migrate,kmem,page_isolation,
+//! vmscan}.h`; where mainline differs the board's `kernel_version` chooses
+//! (`config::KernelVersion`).
+//!
+//! Which events are recorded is `set_event` in miniature ([`TraceEvents`]): by default every
+//! event but the per-page `kmem:mm_page_alloc` and `kmem:mm_page_free`, whose volume is one
+//! line per page allocated or freed. Those two are tested at their call sites with one
+//! boolean load ([`Trace::page_alloc_on`]) before anything is formatted, so leaving them off
+//! costs the allocator nothing measurable.
 
 use std::collections::VecDeque;
 
-/// A `struct page *` as `%p` would print it: the vmemmap base of x86-64 plus 64 bytes a
-/// frame. Only for familiarity; nothing dereferences it.
+use crate::config::KernelVersion;
+use crate::error::{Errno, MmError, MmResult};
+use crate::gfp::Gfp;
+use crate::migrate::MigrateStats;
+use crate::owner::OwnerId;
+use crate::page::Kind;
+use crate::pageblock::Migratetype;
+use crate::pfn::Pfn;
+use crate::Machine;
+
+/// A `struct page *` as `%p` prints it with `no_hash_pointers`: the vmemmap base of x86-64
+/// plus 64 bytes a frame. Only for familiarity; nothing dereferences it.
 pub fn page_ptr(pfn: Pfn) -> String {
     format!("{:016x}", 0xffff_ea00_0000_0000u64 + pfn.0 as u64 * 64)
+}
+
+/// `TASK_COMM_LEN` is 16 with the terminating NUL: a task name holds 15 characters.
+pub const TASK_COMM_CHARS: usize = 15;
+
+/// Every event the engine can emit, as `(system, event)`.
+pub const EVENTS: [(&str, &str); 12] = [
+    ("cma", "cma_alloc_start"),
+    ("cma", "cma_alloc_busy_retry"),
+    ("cma", "cma_alloc_finish"),
+    ("cma", "cma_release"),
+    ("page_isolation", "test_pages_isolated"),
+    ("migrate", "mm_migrate_pages_start"),
+    ("migrate", "mm_migrate_pages"),
+    ("kmem", "mm_page_alloc"),
+    ("kmem", "mm_page_free"),
+    ("kmem", "mm_alloc_contig_migrate_range_info"),
+    ("vmscan", "mm_vmscan_kswapd_wake"),
+    ("vmscan", "mm_vmscan_kswapd_sleep"),
+];
+
+const MM_PAGE_ALLOC: u32 = 1 << 7;
+const MM_PAGE_FREE: u32 = 1 << 8;
+
+/// The enabled events, one bit per entry of [`EVENTS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceEvents(pub u32);
+
+impl TraceEvents {
+    pub const ALL: TraceEvents = TraceEvents((1 << EVENTS.len()) - 1);
+    /// Everything but the per-page allocator events.
+    pub const DEFAULT: TraceEvents = TraceEvents(Self::ALL.0 & !(MM_PAGE_ALLOC | MM_PAGE_FREE));
+
+    /// `set_event` syntax: `all`, a system (`cma`, `kmem`), or `system:event`; an entry
+    /// starting with `!` disables what it names.
+    pub fn parse(names: &[String]) -> MmResult<TraceEvents> {
+        let mut mask = 0u32;
+        for raw in names {
+            let (off, name) = match raw.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, raw.as_str()),
+            };
+            let bits = Self::bits_of(name).ok_or_else(|| {
+                let systems: Vec<&str> = {
+                    let mut s: Vec<&str> = EVENTS.iter().map(|(sys, _)| *sys).collect();
+                    s.dedup();
+                    s
+                };
+                MmError::InvalidConfig(format!(
+                    "trace_events: unknown event {raw:?}; use all, a system ({}), or \
+                     system:event (e.g. kmem:mm_page_alloc)",
+                    systems.join(", ")
+                ))
+            })?;
+            if off {
+                mask &= !bits;
+            } else {
+                mask |= bits;
+            }
+        }
+        Ok(TraceEvents(mask))
+    }
+
+    fn bits_of(name: &str) -> Option<u32> {
+        if name == "all" || name == "*" || name == "*:*" {
+            return Some(Self::ALL.0);
+        }
+        let (sys, ev) = match name.split_once(':') {
+            Some((s, e)) => (s, Some(e)),
+            None => (name, None),
+        };
+        let mut bits = 0;
+        for (i, (s, e)) in EVENTS.iter().enumerate() {
+            let hit = match ev {
+                None | Some("*") => *s == sys || (ev.is_none() && *e == sys),
+                Some(ev) => (*s == sys || sys == "*") && *e == ev,
+            };
+            if hit {
+                bits |= 1 << i;
+            }
+        }
+        (bits != 0).then_some(bits)
+    }
+
+    fn bit(event: &str) -> u32 {
+        EVENTS
+            .iter()
+            .position(|(_, e)| *e == event)
+            .map_or(0, |i| 1 << i)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -19,27 +130,58 @@ pub struct Trace {
     lines: VecDeque<String>,
     /// Lines ever emitted, so readers can ask for "what is new since line N".
     emitted: u64,
+    events: TraceEvents,
+    /// `kmem:mm_page_alloc` is on: tested by the allocator before it formats anything.
+    page_alloc_on: bool,
+    /// `kmem:mm_page_free` is on.
+    page_free_on: bool,
 }
 
 impl Trace {
     pub fn new(limit: usize) -> Self {
+        Self::with_events(limit, TraceEvents::DEFAULT)
+    }
+
+    pub fn with_events(limit: usize, events: TraceEvents) -> Self {
+        let on = limit > 0;
         Trace {
             limit,
             lines: VecDeque::new(),
             emitted: 0,
+            events,
+            page_alloc_on: on && events.0 & MM_PAGE_ALLOC != 0,
+            page_free_on: on && events.0 & MM_PAGE_FREE != 0,
         }
     }
 
+    /// Some event is recorded.
     pub fn enabled(&self) -> bool {
-        self.limit > 0
+        self.limit > 0 && self.events.0 != 0
+    }
+
+    /// `kmem:mm_page_alloc` is recorded.
+    #[inline(always)]
+    pub fn page_alloc_on(&self) -> bool {
+        self.page_alloc_on
+    }
+
+    /// `kmem:mm_page_free` is recorded.
+    #[inline(always)]
+    pub fn page_free_on(&self) -> bool {
+        self.page_free_on
+    }
+
+    /// Whether `event` is recorded.
+    pub fn on(&self, event: &str) -> bool {
+        self.limit > 0 && self.events.0 & TraceEvents::bit(event) != 0
     }
 
     /// One line: `comm-pid [cpu] ..... secs.usecs: event: fields`.
     pub fn emit(&mut self, now_ns: u64, comm: &str, pid: u32, cpu: u32, event: &str, fields: &str) {
-        if self.limit == 0 {
+        if !self.on(event) {
             return;
         }
-        let comm: String = comm.chars().take(16).collect();
+        let comm: String = comm.chars().take(TASK_COMM_CHARS).collect();
         let line = format!(
             "{:>16}-{:<7} [{:03}] ..... {:>5}.{:06}: {}: {}",
             comm,
@@ -61,18 +203,63 @@ impl Trace {
         self.emitted
     }
 
+    /// Lines kept (at most the limit; the oldest go first, as in ftrace's ring buffer).
+    pub fn kept(&self) -> u64 {
+        self.lines.len() as u64
+    }
+
     /// Lines emitted after the first `since` lines that are still kept.
     pub fn lines_since(&self, since: u64) -> Vec<String> {
         let first_kept = self.emitted - self.lines.len() as u64;
         let skip = since.saturating_sub(first_kept) as usize;
         self.lines.iter().skip(skip).cloned().collect()
     }
+
+    /// The header of `/sys/kernel/tracing/trace` with the nop tracer (6.1 `s_show`,
+    /// `print_func_help_header_irq`): the lines kept and emitted, the CPUs.
+    pub fn header(&self, cpus: u32) -> String {
+        let mut s = String::from("# tracer: nop\n#\n");
+        s += &format!(
+            "# entries-in-buffer/entries-written: {}/{}   #P:{}\n#\n",
+            self.kept(),
+            self.emitted,
+            cpus
+        );
+        for line in [
+            "#                                _-----=> irqs-off/BH-disabled",
+            "#                               / _----=> need-resched",
+            "#                              | / _---=> hardirq/softirq",
+            "#                              || / _--=> preempt-depth",
+            "#                              ||| / _-=> migrate-disable",
+            "#                              |||| /     delay",
+            "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION",
+            "#              | |         |   |||||     |         |",
+        ] {
+            s += line;
+            s.push('\n');
+        }
+        s
+    }
 }
+
+/// `___ratelimit` with the defaults of `pr_*_ratelimited` (`DEFAULT_RATELIMIT_INTERVAL`
+/// 5 s, `DEFAULT_RATELIMIT_BURST` 10), for one call site.
+#[derive(Clone, Debug, Default)]
+pub struct Ratelimit {
+    begin_ns: Option<u64>,
+    printed: u32,
+    missed: u32,
+}
+
+const RATELIMIT_INTERVAL_NS: u64 = 5_000_000_000;
+const RATELIMIT_BURST: u32 = 10;
 
 /// The kernel log: `[    5.123456] message`.
 #[derive(Clone, Debug, Default)]
 pub struct Dmesg {
     pub lines: Vec<String>,
+    /// `pr_err_ratelimited` in `cma_alloc`.
+    pub cma_alloc_rs: Ratelimit,
 }
 
 impl Dmesg {
@@ -83,5 +270,222 @@ impl Dmesg {
             (now_ns % 1_000_000_000) / 1_000,
             msg
         ));
+    }
+
+    /// Whether a ratelimited message of `func` may print now; prints `func: N callbacks
+    /// suppressed` when a new interval starts after suppressed ones (6.1 `___ratelimit`).
+    fn ratelimit(&mut self, now_ns: u64, func: &str) -> bool {
+        let mut rs = std::mem::take(&mut self.cma_alloc_rs);
+        let begin = *rs.begin_ns.get_or_insert(now_ns);
+        if now_ns >= begin + RATELIMIT_INTERVAL_NS {
+            if rs.missed > 0 {
+                self.printk(
+                    now_ns,
+                    &format!("{func}: {} callbacks suppressed", rs.missed),
+                );
+                rs.missed = 0;
+            }
+            rs.begin_ns = Some(now_ns);
+            rs.printed = 0;
+        }
+        let ok = rs.printed < RATELIMIT_BURST;
+        if ok {
+            rs.printed += 1;
+        } else {
+            rs.missed += 1;
+        }
+        self.cma_alloc_rs = rs;
+        ok
+    }
+}
+
+/// `show_gfp_flags` of the mask the kernel would pass for this allocation (6.1
+/// `include/trace/events/mmflags.h`: composite names first, then the remaining bits in the
+/// table's order). Anonymous faults allocate `GFP_HIGHUSER_MOVABLE | __GFP_ZERO` folios
+/// (`vma_alloc_zeroed_movable_folio`, `__GFP_COMP` from `vma_alloc_folio`); page-cache
+/// readahead `readahead_gfp_mask` (`| __GFP_NORETRY | __GFP_NOWARN`); the block device's page
+/// cache (`grow_dev_page`) `GFP_USER & ~__GFP_FS | __GFP_NOFAIL | __GFP_MOVABLE`.
+pub fn gfp_flags_name(gfp: Gfp, kind: Kind) -> &'static str {
+    match gfp.migratetype {
+        Migratetype::Movable if gfp.highmem => match kind {
+            Kind::Anon => "GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_ZERO",
+            Kind::File => "GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP",
+            _ => "GFP_HIGHUSER_MOVABLE",
+        },
+        Migratetype::Movable => "GFP_NOFS|__GFP_NOFAIL|__GFP_HARDWALL|__GFP_MOVABLE",
+        Migratetype::Reclaimable => "GFP_KERNEL|__GFP_RECLAIMABLE",
+        _ if gfp.pin => "GFP_USER",
+        _ if gfp == Gfp::USER => "GFP_USER",
+        _ if !gfp.direct_reclaim && gfp == Gfp::ATOMIC => "GFP_ATOMIC",
+        _ if !gfp.direct_reclaim => "GFP_NOWAIT",
+        _ => "GFP_KERNEL",
+    }
+}
+
+/// The number `migratetype=%d` prints (6.1 `enum migratetype`: UNMOVABLE 0, MOVABLE 1,
+/// RECLAIMABLE 2, HIGHATOMIC 3, CMA 4, ISOLATE 5; the model has no HIGHATOMIC).
+pub fn kernel_migratetype(mt: Migratetype) -> u32 {
+    match mt {
+        Migratetype::Unmovable => 0,
+        Migratetype::Movable => 1,
+        Migratetype::Reclaimable => 2,
+        Migratetype::Cma => 4,
+        Migratetype::Isolate => 5,
+    }
+}
+
+/// `MR_*` reasons of `include/trace/events/migrate.h`, as printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrateReason {
+    MemoryHotplug,
+    ContigRange,
+}
+
+impl MigrateReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            MigrateReason::MemoryHotplug => "memory_hotplug",
+            MigrateReason::ContigRange => "contig_range",
+        }
+    }
+}
+
+impl Machine {
+    /// `trace_mm_page_alloc` (6.1 `__alloc_pages`): `page=%p pfn=0x%lx order=%d
+    /// migratetype=%d gfp_flags=%s`, by the task that allocates.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn trace_mm_page_alloc(
+        &mut self,
+        pfn: Pfn,
+        order: u32,
+        gfp: Gfp,
+        kind: Kind,
+        owner: OwnerId,
+    ) {
+        let fields = format!(
+            "page={} pfn=0x{:x} order={} migratetype={} gfp_flags={}",
+            page_ptr(pfn),
+            pfn,
+            order,
+            kernel_migratetype(gfp.migratetype),
+            gfp_flags_name(gfp, kind)
+        );
+        self.trace_owner(owner, "mm_page_alloc", &fields);
+    }
+
+    /// `trace_mm_page_free` (6.1 `free_pages_prepare`): `page=%p pfn=0x%lx order=%d`, by the
+    /// page's owner (the model does not track which task frees).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn trace_mm_page_free(&mut self, pfn: Pfn, order: u32, owner: OwnerId) {
+        let fields = format!("page={} pfn=0x{:x} order={}", page_ptr(pfn), pfn, order);
+        self.trace_owner(owner, "mm_page_free", &fields);
+    }
+
+    /// `trace_mm_migrate_pages_start`: `mode=%s reason=%s`. The model's contiguous-range
+    /// and offlining migrations run `MIGRATE_SYNC` (`alloc_contig_range`'s `cc.mode`).
+    pub(crate) fn trace_migrate_pages_start(&mut self, owner: OwnerId, reason: MigrateReason) {
+        if self.trace.on("mm_migrate_pages_start") {
+            let fields = format!("mode=MIGRATE_SYNC reason={}", reason.name());
+            self.trace_owner(owner, "mm_migrate_pages_start", &fields);
+        }
+    }
+
+    /// `trace_mm_migrate_pages` at the end of one `migrate_pages` call (6.1: `nr_succeeded=
+    /// nr_failed= nr_thp_succeeded= nr_thp_failed= nr_thp_split= mode= reason=`; the model
+    /// migrates no THP).
+    pub(crate) fn trace_migrate_pages(
+        &mut self,
+        owner: OwnerId,
+        stats: &MigrateStats,
+        reason: MigrateReason,
+    ) {
+        if self.trace.on("mm_migrate_pages") {
+            let fields = format!(
+                "nr_succeeded={} nr_failed={} nr_thp_succeeded=0 nr_thp_failed=0 \
+                 nr_thp_split=0 mode=MIGRATE_SYNC reason={}",
+                stats.succeeded,
+                stats.nr_failed,
+                reason.name()
+            );
+            self.trace_owner(owner, "mm_migrate_pages", &fields);
+        }
+    }
+
+    /// The body of `cma_alloc_start` for the board's kernel.
+    pub(crate) fn cma_alloc_start_fields(&self, area: usize, count: u32, align: u32) -> String {
+        let a = &self.cma[area];
+        match self.cfg.kernel_version {
+            KernelVersion::V6_1 => format!("name={} count={} align={}", a.name, count, align),
+            KernelVersion::Mainline => format!(
+                "name={} request_count={} available_count={} total_count={} align={}",
+                a.name,
+                count,
+                a.available_pages(),
+                a.count,
+                align
+            ),
+        }
+    }
+
+    /// The body of `cma_alloc_finish`: `pfn` is the range last tried (`-1` if none was) and
+    /// `page` NULL on failure, as 6.1's `cma_alloc` passes them; mainline adds `errorno`.
+    pub(crate) fn cma_alloc_finish_fields(
+        &self,
+        area: usize,
+        tried: Option<Pfn>,
+        ok: bool,
+        count: u32,
+        align: u32,
+        errno: Option<Errno>,
+    ) -> String {
+        let pfn = tried.map_or(u64::MAX, |p| p.0 as u64);
+        let page = match (ok, tried) {
+            (true, Some(p)) => page_ptr(p),
+            _ => "0000000000000000".into(),
+        };
+        let name = &self.cma[area].name;
+        let head = format!("name={name} pfn=0x{pfn:x} page={page} count={count} align={align}");
+        match self.cfg.kernel_version {
+            KernelVersion::V6_1 => head,
+            KernelVersion::Mainline => {
+                format!("{head} errorno={}", errno.map_or(0, |e| e.code()))
+            }
+        }
+    }
+
+    /// What a failed `cma_alloc` logs (6.1 `mm/cma.c`, `pr_fmt` "cma: "): `cma_alloc:
+    /// <area>: alloc failed, req-size: N pages, ret: -E`, ratelimited, then with
+    /// `CONFIG_CMA_DEBUG` `cma_debug_show_areas` (`number of available pages:
+    /// N@bit+...=> N free of M total pages`, one line made of `pr_info` and `pr_cont`).
+    /// `alloc_contig_range: [x, y) PFNs busy` is not printed: 6.1 and mainline no longer
+    /// have it (4.x and 5.x kernels printed it, ratelimited, at each busy range).
+    pub(crate) fn log_cma_alloc_failed(&mut self, area: usize, count: u32, errno: Errno) {
+        if !self.dmesg.ratelimit(self.now, "cma_alloc") {
+            return;
+        }
+        let msg = format!(
+            "cma: cma_alloc: {}: alloc failed, req-size: {} pages, ret: {}",
+            self.cma[area].name,
+            count,
+            errno.code()
+        );
+        self.dmesg.printk(self.now, &msg);
+        if self.cfg.cma_debug {
+            let a = &self.cma[area];
+            let mut s = String::from("cma: number of available pages: ");
+            let mut total = 0u64;
+            for (bit, nbits) in crate::cma_debug::free_runs(a) {
+                let pages = (nbits as u64) << a.order_per_bit;
+                if total > 0 {
+                    s.push('+');
+                }
+                s += &format!("{pages}@{bit}");
+                total += pages;
+            }
+            s += &format!("=> {total} free of {} total pages", a.count);
+            self.dmesg.printk(self.now, &s);
+        }
     }
 }

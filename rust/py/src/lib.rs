@@ -523,6 +523,52 @@ impl Engine {
     fn check_invariants(&mut self, py: Python<'_>) -> PyResult<()> {
         self.with(py, |m| m.check_invariants())
     }
+
+    // ----- the kernel's views and the trace's header (issue 13): one conversion each ----
+
+    fn vmstat_text(&self) -> String {
+        self.machine.vmstat_text()
+    }
+
+    fn model_counters(&self) -> Vec<(&'static str, u64)> {
+        self.machine.model_counters()
+    }
+
+    fn zoneinfo_text(&self) -> String {
+        self.machine.zoneinfo_text()
+    }
+
+    fn cma_debugfs(&mut self, py: Python<'_>, area: &str) -> PyResult<Vec<(&'static str, String)>> {
+        self.with(py, |m| Ok(m.cma_debugfs(m.cma_area_by_name(area)?)))
+    }
+
+    fn cma_sysfs_files(
+        &mut self,
+        py: Python<'_>,
+        area: &str,
+    ) -> PyResult<Vec<(&'static str, String)>> {
+        self.with(py, |m| Ok(m.cma_sysfs_files(m.cma_area_by_name(area)?)))
+    }
+
+    fn trace_header(&self) -> String {
+        self.machine.trace.header(self.machine.cfg.cpus)
+    }
+
+    fn trace_kept(&self) -> u64 {
+        self.machine.trace.kept()
+    }
+
+    fn set_area_maps(&mut self, py: Python<'_>, max_bins: u32) -> PyResult<()> {
+        self.with(py, |m| {
+            m.set_area_maps(max_bins);
+            Ok(())
+        })
+    }
+
+    /// The sampled area maps (`cma_map.rs`), as JSON.
+    fn area_maps_json(&self) -> String {
+        serde_json::to_string(&self.machine.area_maps).expect("area maps serialise")
+    }
 }
 
 /// The engine's default cost model: `{"page_copy_ns": 2000, ...}`, the names of the
