@@ -68,3 +68,21 @@ class Engine:
     def set_sampling(self, interval_ns: int) -> None: ...
     def series_json(self) -> str: ...
     def check_invariants(self) -> None: ...
+    def vmstat_text(self) -> str:
+        """``/proc/vmstat`` as 6.1 prints it (kernel names only)."""
+    def model_counters(self) -> list[tuple[str, int]]:
+        """The model's counters that have no kernel name."""
+    def zoneinfo_text(self) -> str:
+        """``/proc/zoneinfo``."""
+    def cma_debugfs(self, area: str) -> list[tuple[str, str]]:
+        """``/sys/kernel/debug/cma/<area>/*``: (file, text)."""
+    def cma_sysfs_files(self, area: str) -> list[tuple[str, str]]:
+        """``/sys/kernel/mm/cma/<area>/*`` the board's kernel version has: (file, text)."""
+    def trace_header(self) -> str:
+        """The header of ``/sys/kernel/tracing/trace`` (nop tracer)."""
+    def trace_kept(self) -> int:
+        """Trace lines kept."""
+    def set_area_maps(self, max_bins: int) -> None:
+        """Record the CMA areas' pages by state with each series sample (0 stops)."""
+    def area_maps_json(self) -> str:
+        """The recorded area maps, as JSON."""

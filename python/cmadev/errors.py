@@ -38,6 +38,11 @@ class CmaError(CmadevError):
     area. (A request that is made and then fails is not an exception: it is an outcome.)"""
 
 
+class TraceParseError(CmadevError, ValueError):
+    """A captured trace or ``/proc`` snapshot cannot be read: the message names the file, the
+    line number, what was expected there and how to fix it."""
+
+
 class EngineBugError(CmadevError, RuntimeError):
     """An internal consistency check failed. This is a bug in cmadev: please report it
     with the seed and the script that produced it."""
@@ -51,4 +56,5 @@ __all__ = [
     "MisuseError",
     "OutOfMemoryError",
     "SpecError",
+    "TraceParseError",
 ]

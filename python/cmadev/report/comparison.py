@@ -358,12 +358,14 @@ def compare(
     policies: Optional[Sequence[Union[str, Policy]]] = None,
     seeds: Union[int, Sequence[int], None] = None,
     watcher: Optional[RunWatcher] = None,
+    run_options: Optional[dict[str, Any]] = None,
 ) -> Comparison:
     """Run ``scenario`` under each policy (default: the five placements) and each seed
     (default: the scenario's; a count ``n``: ``n`` seeds from it; or a list), and tabulate
     per policy: each device's success, latency percentiles against its deadline and misses;
     the CMA area's use while the devices are idle, refaults, pages migrated and pages
-    scanned (means per run). ``watcher`` is told about each run."""
+    scanned (means per run). ``watcher`` is told about each run; ``run_options`` go to each
+    :meth:`Scenario.run` (``trace_limit``, ``trace_events``, ``area_maps``)."""
     sc = load_scenario(scenario)
     choices = policy_choices(policies)
     seeds_to_run = seed_list(sc, seeds)
@@ -371,17 +373,21 @@ def compare(
     runs: list[ScenarioResult] = []
     rows = []
     for choice in choices:
-        mine = [_run(sc, choice, seed, watcher) for seed in seeds_to_run]
+        mine = [_run(sc, choice, seed, watcher, run_options or {}) for seed in seeds_to_run]
         rows.append(ComparisonRow.of(choice.label, [d.name for d in sc.devices], mine))
         runs.extend(mine)
     return Comparison(sc, rows, runs, wall_s=time.perf_counter() - started)
 
 
 def _run(
-    sc: Scenario, choice: PolicyChoice, seed: int, watcher: Optional[RunWatcher]
+    sc: Scenario,
+    choice: PolicyChoice,
+    seed: int,
+    watcher: Optional[RunWatcher],
+    options: dict[str, Any],
 ) -> ScenarioResult:
     progress = watcher.start(choice.label, seed, sc.duration) if watcher is not None else None
-    result = sc.run(choice.policy, seed=seed, progress=progress)
+    result = sc.run(choice.policy, seed=seed, progress=progress, **options)
     result = _named(result, choice.label)
     if watcher is not None:
         watcher.finish(choice.label, seed, result)

@@ -45,6 +45,9 @@ TimeLike = Union[int, str]
 Callback = Callable[["Mm"], Any]
 
 _U32_MAX = 2**32 - 1
+
+AREA_STATES = ("free", "movable", "pinned", "device", "discardable", "unmovable")
+"""The page states of :meth:`Mm.area_maps`, by code (``rust/mm/src/cma_map.rs``)."""
 _HOUR_NS = 3600 * 10**9
 
 
@@ -250,11 +253,14 @@ class Mm:
         policy: Union[Policy, str, dict[str, Any]] = "balanced",
         seed: int = 0,
         trace_limit: int = 200_000,
+        trace_events: Optional[Sequence[str]] = None,
     ) -> None:
         self.board = load_board(board)
         self.policy = Policy.coerce(policy)
         self.seed = seed
-        config = self.board.to_engine(self.policy, seed=seed, trace_limit=trace_limit)
+        config = self.board.to_engine(
+            self.policy, seed=seed, trace_limit=trace_limit, trace_events=trace_events
+        )
         self._engine = Engine(json.dumps(config))
         self._callbacks: list[tuple[int, int, Callback]] = []
         self._seq = itertools.count()
@@ -558,8 +564,65 @@ class Mm:
         return str(self._engine.pagetypeinfo_text())
 
     def vmstat(self) -> dict[str, int]:
-        """``/proc/vmstat``."""
+        """``/proc/vmstat``: the kernel's names only, in its order (6.1's list; what the model
+        does not track is 0). The model's own counters are :meth:`model_counters`."""
         return dict(self._engine.vmstat())
+
+    def vmstat_text(self) -> str:
+        """``/proc/vmstat`` as the kernel prints it."""
+        return str(self._engine.vmstat_text())
+
+    def model_counters(self) -> dict[str, int]:
+        """The model's counters that have no kernel name (``pgalloc_cma``, ``pgskip_cma``,
+        ``kswapd_wakeups``, ``cleancache_*``, ``frontswap_*``, ``pin_migrations``, ...;
+        ``rust/mm/src/vmstat.rs`` ``MODEL_COUNTERS`` says what each counts)."""
+        return dict(self._engine.model_counters())
+
+    def zoneinfo(self) -> str:
+        """``/proc/zoneinfo``."""
+        return str(self._engine.zoneinfo_text())
+
+    def cma_debugfs(self, area: str) -> dict[str, str]:
+        """``/sys/kernel/debug/cma/<area>/*``: each file's text (``base_pfn``, ``count``,
+        ``order_per_bit``, ``used``, ``maxchunk``, ``bitmap``)."""
+        return dict(self._engine.cma_debugfs(area))
+
+    def cma_sysfs_files(self, area: str) -> dict[str, str]:
+        """The files of ``/sys/kernel/mm/cma/<area>/`` the board's kernel version has, each
+        as it prints it (6.1: ``alloc_pages_success``, ``alloc_pages_fail``)."""
+        return dict(self._engine.cma_sysfs_files(area))
+
+    def trace_header(self) -> str:
+        """The header ``/sys/kernel/tracing/trace`` starts with (nop tracer): lines kept and
+        written, CPUs."""
+        return str(self._engine.trace_header())
+
+    def trace_kept(self) -> int:
+        """Trace lines kept (the oldest go once ``trace_limit`` is reached)."""
+        return int(self._engine.trace_kept())
+
+    def set_area_maps(self, max_bins: int) -> None:
+        """Record every CMA area's pages by state at each time-series sample, cut into at
+        most ``max_bins`` bins (0 stops); see :meth:`area_maps`."""
+        self._engine.set_area_maps(_whole("max_bins", max_bins))
+
+    def area_maps(self) -> dict[str, Any]:
+        """What :meth:`set_area_maps` recorded: ``states`` (names by code), per area its
+        ``name``, ``base_pfn``, ``pages`` and ``bin_pages``, the sample times ``t_ns`` and, per
+        sample and area, runs of ``[state, bins]``."""
+        raw = json.loads(self._engine.area_maps_json())
+        if not raw["max_bins"]:
+            return {}
+        areas = [
+            {"name": a["name"], "base_pfn": a["base_pfn"], "pages": a["pages"], "bin_pages": b}
+            for a, b in zip(self.cma_areas(), raw["bin_pages"])
+        ]
+        return {
+            "states": list(AREA_STATES),
+            "areas": areas,
+            "t_ns": raw["t_ns"],
+            "runs": raw["samples"],
+        }
 
     def cma_sysfs(self, area: str) -> dict[str, int]:
         """``/sys/kernel/mm/cma/<area>/*``."""
@@ -590,6 +653,7 @@ class Mm:
 
 
 __all__ = [
+    "AREA_STATES",
     "CmaRequest",
     "Condition",
     "DmaRequestState",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
 import psutil  # type: ignore[import-untyped]
@@ -52,15 +53,22 @@ class ScenarioRun:
         seed: Optional[int] = None,
         progress: Optional[Callable[[int, int], None]] = None,
         trace_limit: int = 0,
+        trace_events: Optional[Sequence[str]] = None,
+        area_maps: int = 0,
     ) -> None:
         self.scenario = scenario
         self.choice = policy_choice(scenario, policy)
         self.seed = scenario.seed if seed is None else seed
         self.progress = progress
         self.machine = Machine(
-            scenario.board_spec(), self.choice.policy, seed=self.seed, trace_limit=trace_limit
+            scenario.board_spec(),
+            self.choice.policy,
+            seed=self.seed,
+            trace_limit=trace_limit,
+            trace_events=trace_events,
         )
         self.trace_limit = trace_limit
+        self.area_maps = area_maps
         self.devices: dict[str, Device] = {
             name: self.machine.attach(spec, name=name)
             for name, spec in scenario.device_specs().items()
@@ -71,6 +79,8 @@ class ScenarioRun:
         sc, m = self.scenario, self.machine
         wall0, cpu0 = time.perf_counter(), time.process_time()
         m.set_sampling(sc.sample_interval)
+        if self.area_maps:
+            m.set_area_maps(self.area_maps)
         workloads = [m.start(w) for w in sc.workloads]
         for step in sorted(sc.timeline, key=lambda s: s.at):
             m.call_at(step.at, self._action(self.devices[step.device], step))
@@ -147,6 +157,9 @@ class ScenarioRun:
             dmesg=tuple(m.dmesg()),
             workloads=workloads,
             trace=tuple(m.trace()) if self.trace_limit else (),
+            trace_header=m.trace_header() if self.trace_limit else "",
+            model_counters=m.model_counters(),
+            area_maps=m.area_maps(),
             host=host,
         )
 
@@ -158,12 +171,18 @@ def run_scenario(
     seed: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
     trace_limit: int = 0,
+    trace_events: Optional[Sequence[str]] = None,
+    area_maps: int = 0,
     **options: Any,
 ) -> ScenarioResult:
-    """Run ``scenario`` on the model (see :meth:`Scenario.run`); the model takes no options."""
+    """Run ``scenario`` on the model (see :meth:`Scenario.run`). Its options:
+    ``trace_events`` (which events a trace keeps, ``set_event`` syntax) and ``area_maps``
+    (record the CMA areas' pages by state, in at most that many bins an area)."""
     if options:
-        raise CmadevError(f"the model backend takes no options; got {', '.join(sorted(options))}")
-    return ScenarioRun(scenario, policy, seed, progress, trace_limit).run()
+        raise CmadevError(
+            f"the model backend takes trace_events and area_maps; got {', '.join(sorted(options))}"
+        )
+    return ScenarioRun(scenario, policy, seed, progress, trace_limit, trace_events, area_maps).run()
 
 
 def peak_rss() -> int:
