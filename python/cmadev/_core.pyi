@@ -82,7 +82,8 @@ class Engine:
         """The header of ``/sys/kernel/tracing/trace`` (nop tracer)."""
     def trace_kept(self) -> int:
         """Trace lines kept."""
-    def set_area_maps(self, max_bins: int) -> None:
-        """Record the CMA areas' pages by state with each series sample (0 stops)."""
+    def set_area_maps(self, max_bins: int, every: int) -> None:
+        """Record the CMA areas' pages by state every ``every``-th series sample (0 bins
+        stops)."""
     def area_maps_json(self) -> str:
         """The recorded area maps, as JSON."""

@@ -32,7 +32,6 @@ from cmadev.capture import Snapshot, read_meminfo, read_pagetypeinfo, read_trace
 from cmadev.errors import CmadevError, SpecError
 from cmadev.report.comparison import Comparison, compare
 from cmadev.report.folder import host_document, write_report
-from cmadev.report.trace_export import write_trace
 from cmadev.report.format import (
     DEVICE_COLUMNS,
     DEVICE_LEGEND,
@@ -41,7 +40,9 @@ from cmadev.report.format import (
     SYSTEM_LEGEND,
     first_sentence,
 )
+from cmadev.report.trace_export import write_trace
 from cmadev.results import ScenarioResult
+from cmadev.sim.replay import build_replay, compare_replay
 from cmadev.specs.catalog import list_boards, list_devices, list_scenarios, load_board, load_device
 from cmadev.specs.policy import (
     PLACEMENTS,
@@ -51,7 +52,6 @@ from cmadev.specs.policy import (
     parse_policy,
     sensible_fixes,
 )
-from cmadev.sim.replay import build_replay, compare_replay
 from cmadev.specs.scenario import Scenario, load_scenario
 from cmadev.specs.schema import schema, schema_models
 from cmadev.units import NS_PER_S, format_duration, format_size, parse_duration

@@ -324,7 +324,8 @@ def plot_area(run: ScenarioResult, request: DeviceResult, path: Path) -> None:
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    t_ns, grid, base, bin_pages = area_matrix(run.area_maps, request.heap)
+    area = request.heap.rsplit("/", 1)[-1]  # "/dev/dma_heap/tv" -> the area "tv"
+    t_ns, grid, base, bin_pages = area_matrix(run.area_maps, area)
     states = list(run.area_maps["states"])
     colours = ListedColormap([AREA_COLOURS[s] for s in states])
     norm = BoundaryNorm([i - 0.5 for i in range(len(states) + 1)], len(states))
@@ -378,7 +379,7 @@ def plot_area(run: ScenarioResult, request: DeviceResult, path: Path) -> None:
         fontsize=9,
     )
     ax.set_xlabel("time (s)")
-    ax.set_ylabel(f"pfn in CMA area {request.heap!r} (bins of {bin_pages} pages)")
+    ax.set_ylabel(f"pfn in CMA area {area!r} (bins of {bin_pages} pages)")
     ax.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False
     )

@@ -601,10 +601,10 @@ class Mm:
         """Trace lines kept (the oldest go once ``trace_limit`` is reached)."""
         return int(self._engine.trace_kept())
 
-    def set_area_maps(self, max_bins: int) -> None:
-        """Record every CMA area's pages by state at each time-series sample, cut into at
-        most ``max_bins`` bins (0 stops); see :meth:`area_maps`."""
-        self._engine.set_area_maps(_whole("max_bins", max_bins))
+    def set_area_maps(self, max_bins: int, every: int = 1) -> None:
+        """Record every CMA area's pages by state at every ``every``-th time-series sample,
+        cut into at most ``max_bins`` bins (0 stops); see :meth:`area_maps`."""
+        self._engine.set_area_maps(_whole("max_bins", max_bins), _whole("every", every))
 
     def area_maps(self) -> dict[str, Any]:
         """What :meth:`set_area_maps` recorded: ``states`` (names by code), per area its

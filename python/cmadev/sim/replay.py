@@ -107,7 +107,6 @@ def build_replay(
     notes: list[str] = []
     bg = background(trace)
     pinned = pins(trace)
-    span = max(bg.span_ns, 1)
     workloads: list[dict[str, Any]] = []
     ceiling = int(board.copy_bandwidth * 0.5)
     room = (board.ram - board.reserved - board.cma_total) * 9 // 10

@@ -28,6 +28,9 @@ from cmadev.specs.policy import Policy, PolicyChoice, parse_policy
 from cmadev.specs.scenario import Scenario, Step, register_backend
 from cmadev.units import NS_PER_S
 
+AREA_COLUMNS = 64
+"""Most samples of the area maps a run records (their cost is a walk over the areas' pages)."""
+
 _FINISH_LIMIT = "3600s"
 """How long after the end a request still in flight may take to finish (they always do)."""
 
@@ -80,7 +83,9 @@ class ScenarioRun:
         wall0, cpu0 = time.perf_counter(), time.process_time()
         m.set_sampling(sc.sample_interval)
         if self.area_maps:
-            m.set_area_maps(self.area_maps)
+            # At most AREA_COLUMNS columns: each sample walks every page of the areas.
+            samples = sc.duration // sc.sample_interval + 1
+            m.set_area_maps(self.area_maps, -(-samples // AREA_COLUMNS))
         workloads = [m.start(w) for w in sc.workloads]
         for step in sorted(sc.timeline, key=lambda s: s.at):
             m.call_at(step.at, self._action(self.devices[step.device], step))

@@ -42,6 +42,10 @@ pub type Runs = Vec<(u8, u32)>;
 pub struct AreaMaps {
     /// Largest number of bins an area is cut into (0: not recording).
     pub max_bins: u32,
+    /// Record every `every`-th time-series sample (1: each one).
+    pub every: u32,
+    #[serde(skip)]
+    countdown: u32,
     /// Pages a bin covers, per area.
     pub bin_pages: Vec<u32>,
     pub t_ns: Vec<u64>,
@@ -50,10 +54,12 @@ pub struct AreaMaps {
 }
 
 impl Machine {
-    /// Record the areas' pages by state at every time-series sample from now on, each area
-    /// cut into at most `max_bins` bins (0 stops).
-    pub fn set_area_maps(&mut self, max_bins: u32) {
+    /// Record the areas' pages by state at every `every`-th time-series sample from now on
+    /// (the first one included), each area cut into at most `max_bins` bins (0 stops).
+    pub fn set_area_maps(&mut self, max_bins: u32, every: u32) {
         self.area_maps.max_bins = max_bins;
+        self.area_maps.every = every.max(1);
+        self.area_maps.countdown = 0;
         self.area_maps.bin_pages = self
             .cma
             .iter()
@@ -111,6 +117,11 @@ impl Machine {
         if self.area_maps.max_bins == 0 {
             return;
         }
+        if self.area_maps.countdown > 0 {
+            self.area_maps.countdown -= 1;
+            return;
+        }
+        self.area_maps.countdown = self.area_maps.every - 1;
         let sample: Vec<Runs> = (0..self.cma.len())
             .map(|i| self.area_map_now(i, self.area_maps.bin_pages[i]))
             .collect();

@@ -558,9 +558,9 @@ impl Engine {
         self.machine.trace.kept()
     }
 
-    fn set_area_maps(&mut self, py: Python<'_>, max_bins: u32) -> PyResult<()> {
+    fn set_area_maps(&mut self, py: Python<'_>, max_bins: u32, every: u32) -> PyResult<()> {
         self.with(py, |m| {
-            m.set_area_maps(max_bins);
+            m.set_area_maps(max_bins, every);
             Ok(())
         })
     }
