@@ -180,7 +180,8 @@ def read_trace(path: PathLike) -> Trace:
     (through ``trace-cmd report``, which must be installed: Debian's ``trace-cmd``)."""
     p = Path(path)
     try:
-        head = p.open("rb").read(len(TRACE_DAT_MAGIC))
+        with p.open("rb") as f:
+            head = f.read(len(TRACE_DAT_MAGIC))
     except OSError as err:
         raise TraceParseError(f"{p}: cannot read the capture ({err.strerror})") from None
     if head == TRACE_DAT_MAGIC:
@@ -208,6 +209,11 @@ def _trace_cmd_report(path: Path) -> str:
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise TraceParseError(f"{path}: trace-cmd report failed ({why})")
+    if not done.stdout.strip():
+        raise TraceParseError(
+            f"{path}: trace-cmd report printed nothing: is it a whole trace-cmd record file "
+            f"(trace.dat)? Check it with 'trace-cmd report -i {path.name}'"
+        )
     return done.stdout
 
 

@@ -89,15 +89,15 @@ def chrome_events(result: ScenarioResult, pid: int) -> list[dict[str, Any]]:
         parsed = parse_trace_text("\n".join(result.trace), f"{name} trace")
         by_comm = {device[:15]: tid for device, tid in tids.items()}  # TASK_COMM_LEN
         for e in parsed.of("cma_alloc_busy_retry"):
-            tid = by_comm.get(e.comm)
-            if tid is None:
+            found = by_comm.get(e.comm)
+            if found is None:
                 continue
             events.append(
                 {
                     "ph": "i",
                     "s": "t",
                     "pid": pid,
-                    "tid": tid,
+                    "tid": found,
                     "name": "cma_alloc_busy_retry",
                     "cat": "cma",
                     "ts": _us(e.ts_ns),
