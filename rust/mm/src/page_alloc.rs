@@ -370,7 +370,7 @@ impl Machine {
     /// blocks straight to the buddy lists.
     pub(crate) fn free_pages(&mut self, pfn: Pfn, order: u32, cpu: u32) {
         if self.trace.page_free_on() {
-            self.trace_mm_page_free(pfn, order, self.pages[pfn].owner);
+            self.trace_mm_page_free(pfn, order);
         }
         for p in Pfn::range(pfn, pfn + (1 << order)) {
             self.pages[p] = Page::FREE;
@@ -587,7 +587,7 @@ impl Machine {
         };
         self.vmstat.add(counter, 1 << order);
         if self.trace.page_alloc_on() {
-            self.trace_mm_page_alloc(pfn, order, gfp, kind, owner);
+            self.trace_mm_page_alloc(pfn);
         }
     }
 }

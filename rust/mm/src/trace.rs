@@ -352,17 +352,22 @@ impl MigrateReason {
 
 impl Machine {
     /// `trace_mm_page_alloc` (6.1 `__alloc_pages`): `page=%p pfn=0x%lx order=%d
-    /// migratetype=%d gfp_flags=%s`, by the task that allocates.
+    /// migratetype=%d gfp_flags=%s`, by the task that allocates. Called with the block
+    /// prepared (`prep_new_page`): everything is read back from its head frame, so that the
+    /// allocator passes nothing but the pfn (a call with more arguments cost its fast path
+    /// 12 instructions a pair with tracing off, spilling them).
     #[cold]
     #[inline(never)]
-    pub(crate) fn trace_mm_page_alloc(
-        &mut self,
-        pfn: Pfn,
-        order: u32,
-        gfp: Gfp,
-        kind: Kind,
-        owner: OwnerId,
-    ) {
+    pub(crate) fn trace_mm_page_alloc(&mut self, pfn: Pfn) {
+        let page = self.pages[pfn];
+        let (kind, owner, order) = (page.kind(), page.owner, page.order());
+        let gfp = if page.test(crate::page::pg::MOVABLE) {
+            Gfp::HIGHUSER_MOVABLE
+        } else if self.pageblocks.get(pfn) == Migratetype::Reclaimable {
+            Gfp::KERNEL_RECLAIMABLE
+        } else {
+            Gfp::KERNEL
+        };
         let fields = format!(
             "page={} pfn=0x{:x} order={} migratetype={} gfp_flags={}",
             page_ptr(pfn),
@@ -375,10 +380,11 @@ impl Machine {
     }
 
     /// `trace_mm_page_free` (6.1 `free_pages_prepare`): `page=%p pfn=0x%lx order=%d`, by the
-    /// page's owner (the model does not track which task frees).
+    /// page's owner (the model does not track which task frees), read before the free.
     #[cold]
     #[inline(never)]
-    pub(crate) fn trace_mm_page_free(&mut self, pfn: Pfn, order: u32, owner: OwnerId) {
+    pub(crate) fn trace_mm_page_free(&mut self, pfn: Pfn, order: u32) {
+        let owner = self.pages[pfn].owner;
         let fields = format!("page={} pfn=0x{:x} order={}", page_ptr(pfn), pfn, order);
         self.trace_owner(owner, "mm_page_free", &fields);
     }
