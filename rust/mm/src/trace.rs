@@ -181,7 +181,12 @@ impl Trace {
         if !self.on(event) {
             return;
         }
-        let comm: String = comm.chars().take(TASK_COMM_CHARS).collect();
+        // `trace_find_cmdline`: pid 0 is `<idle>` whatever its name.
+        let comm: String = if pid == 0 {
+            "<idle>".into()
+        } else {
+            comm.chars().take(TASK_COMM_CHARS).collect()
+        };
         let line = format!(
             "{:>16}-{:<7} [{:03}] ..... {:>5}.{:06}: {}: {}",
             comm,
@@ -304,7 +309,9 @@ impl Dmesg {
 /// table's order). Anonymous faults allocate `GFP_HIGHUSER_MOVABLE | __GFP_ZERO` folios
 /// (`vma_alloc_zeroed_movable_folio`, `__GFP_COMP` from `vma_alloc_folio`); page-cache
 /// readahead `readahead_gfp_mask` (`| __GFP_NORETRY | __GFP_NOWARN`); the block device's page
-/// cache (`grow_dev_page`) `GFP_USER & ~__GFP_FS | __GFP_NOFAIL | __GFP_MOVABLE`.
+/// cache (`grow_dev_page`) `GFP_USER & ~__GFP_FS | __GFP_NOFAIL | __GFP_MOVABLE`. `GFP_USER`
+/// and `GFP_KERNEL` differ only in `__GFP_HARDWALL`, which the model does not keep: both print
+/// as `GFP_KERNEL`.
 pub fn gfp_flags_name(gfp: Gfp, kind: Kind) -> &'static str {
     match gfp.migratetype {
         Migratetype::Movable if gfp.highmem => match kind {
@@ -315,7 +322,6 @@ pub fn gfp_flags_name(gfp: Gfp, kind: Kind) -> &'static str {
         Migratetype::Movable => "GFP_NOFS|__GFP_NOFAIL|__GFP_HARDWALL|__GFP_MOVABLE",
         Migratetype::Reclaimable => "GFP_KERNEL|__GFP_RECLAIMABLE",
         _ if gfp.pin => "GFP_USER",
-        _ if gfp == Gfp::USER => "GFP_USER",
         _ if !gfp.direct_reclaim && gfp == Gfp::ATOMIC => "GFP_ATOMIC",
         _ if !gfp.direct_reclaim => "GFP_NOWAIT",
         _ => "GFP_KERNEL",
