@@ -105,30 +105,40 @@ class Trace:
         return self.events[-1].ts_ns if self.events else 0
 
 
-def _timestamp_ns(text: str) -> int:
-    secs, _, frac = text.partition(".")
-    return int(secs) * 1_000_000_000 + int((frac + "000000000")[:9])
+_SPECS: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    event: tuple((tuple(key.split("|")), kind) for key, kind in fields.items())
+    for event, fields in EVENT_FIELDS.items()
+}
+
+
+def _bad_field(source: str, lineno: int, event: str, names: tuple[str, ...], value: object) -> None:
+    if value is None:
+        raise TraceParseError(
+            f"{source}:{lineno}: {event} has no {' or '.join(n + '=' for n in names)} field "
+            f"(its TP_printk prints it): is the line cut, or from another kernel's format?"
+        )
+    raise TraceParseError(f"{source}:{lineno}: {event} {names[0]}={value!r} is not a number")
 
 
 def _check_fields(source: str, lineno: int, event: str, fields: dict[str, str]) -> None:
-    for key, kind in EVENT_FIELDS[event].items():
-        names = key.split("|")
-        present = [n for n in names if n in fields]
-        if not present:
+    for names, kind in _SPECS[event]:
+        value = fields.get(names[0])
+        if value is None:
+            for other in names[1:]:
+                value = fields.get(other)
+                if value is not None:
+                    break
+            else:
+                _bad_field(source, lineno, event, names, None)
+        assert value is not None
+        if kind == "d":
+            if not value.isdigit() and not (value[:1] == "-" and value[1:].isdigit()):
+                raise TraceParseError(
+                    f"{source}:{lineno}: {event} {names[0]}={value!r} is not a decimal number"
+                )
+        elif kind == "x" and not value.isdigit() and _HEX.match(value) is None:
             raise TraceParseError(
-                f"{source}:{lineno}: {event} has no {' or '.join(names)}= field (its "
-                f"TP_printk prints it): is the line cut, or from another kernel's format?"
-            )
-        value = fields[present[0]]
-        ok = (
-            (kind == "d" and _INT.match(value))
-            or (kind == "x" and (_HEX.match(value) or _INT.match(value)))
-            or kind == "s"
-        )
-        if not ok:
-            what = "a decimal number" if kind == "d" else "a 0x hex number"
-            raise TraceParseError(
-                f"{source}:{lineno}: {event} {present[0]}={value!r} is not {what}"
+                f"{source}:{lineno}: {event} {names[0]}={value!r} is not a 0x hex number"
             )
 
 
@@ -136,8 +146,10 @@ def parse_trace_text(text: str, source: str = "<trace>") -> Trace:
     """Parse ftrace text (the ``trace`` file, ``trace_pipe`` or ``trace-cmd report``)."""
     events: list[TraceEvent] = []
     unknown: Counter[str] = Counter()
-    known = EVENT_FIELDS
+    known = _SPECS
     match = _PREFIX.match
+    findall = _FIELD.findall
+    append = events.append
     lineno = 0
     for lineno, raw in enumerate(text.splitlines(), 1):
         if not raw or raw[0] == "#" or raw.isspace():
@@ -151,23 +163,17 @@ def parse_trace_text(text: str, source: str = "<trace>") -> Trace:
                 f"flags seconds.micros: event: fields', as trace_output.c prints it): "
                 f"{raw[:120]!r}"
             )
-        event = m["event"].rpartition(":")[2]
+        comm, pid, cpu, ts, event, body = m.groups()
+        if ":" in event:
+            event = event.rpartition(":")[2]
         if event not in known:
             unknown[event] += 1
             continue
-        fields = dict(_FIELD.findall(m["body"]))
+        fields = dict(findall(body))
         _check_fields(source, lineno, event, fields)
-        events.append(
-            TraceEvent(
-                lineno,
-                _timestamp_ns(m["ts"]),
-                m["comm"].strip(),
-                int(m["pid"]),
-                int(m["cpu"]),
-                event,
-                fields,
-            )
-        )
+        secs, _, frac = ts.partition(".")
+        ts_ns = int(secs) * 1_000_000_000 + int((frac + "000000000")[:9])
+        append(TraceEvent(lineno, ts_ns, comm.strip(), int(pid), int(cpu), event, fields))
     return Trace(source, events, unknown, lineno)
 
 
