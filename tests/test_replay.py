@@ -7,13 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from cmadev.capture import background, cma_requests, parse_trace_text, read_meminfo, read_trace
+from cmadev.capture import (
+    Trace,
+    background,
+    cma_requests,
+    parse_trace_text,
+    read_meminfo,
+    read_trace,
+)
 from cmadev.cli import main
 from cmadev.errors import TraceParseError
 from cmadev.sim.replay import build_replay, compare_replay
 from cmadev.specs.scenario import load_scenario
 
 CAPTURE = Path(__file__).parent / "data" / "kernel-6.1"
+FULL = Path(__file__).parent / "data" / "kernel-6.1-full"
+GUEST = CAPTURE / "board.json"
 
 
 def test_the_capture_parses_with_unknown_events_counted() -> None:
@@ -29,6 +38,41 @@ def test_the_capture_parses_with_unknown_events_counted() -> None:
     assert reqs[1].pfn == 0x17C00
     bg = background(trace)
     assert bg.allocated == {"anon": 60} and bg.freed == 60
+
+
+@pytest.fixture(scope="module")
+def whole() -> Trace:
+    """The whole capture, read once (about 250,000 lines)."""
+    return read_trace(FULL / "trace.txt.gz")
+
+
+def test_the_whole_capture_gives_the_background_load_by_class(whole: Trace) -> None:
+    trace = whole
+    assert trace.lines == 251_564
+    reqs = cma_requests(trace)
+    assert [(r.count, r.ok, r.busy_retries) for r in reqs] == [(28672, True, 14), (4096, False, 0)]
+    assert reqs[0].latency_ns > 4 * 10**9 and reqs[0].released_ns is not None
+    bg = background(trace)
+    # the hog (220 MiB) and the 64 MiB buffer: 284 MiB of anonymous memory at the peak
+    assert 72_000 <= bg.live_peak["anon"] <= 73_000
+    assert bg.allocated["migration"] > 9_000, "targets of the first request's migrations"
+    assert bg.live_peak["file"] * 4096 >= 24 * 2**20, "the reader's 24 MiB working set"
+    from cmadev.capture import pins
+
+    assert pins(trace).pages > 100
+
+
+def test_the_whole_capture_replays(whole: Trace) -> None:
+    replay = build_replay(whole, str(GUEST))
+    kinds = {w.kind for w in replay.scenario.workloads}
+    assert kinds == {"anon_hog", "page_cache_reader", "kernel_alloc", "direct_io"}
+    runs = [replay.scenario.run(p) for p in ("legacy", "balanced")]
+    rows = compare_replay(replay, runs)
+    assert [r.pages for r in rows] == [28672, 4096]
+    legacy, balanced = (rows[0].modelled[p][0] for p in ("legacy", "balanced"))
+    assert legacy is not None and balanced is not None and balanced > legacy, (
+        "balanced lends the area out and migrates it back; legacy keeps it empty"
+    )
 
 
 def test_a_malformed_line_names_its_number() -> None:

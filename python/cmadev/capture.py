@@ -18,12 +18,13 @@ a :class:`~cmadev.errors.TraceParseError` naming the file and the line number.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
 import subprocess
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple, Optional, Union
 
@@ -182,8 +183,9 @@ TRACE_DAT_MAGIC = b"\x17\x08\x44tracing"
 
 
 def read_trace(path: PathLike) -> Trace:
-    """Read a capture: ftrace text or ``trace-cmd report`` output, or a ``trace.dat``
-    (through ``trace-cmd report``, which must be installed: Debian's ``trace-cmd``)."""
+    """Read a capture: ftrace text or ``trace-cmd report`` output (either may be gzipped), or
+    a ``trace.dat`` (through ``trace-cmd report``, which must be installed: Debian's
+    ``trace-cmd``)."""
     p = Path(path)
     try:
         with p.open("rb") as f:
@@ -193,12 +195,17 @@ def read_trace(path: PathLike) -> Trace:
     if head == TRACE_DAT_MAGIC:
         return parse_trace_text(_trace_cmd_report(p), f"{p} (trace-cmd report)")
     try:
-        text = p.read_text(encoding="utf-8", errors="strict")
+        if head[:2] == b"\x1f\x8b":  # gzip: a capture kept compressed
+            text = gzip.decompress(p.read_bytes()).decode("utf-8")
+        else:
+            text = p.read_text(encoding="utf-8", errors="strict")
     except UnicodeDecodeError as err:
         raise TraceParseError(
             f"{p}: byte {err.start} is not text: give the ftrace text, 'trace-cmd report' "
             f"output or a trace.dat"
         ) from None
+    except (OSError, EOFError) as err:  # a cut or corrupt gzip file
+        raise TraceParseError(f"{p}: cannot read the capture ({err})") from None
     return parse_trace_text(text, str(p))
 
 
@@ -251,7 +258,8 @@ class CapturedRequest:
 
 
 def cma_requests(trace: Trace) -> list[CapturedRequest]:
-    """The ``cma_alloc`` calls, paired start to finish by task; with their release times."""
+    """The ``cma_alloc`` calls, paired start to finish by task, in the order they started;
+    with their release times."""
     open_by_pid: dict[int, tuple[TraceEvent, int]] = {}
     done: list[CapturedRequest] = []
     releases: dict[int, int] = {}
@@ -290,22 +298,25 @@ def cma_requests(trace: Trace) -> list[CapturedRequest]:
             )
         elif e.event == "cma_release":
             releases[e.int("pfn")] = e.ts_ns
+    done.sort(key=lambda r: (r.start_ns, r.line))
     return [
         r if r.pfn is None or r.pfn not in releases else _released(r, releases[r.pfn]) for r in done
     ]
 
 
 def _released(r: CapturedRequest, at: int) -> CapturedRequest:
-    from dataclasses import replace
-
     return replace(r, released_ns=at)
 
 
 def gfp_class(gfp_flags: str, migratetype: int) -> str:
-    """``anon`` (a zeroed movable folio: ``vma_alloc_zeroed_movable_folio``), ``file``
-    (movable, not zeroed: the page cache), or ``kernel`` (unmovable or reclaimable)."""
+    """``anon`` (a zeroed movable folio: ``vma_alloc_zeroed_movable_folio``), ``migration``
+    (a migration target: ``alloc_migration_target``'s ``GFP_USER | __GFP_MOVABLE |
+    __GFP_RETRY_MAYFAIL``, a copy of a page already counted), ``file`` (other movable
+    allocations: the page cache), or ``kernel`` (unmovable or reclaimable)."""
     if migratetype == 1 or "MOVABLE" in gfp_flags:
-        return "anon" if "__GFP_ZERO" in gfp_flags else "file"
+        if "__GFP_ZERO" in gfp_flags:
+            return "anon"
+        return "migration" if "__GFP_RETRY_MAYFAIL" in gfp_flags else "file"
     return "kernel"
 
 
@@ -316,7 +327,7 @@ class Background:
 
     span_ns: int
     allocated: dict[str, int]
-    """Pages allocated, by class (anon, file, kernel)."""
+    """Pages allocated, by class (anon, file, kernel, migration)."""
     by_migratetype: dict[int, int]
     """Pages allocated, by the migratetype number ``mm_page_alloc`` prints."""
     by_gfp: dict[str, int]
@@ -326,7 +337,14 @@ class Background:
     """Alloc-to-free times of the pages freed in the capture, by class."""
     live_peak: dict[str, int]
     """Most pages of each class alive at once, counting from the first event."""
+    peak_ns: dict[str, int]
+    """When each class first reached its peak, from the first page event."""
     live_end: dict[str, int]
+
+    def growth(self, cls: str) -> float:
+        """Pages a second class ``cls`` grew at, from the first event to its peak."""
+        at = self.peak_ns.get(cls, 0)
+        return self.live_peak.get(cls, 0) * 1e9 / at if at > 0 else self.rate(cls)
 
     def rate(self, cls: str) -> float:
         """Pages a second of class ``cls``."""
@@ -345,6 +363,7 @@ def background(trace: Trace) -> Background:
     live: dict[int, tuple[str, int, int]] = {}  # pfn -> (class, pages, since)
     alive: Counter[str] = Counter()
     peak: Counter[str] = Counter()
+    peak_at: dict[str, int] = {}
     lifetimes: dict[str, list[int]] = {}
     freed = 0
     first = last = None
@@ -357,7 +376,9 @@ def background(trace: Trace) -> Background:
             by_gfp[e.fields["gfp_flags"]] += pages
             live[e.int("pfn")] = (cls, pages, e.ts_ns)
             alive[cls] += pages
-            peak[cls] = max(peak[cls], alive[cls])
+            if alive[cls] > peak[cls]:
+                peak[cls] = alive[cls]
+                peak_at[cls] = e.ts_ns
         elif e.event == "mm_page_free":
             freed += 1 << int(e.fields["order"])
             got = live.pop(e.int("pfn"), None)
@@ -378,6 +399,7 @@ def background(trace: Trace) -> Background:
         freed=freed,
         lifetimes_ns=lifetimes,
         live_peak=dict(peak),
+        peak_ns={k: v - (first or 0) for k, v in peak_at.items()},
         live_end=dict(alive),
     )
 

@@ -121,7 +121,7 @@ def build_replay(
     anon = size_of("anon", "AnonPages")
     file = size_of("file", "Cached")
     kernel = size_of("kernel", "Slab")
-    growth_anon = min(max(int(bg.rate("anon") * PAGE_SIZE), _MIN_GROWTH), ceiling)
+    growth_anon = min(max(int(bg.growth("anon") * PAGE_SIZE), _MIN_GROWTH), ceiling)
     warmup = 0
     if anon:
         workloads.append({"kind": "anon_hog", "name": "anon", "size": anon, "growth": growth_anon})
@@ -131,7 +131,7 @@ def build_replay(
             f"({bg.allocated.get('anon', 0)} pages allocated in the trace)"
         )
     if file:
-        rate = min(max(int(bg.rate("file") * PAGE_SIZE), _MIN_GROWTH), ceiling)
+        rate = min(max(int(bg.growth("file") * PAGE_SIZE), _MIN_GROWTH), ceiling)
         workloads.append(
             {"kind": "page_cache_reader", "name": "pagecache", "working_set": file, "rate": rate}
         )

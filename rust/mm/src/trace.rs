@@ -135,6 +135,9 @@ pub struct Trace {
     page_alloc_on: bool,
     /// `kmem:mm_page_free` is on.
     page_free_on: bool,
+    /// The allocation being traced is a migration target (`migrate.rs` sets it around
+    /// `prep_new_page` when `kmem:mm_page_alloc` is on).
+    pub(crate) migration_target: bool,
 }
 
 impl Trace {
@@ -151,6 +154,7 @@ impl Trace {
             events,
             page_alloc_on: on && events.0 & MM_PAGE_ALLOC != 0,
             page_free_on: on && events.0 & MM_PAGE_FREE != 0,
+            migration_target: false,
         }
     }
 
@@ -306,9 +310,11 @@ impl Dmesg {
 
 /// `show_gfp_flags` of the mask the kernel would pass for this allocation (6.1
 /// `include/trace/events/mmflags.h`: composite names first, then the remaining bits in the
-/// table's order). Anonymous faults allocate `GFP_HIGHUSER_MOVABLE | __GFP_ZERO` folios
+/// table's order), as the 6.1 guest's full capture (`tests/data/kernel-6.1-full`) prints
+/// them. Anonymous faults allocate `GFP_HIGHUSER_MOVABLE | __GFP_ZERO` folios
 /// (`vma_alloc_zeroed_movable_folio`, `__GFP_COMP` from `vma_alloc_folio`); page-cache
-/// readahead `readahead_gfp_mask` (`| __GFP_NORETRY | __GFP_NOWARN`); the block device's page
+/// readahead on ext4 `readahead_gfp_mask` of a mapping without `__GFP_FS`
+/// (`GFP_NOFS|__GFP_HIGHMEM|...|__GFP_HARDWALL|__GFP_MOVABLE`); the block device's page
 /// cache (`grow_dev_page`) `GFP_USER & ~__GFP_FS | __GFP_NOFAIL | __GFP_MOVABLE`. `GFP_USER`
 /// and `GFP_KERNEL` differ only in `__GFP_HARDWALL`, which the model does not keep: both print
 /// as `GFP_KERNEL`.
@@ -316,7 +322,10 @@ pub fn gfp_flags_name(gfp: Gfp, kind: Kind) -> &'static str {
     match gfp.migratetype {
         Migratetype::Movable if gfp.highmem => match kind {
             Kind::Anon => "GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_ZERO",
-            Kind::File => "GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP",
+            Kind::File => {
+                "GFP_NOFS|__GFP_HIGHMEM|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP|__GFP_HARDWALL|\
+                 __GFP_MOVABLE"
+            }
             _ => "GFP_HIGHUSER_MOVABLE",
         },
         Migratetype::Movable => "GFP_NOFS|__GFP_NOFAIL|__GFP_HARDWALL|__GFP_MOVABLE",
@@ -374,13 +383,20 @@ impl Machine {
         } else {
             Gfp::KERNEL
         };
+        // `alloc_migration_target`: `GFP_USER | __GFP_MOVABLE | __GFP_RETRY_MAYFAIL` (a
+        // folio, so `__GFP_COMP`), as the guest's capture prints it for contig_range targets.
+        let flags = if self.trace.migration_target && gfp.migratetype == Migratetype::Movable {
+            "GFP_USER|__GFP_RETRY_MAYFAIL|__GFP_COMP|__GFP_MOVABLE"
+        } else {
+            gfp_flags_name(gfp, kind)
+        };
         let fields = format!(
             "page={} pfn=0x{:x} order={} migratetype={} gfp_flags={}",
             page_ptr(pfn),
             pfn,
             order,
             kernel_migratetype(gfp.migratetype),
-            gfp_flags_name(gfp, kind)
+            flags
         );
         self.trace_owner(owner, "mm_page_alloc", &fields);
     }
