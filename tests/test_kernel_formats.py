@@ -255,3 +255,28 @@ def test_mainline_formats() -> None:
     fields = dict(re.findall(r"(\w+)=(\S+)", info.partition("info: ")[2]))
     assert fields["migratetype"] == "4", "MIGRATE_CMA as the number 6.x prints"
     assert int(fields["nr_mapped"]) <= int(fields["nr_migrated"]) or fields["nr_migrated"] == "0"
+
+
+def test_page_allocation_masks_are_the_guests() -> None:
+    """The masks kmem:mm_page_alloc prints for anonymous, page-cache and migration-target
+    pages are among those the whole 6.1 capture has."""
+    import gzip
+
+    whole = gzip.decompress((CAPTURE.parent / "kernel-6.1-full/trace.txt.gz").read_bytes())
+    theirs = set(re.findall(r"gfp_flags=(\S+)", whole.decode()))
+    from cmadev import PageCacheReader
+
+    m = Machine(BOARD, policy="balanced", seed=1, trace_events=["kmem", "cma"])
+    m.start(AnonHog(name="hog", size="420MiB", growth="400MiB/s"))
+    m.start(PageCacheReader(name="reader", working_set="24MiB", rate="64MiB/s"))
+    m.run_for("1s")
+    req = m.cma_alloc("reserved", count=32768, owner="init")
+    m.run_until(req)
+    assert req.result().pages_migrated > 0
+    mine = {re.search(r"gfp_flags=(\S+)", ln)[1] for ln in m.trace() if "mm_page_alloc:" in ln}  # type: ignore[index]
+    assert {
+        "GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_ZERO",
+        "GFP_NOFS|__GFP_HIGHMEM|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP|__GFP_HARDWALL|__GFP_MOVABLE",
+        "GFP_USER|__GFP_RETRY_MAYFAIL|__GFP_COMP|__GFP_MOVABLE",
+    } <= mine
+    assert mine - {"GFP_KERNEL"} <= theirs

@@ -328,7 +328,7 @@ pub fn gfp_flags_name(gfp: Gfp, kind: Kind) -> &'static str {
             }
             _ => "GFP_HIGHUSER_MOVABLE",
         },
-        Migratetype::Movable => "GFP_NOFS|__GFP_NOFAIL|__GFP_HARDWALL|__GFP_MOVABLE",
+        Migratetype::Movable => "GFP_NOFS|__GFP_NOFAIL|__GFP_COMP|__GFP_HARDWALL|__GFP_MOVABLE",
         Migratetype::Reclaimable => "GFP_KERNEL|__GFP_RECLAIMABLE",
         _ if gfp.pin => "GFP_USER",
         _ if !gfp.direct_reclaim && gfp == Gfp::ATOMIC => "GFP_ATOMIC",
