@@ -166,3 +166,13 @@ def test_area_pictures_for_late_or_failed_requests(tmp_path: Path) -> None:
     out = tmp_path / "one.png"
     plot_area(run, run.requests[0], out)
     assert out.stat().st_size > 10_000
+
+
+def test_the_readme_replay_snippet_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## A device's own trace in, a trace people can open out\n", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"trace.txt"', repr(str(CAPTURE / "trace.txt")))
+    code = code.replace('"meminfo.txt"', repr(str(CAPTURE / "proc/meminfo")))
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.count("init-") == 2

@@ -644,7 +644,8 @@ class Mm:
         return int(self._engine.trace_emitted())
 
     def dmesg(self) -> list[str]:
-        """Kernel log lines: warnings from the pin instrumentation."""
+        """Kernel log lines (``[seconds.micros] message``): a failed ``cma_alloc``'s (as 6.1
+        prints it, ratelimited), the pin instrumentation's warnings, memory offlining."""
         return list(self._engine.dmesg())
 
     def check_invariants(self) -> None:

@@ -229,6 +229,22 @@ def build_replay(
         f"timeline: the trace's first event is at {format_duration(offset)} of model time "
         f"(after a warm-up that reaches the starting state)"
     )
+    if "CmaTotal" in snapshot.meminfo and "CmaFree" in snapshot.meminfo:
+        used = (snapshot.meminfo["CmaTotal"] - snapshot.meminfo["CmaFree"]) * 1024
+        notes.append(
+            f"the snapshot's CMA use ({format_size(used)} of "
+            f"{format_size(snapshot.meminfo['CmaTotal'] * 1024)}) is not imposed: where pages "
+            f"land is what each policy decides"
+        )
+    if snapshot.pagetypeinfo:
+        blocks: dict[str, int] = {}
+        for counts in snapshot.pagetypeinfo.values():
+            for mt, n in counts.items():
+                blocks[mt] = blocks.get(mt, 0) + n
+        shown = ", ".join(f"{mt} {n}" for mt, n in blocks.items() if n)
+        notes.append(
+            f"pageblocks in the snapshot: {shown}; the model's follow from its own allocations"
+        )
     return Replay(trace, requests, scenario, offset, notes, snapshot)
 
 
