@@ -216,8 +216,8 @@ impl Machine {
         cr.call.succeeded += stats.succeeded;
         cr.call.nr_failed += stats.nr_failed;
         if !matches!(progress, Ok(MigrateProgress::WaitWriteback(_))) {
-            let call = cr.call;
-            self.trace_migrate_pages(owner, &call, MigrateReason::ContigRange);
+            let (succeeded, failed) = (cr.call.succeeded, cr.call.nr_failed);
+            self.trace_migrate_pages(owner, succeeded, failed, MigrateReason::ContigRange);
         }
         match progress {
             Ok(MigrateProgress::Done) => (None, None),

@@ -24,7 +24,7 @@ use crate::owner::OwnerId;
 use crate::page::{Kind, Page};
 use crate::pageblock::Migratetype;
 use crate::pfn::Pfn;
-use crate::trace::page_ptr;
+use crate::trace::{cma_alloc_finish_fields, cma_alloc_start_fields, page_ptr};
 use crate::vmstat::Counter;
 use crate::Machine;
 
@@ -124,6 +124,26 @@ impl CmaArea {
     /// The bitmap, one entry a bit (`cma_debug.rs` prints it).
     pub fn bitmap(&self) -> &[bool] {
         &self.bitmap
+    }
+
+    /// Runs of clear bits, as `(first bit, bits)`, in bitmap order (`find_next_zero_bit` /
+    /// `find_next_bit`, as `cma_debug_show_areas` and `cma_maxchunk_get` walk them).
+    pub fn free_runs(&self) -> Vec<(usize, usize)> {
+        let bits = &self.bitmap;
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < bits.len() {
+            if bits[i] {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bits.len() && !bits[i] {
+                i += 1;
+            }
+            runs.push((start, i - start));
+        }
+        runs
     }
 
     /// Pages not handed out (`available_pages` in sysfs: clear bits).
@@ -362,7 +382,9 @@ impl Machine {
         job.issued_ns = self.now;
         let (area, count, align, owner) = (job.area, job.count, job.align, job.owner);
         if self.trace.enabled() {
-            let fields = self.cma_alloc_start_fields(area, count, align);
+            let a = &self.cma[area];
+            let (version, avail) = (self.cfg.kernel_version, a.available_pages());
+            let fields = cma_alloc_start_fields(version, &a.name, count, align, avail, a.count);
             self.trace_owner(owner, "cma_alloc_start", &fields);
         }
         self.events.schedule(self.now, EventKind::CmaJob(id));
@@ -566,19 +588,28 @@ impl Machine {
             }
         }
         if self.trace.enabled() {
-            let tried = self.jobs[id as usize].tried;
-            let fields = self.cma_alloc_finish_fields(
-                area,
+            let (tried, code) = (
+                self.jobs[id as usize].tried,
+                result.err().map_or(0, |e| e.code()),
+            );
+            let fields = cma_alloc_finish_fields(
+                self.cfg.kernel_version,
+                &self.cma[area].name,
                 tried,
                 pfn.is_some(),
                 count,
                 align,
-                result.err(),
+                code,
             );
             self.trace_owner(owner, "cma_alloc_finish", &fields);
         }
         if let Err(errno) = result {
-            self.log_cma_alloc_failed(area, count, errno);
+            let a = &self.cma[area];
+            let runs = self.cfg.cma_debug.then(|| a.free_runs());
+            let debug = runs.as_deref().map(|r| (r, a.order_per_bit, a.count));
+            let name = a.name.clone();
+            self.dmesg
+                .cma_alloc_failed(self.now, &name, count, errno.code(), debug);
         }
         if let Some(request) = self.jobs[id as usize].request {
             self.dma_heap_buffer_done(request, id);

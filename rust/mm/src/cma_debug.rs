@@ -11,26 +11,6 @@
 use crate::cma::CmaArea;
 use crate::Machine;
 
-/// Runs of clear bits, as `(first bit, bits)`, in bitmap order (`find_next_zero_bit` /
-/// `find_next_bit`, as `cma_debug_show_areas` and `cma_maxchunk_get` walk them).
-pub fn free_runs(area: &CmaArea) -> Vec<(usize, usize)> {
-    let bits = area.bitmap();
-    let mut runs = Vec::new();
-    let mut i = 0;
-    while i < bits.len() {
-        if bits[i] {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < bits.len() && !bits[i] {
-            i += 1;
-        }
-        runs.push((start, i - start));
-    }
-    runs
-}
-
 /// `used`: set bits, in pages.
 pub fn used_pages(area: &CmaArea) -> u64 {
     (area.bitmap().iter().filter(|b| **b).count() as u64) << area.order_per_bit
@@ -38,7 +18,7 @@ pub fn used_pages(area: &CmaArea) -> u64 {
 
 /// `maxchunk`: the longest run of clear bits, in pages.
 pub fn maxchunk_pages(area: &CmaArea) -> u64 {
-    let longest = free_runs(area).iter().map(|r| r.1).max().unwrap_or(0);
+    let longest = area.free_runs().iter().map(|r| r.1).max().unwrap_or(0);
     (longest as u64) << area.order_per_bit
 }
 

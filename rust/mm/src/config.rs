@@ -270,14 +270,6 @@ pub const MAX_PAGE_ORDER: u32 = 10;
 pub const MAX_FRAMES: u64 = 1 << 30;
 
 impl MachineConfig {
-    /// The trace events enabled (`trace.rs`).
-    pub fn trace_events(&self) -> MmResult<crate::trace::TraceEvents> {
-        match &self.trace_events {
-            None => Ok(crate::trace::TraceEvents::DEFAULT),
-            Some(names) => crate::trace::TraceEvents::parse(names),
-        }
-    }
-
     /// A board with `ram` bytes and default everything else (tests and benches).
     pub fn with_ram(ram: u64) -> Self {
         serde_json::from_value(serde_json::json!({ "ram": ram })).expect("defaults are valid")
@@ -356,9 +348,6 @@ impl MachineConfig {
                  ram ({} bytes) for the rest of the system: shrink the areas",
                 cma_total, self.reserved, self.ram
             ));
-        }
-        if let Some(events) = &self.trace_events {
-            crate::trace::TraceEvents::parse(events)?;
         }
         self.policy.validate()?;
         self.cost.validate()

@@ -16,7 +16,7 @@ use crate::page_alloc::PerCpuPages;
 use crate::pageblock::{Migratetype, Pageblocks};
 use crate::pfn::Pfn;
 use crate::rng::Rng;
-use crate::trace::{Dmesg, Trace};
+use crate::trace::{Dmesg, Trace, TraceEvents};
 use crate::vmscan::Lru;
 use crate::vmstat::Vmstat;
 use crate::workload::Workloads;
@@ -93,7 +93,7 @@ impl Machine {
             now: 0,
             horizon: 0,
             vmstat: Vmstat::default(),
-            trace: Trace::with_events(cfg.trace_limit, cfg.trace_events()?),
+            trace: Trace::with_events(cfg.trace_limit, TraceEvents::of(&cfg.trace_events)?),
             dmesg: Dmesg::default(),
             rng: Rng::new(cfg.seed),
             writeback_end: FxHashMap::default(),

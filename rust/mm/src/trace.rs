@@ -19,9 +19,8 @@
 use std::collections::VecDeque;
 
 use crate::config::KernelVersion;
-use crate::error::{Errno, MmError, MmResult};
+use crate::error::{MmError, MmResult};
 use crate::gfp::Gfp;
-use crate::migrate::MigrateStats;
 use crate::owner::OwnerId;
 use crate::page::Kind;
 use crate::pageblock::Migratetype;
@@ -64,6 +63,13 @@ impl TraceEvents {
     pub const ALL: TraceEvents = TraceEvents((1 << EVENTS.len()) - 1);
     /// Everything but the per-page allocator events.
     pub const DEFAULT: TraceEvents = TraceEvents(Self::ALL.0 & !(MM_PAGE_ALLOC | MM_PAGE_FREE));
+
+    /// The events a machine's `trace_events` names (None: [`TraceEvents::DEFAULT`]).
+    pub fn of(names: &Option<Vec<String>>) -> MmResult<TraceEvents> {
+        names
+            .as_deref()
+            .map_or(Ok(TraceEvents::DEFAULT), Self::parse)
+    }
 
     /// `set_event` syntax: `all`, a system (`cma`, `kmem`), or `system:event`; an entry
     /// starting with `!` disables what it names.
@@ -263,6 +269,10 @@ pub struct Ratelimit {
 const RATELIMIT_INTERVAL_NS: u64 = 5_000_000_000;
 const RATELIMIT_BURST: u32 = 10;
 
+/// A CMA area's clear-bit runs `(first bit, bits)`, its `order_per_bit` and its pages: what
+/// `cma_debug_show_areas` prints.
+pub type FreeRuns<'a> = (&'a [(usize, usize)], u32, u32);
+
 /// The kernel log: `[    5.123456] message`.
 #[derive(Clone, Debug, Default)]
 pub struct Dmesg {
@@ -279,6 +289,43 @@ impl Dmesg {
             (now_ns % 1_000_000_000) / 1_000,
             msg
         ));
+    }
+
+    /// What a failed `cma_alloc` logs (6.1 `mm/cma.c`, `pr_fmt` "cma: "): `cma_alloc:
+    /// <area>: alloc failed, req-size: N pages, ret: -E`, ratelimited, then with
+    /// `CONFIG_CMA_DEBUG` `cma_debug_show_areas` (`number of available pages:
+    /// N@bit+...=> N free of M total pages`, one line made of `pr_info` and `pr_cont`).
+    /// `free_runs` are the area's clear-bit runs `(first bit, bits)` when `CONFIG_CMA_DEBUG`
+    /// is on. `alloc_contig_range: [x, y) PFNs busy` is not printed: 6.1 and mainline no
+    /// longer have it (4.x and 5.x kernels printed it, ratelimited, at each busy range).
+    pub fn cma_alloc_failed(
+        &mut self,
+        now_ns: u64,
+        area: &str,
+        count: u32,
+        ret: i32,
+        free_runs: Option<FreeRuns<'_>>,
+    ) {
+        if !self.ratelimit(now_ns, "cma_alloc") {
+            return;
+        }
+        let msg =
+            format!("cma: cma_alloc: {area}: alloc failed, req-size: {count} pages, ret: {ret}");
+        self.printk(now_ns, &msg);
+        if let Some((runs, order_per_bit, total_pages)) = free_runs {
+            let mut s = String::from("cma: number of available pages: ");
+            let mut total = 0u64;
+            for &(bit, nbits) in runs {
+                let pages = (nbits as u64) << order_per_bit;
+                if total > 0 {
+                    s.push('+');
+                }
+                s += &format!("{pages}@{bit}");
+                total += pages;
+            }
+            s += &format!("=> {total} free of {total_pages} total pages");
+            self.printk(now_ns, &s);
+        }
     }
 
     /// Whether a ratelimited message of `func` may print now; prints `func: N callbacks
@@ -366,6 +413,17 @@ impl MigrateReason {
 }
 
 impl Machine {
+    /// One line by `owner`'s task (its name, pid and CPU).
+    fn trace_task(&mut self, owner: OwnerId, event: &str, fields: &str) {
+        let (comm, pid, cpu) = (
+            self.owners.name(owner),
+            self.owners.pid(owner),
+            self.owners.cpu(owner),
+        );
+        let comm = comm.to_string();
+        self.trace.emit(self.now, &comm, pid, cpu, event, fields);
+    }
+
     /// `trace_mm_page_alloc` (6.1 `__alloc_pages`): `page=%p pfn=0x%lx order=%d
     /// migratetype=%d gfp_flags=%s`, by the task that allocates. Called with the block
     /// prepared (`prep_new_page`): everything is read back from its head frame, so that the
@@ -398,7 +456,7 @@ impl Machine {
             kernel_migratetype(gfp.migratetype),
             flags
         );
-        self.trace_owner(owner, "mm_page_alloc", &fields);
+        self.trace_task(owner, "mm_page_alloc", &fields);
     }
 
     /// `trace_mm_page_free` (6.1 `free_pages_prepare`): `page=%p pfn=0x%lx order=%d`, by the
@@ -408,7 +466,7 @@ impl Machine {
     pub(crate) fn trace_mm_page_free(&mut self, pfn: Pfn, order: u32) {
         let owner = self.pages[pfn].owner;
         let fields = format!("page={} pfn=0x{:x} order={}", page_ptr(pfn), pfn, order);
-        self.trace_owner(owner, "mm_page_free", &fields);
+        self.trace_task(owner, "mm_page_free", &fields);
     }
 
     /// `trace_mm_migrate_pages_start`: `mode=%s reason=%s`. The model's contiguous-range
@@ -416,7 +474,7 @@ impl Machine {
     pub(crate) fn trace_migrate_pages_start(&mut self, owner: OwnerId, reason: MigrateReason) {
         if self.trace.on("mm_migrate_pages_start") {
             let fields = format!("mode=MIGRATE_SYNC reason={}", reason.name());
-            self.trace_owner(owner, "mm_migrate_pages_start", &fields);
+            self.trace_task(owner, "mm_migrate_pages_start", &fields);
         }
     }
 
@@ -426,94 +484,60 @@ impl Machine {
     pub(crate) fn trace_migrate_pages(
         &mut self,
         owner: OwnerId,
-        stats: &MigrateStats,
+        succeeded: u64,
+        failed: u64,
         reason: MigrateReason,
     ) {
         if self.trace.on("mm_migrate_pages") {
             let fields = format!(
                 "nr_succeeded={} nr_failed={} nr_thp_succeeded=0 nr_thp_failed=0 \
                  nr_thp_split=0 mode=MIGRATE_SYNC reason={}",
-                stats.succeeded,
-                stats.nr_failed,
+                succeeded,
+                failed,
                 reason.name()
             );
-            self.trace_owner(owner, "mm_migrate_pages", &fields);
+            self.trace_task(owner, "mm_migrate_pages", &fields);
         }
     }
+}
 
-    /// The body of `cma_alloc_start` for the board's kernel.
-    pub(crate) fn cma_alloc_start_fields(&self, area: usize, count: u32, align: u32) -> String {
-        let a = &self.cma[area];
-        match self.cfg.kernel_version {
-            KernelVersion::V6_1 => format!("name={} count={} align={}", a.name, count, align),
-            KernelVersion::Mainline => format!(
-                "name={} request_count={} available_count={} total_count={} align={}",
-                a.name,
-                count,
-                a.available_pages(),
-                a.count,
-                align
-            ),
-        }
+/// The body of `cma_alloc_start` for `version`.
+pub fn cma_alloc_start_fields(
+    version: KernelVersion,
+    name: &str,
+    count: u32,
+    align: u32,
+    available: u64,
+    total: u32,
+) -> String {
+    match version {
+        KernelVersion::V6_1 => format!("name={name} count={count} align={align}"),
+        KernelVersion::Mainline => format!(
+            "name={name} request_count={count} available_count={available} \
+             total_count={total} align={align}"
+        ),
     }
+}
 
-    /// The body of `cma_alloc_finish`: `pfn` is the range last tried (`-1` if none was) and
-    /// `page` NULL on failure, as 6.1's `cma_alloc` passes them; mainline adds `errorno`.
-    pub(crate) fn cma_alloc_finish_fields(
-        &self,
-        area: usize,
-        tried: Option<Pfn>,
-        ok: bool,
-        count: u32,
-        align: u32,
-        errno: Option<Errno>,
-    ) -> String {
-        let pfn = tried.map_or(u64::MAX, |p| p.0 as u64);
-        let page = match (ok, tried) {
-            (true, Some(p)) => page_ptr(p),
-            _ => "0000000000000000".into(),
-        };
-        let name = &self.cma[area].name;
-        let head = format!("name={name} pfn=0x{pfn:x} page={page} count={count} align={align}");
-        match self.cfg.kernel_version {
-            KernelVersion::V6_1 => head,
-            KernelVersion::Mainline => {
-                format!("{head} errorno={}", errno.map_or(0, |e| e.code()))
-            }
-        }
-    }
-
-    /// What a failed `cma_alloc` logs (6.1 `mm/cma.c`, `pr_fmt` "cma: "): `cma_alloc:
-    /// <area>: alloc failed, req-size: N pages, ret: -E`, ratelimited, then with
-    /// `CONFIG_CMA_DEBUG` `cma_debug_show_areas` (`number of available pages:
-    /// N@bit+...=> N free of M total pages`, one line made of `pr_info` and `pr_cont`).
-    /// `alloc_contig_range: [x, y) PFNs busy` is not printed: 6.1 and mainline no longer
-    /// have it (4.x and 5.x kernels printed it, ratelimited, at each busy range).
-    pub(crate) fn log_cma_alloc_failed(&mut self, area: usize, count: u32, errno: Errno) {
-        if !self.dmesg.ratelimit(self.now, "cma_alloc") {
-            return;
-        }
-        let msg = format!(
-            "cma: cma_alloc: {}: alloc failed, req-size: {} pages, ret: {}",
-            self.cma[area].name,
-            count,
-            errno.code()
-        );
-        self.dmesg.printk(self.now, &msg);
-        if self.cfg.cma_debug {
-            let a = &self.cma[area];
-            let mut s = String::from("cma: number of available pages: ");
-            let mut total = 0u64;
-            for (bit, nbits) in crate::cma_debug::free_runs(a) {
-                let pages = (nbits as u64) << a.order_per_bit;
-                if total > 0 {
-                    s.push('+');
-                }
-                s += &format!("{pages}@{bit}");
-                total += pages;
-            }
-            s += &format!("=> {total} free of {} total pages", a.count);
-            self.dmesg.printk(self.now, &s);
-        }
+/// The body of `cma_alloc_finish`: `pfn` is the range last tried (`-1` if none was) and
+/// `page` NULL on failure, as 6.1's `cma_alloc` passes them; mainline adds `errorno`.
+pub fn cma_alloc_finish_fields(
+    version: KernelVersion,
+    name: &str,
+    tried: Option<Pfn>,
+    ok: bool,
+    count: u32,
+    align: u32,
+    errorno: i32,
+) -> String {
+    let pfn = tried.map_or(u64::MAX, |p| p.0 as u64);
+    let page = match (ok, tried) {
+        (true, Some(p)) => page_ptr(p),
+        _ => "0000000000000000".into(),
+    };
+    let head = format!("name={name} pfn=0x{pfn:x} page={page} count={count} align={align}");
+    match version {
+        KernelVersion::V6_1 => head,
+        KernelVersion::Mainline => format!("{head} errorno={errorno}"),
     }
 }
