@@ -159,24 +159,34 @@ def build_replay(
         )
     offset = warmup + NS_PER_S // 2
     if pinned.pages and pinned.first_ns is not None and pinned.last_ns is not None:
-        hold = max(pinned.last_ns - trace.start_ns + NS_PER_S, NS_PER_S)
+        # Each reference is held as long as the capture saw failures (at least 1 s); they
+        # start one hold before the first failure, so that `pinned.pages` are held at once by
+        # then, and stop after the last one.
+        hold = max(pinned.last_ns - pinned.first_ns, NS_PER_S)
+        first = offset + pinned.first_ns - trace.start_ns
+        start = max(first - hold, offset)
+        stop = offset + pinned.last_ns - trace.start_ns + NS_PER_S
+        ramp = max(first - start, NS_PER_S)
         workloads.append(
             {
                 "kind": "direct_io",
                 "name": "pins",
                 "buffer": max(pinned.pages * 4, 64) * PAGE_SIZE,
-                "iops": pinned.pages * NS_PER_S / hold,
+                "iops": pinned.pages * NS_PER_S / ramp,
                 "io_size": PAGE_SIZE,
                 "pin_time": hold,
                 "pin_distribution": "fixed",
                 "hold": "get_page",
-                "start": 0,
+                "start": start,
+                "stop": stop,
             }
         )
         notes.append(
             f"pins: {pinned.pages} pages failed to migrate in one attempt "
             f"({len(pinned.busy_pfns)} busy pfns seen by test_pages_isolated): replayed as "
-            f"get_page references on {pinned.pages} pages held {format_duration(hold)}"
+            f"get_page references on about {pinned.pages} pages at once, each held "
+            f"{format_duration(hold)}, from {format_duration(start)} to "
+            f"{format_duration(stop)} of model time"
         )
     devices, timeline = [], []
     seen: dict[str, int] = {}
