@@ -15,8 +15,9 @@ What becomes what:
   ``PageCacheReader`` and a ``KernelAlloc`` at the captured rates, each growing to the most
   pages of its class alive at once (lifetimes from alloc-to-free pairs for kernel memory);
 - pages that would not migrate during the capture's requests (``mm_migrate_pages``
-  ``nr_failed``) become references (``DirectIO`` with ``get_page``) on that many pages,
-  held from the start for as long as the capture saw failures;
+  ``nr_failed``, the most in one ``alloc_contig_range`` attempt) become references
+  (``DirectIO`` with ``get_page``) on about that many pages at once, each held as long as the
+  capture saw failures, from one hold before the first failure to after the last;
 - a ``/proc/meminfo`` snapshot sets the sizes to start from (``AnonPages``, ``Cached``,
   ``Slab``), reached before the first request; ``/proc/pagetypeinfo`` and ``/proc/vmstat``
   are read and kept with the result (the model builds its pageblock types itself).
