@@ -176,3 +176,28 @@ def test_the_readme_replay_snippet_runs(capsys: pytest.CaptureFixture[str]) -> N
     code = code.replace('"meminfo.txt"', repr(str(CAPTURE / "proc/meminfo")))
     exec(compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out.count("init-") == 2
+
+
+def test_compare_writes_a_trace_per_run_and_says_when_the_ring_overflowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cmp.txt"
+    args = ["compare", "tv_evening", "--policies", "legacy", "gcma", "--duration", "20s"]
+    assert main([*args, "--trace", str(out), "--trace-limit", "5"]) == 0
+    err = capsys.readouterr().err
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["cmp-gcma-seed1.txt", "cmp-legacy-seed1.txt"]
+    assert "legacy seed 1: the trace kept the last 5 of" in err
+    text = (tmp_path / "cmp-legacy-seed1.txt").read_text()
+    assert len(parse_trace_text(text).events) == 5
+    assert "# entries-in-buffer/entries-written: 5/" in text
+
+
+def test_replay_writes_its_trace_and_report(tmp_path: Path) -> None:
+    trace = tmp_path / "replay.json"
+    args = ["replay", str(CAPTURE / "trace.txt"), "--board", str(GUEST), "--policies", "legacy"]
+    assert main([*args, "--trace", str(trace), "--out", str(tmp_path / "rep")]) == 0
+    doc = json.loads(trace.read_text())
+    names = {e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "thread_name"}
+    assert names == {"init-36", "init-37"}
+    assert (tmp_path / "rep" / "summary.md").exists()
