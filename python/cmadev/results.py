@@ -491,6 +491,8 @@ class ScenarioResult:
             "dmesg": list(self.dmesg),
             "workloads": self.workloads,
         }
+        if self.area_maps:
+            out["area_maps"] = self.area_maps
         if host:
             out["host"] = self.host
         return out
