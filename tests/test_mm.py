@@ -27,8 +27,8 @@ def test_meminfo_buddyinfo_pagetypeinfo_vmstat_and_sysfs_look_like_the_kernels()
     pti = m.pagetypeinfo()
     assert "Page block order: 9" in pti and "Pages per block:  512" in pti
     blocks = next(ln for ln in pti.splitlines() if ln.startswith("Node 0, zone")).split()
-    # Unmovable, Movable, Reclaimable, CMA, Isolate
-    assert blocks[-5:] == ["0", "48", "0", "16", "0"], "48 movable and 16 CMA pageblocks"
+    # Unmovable, Movable, Reclaimable, HighAtomic (none in the model), CMA, Isolate
+    assert blocks[-6:] == ["0", "48", "0", "0", "16", "0"], "48 movable and 16 CMA pageblocks"
     vm = m.vmstat()
     assert vm["nr_free_pages"] == 32768 and vm["nr_free_cma"] == 8192
     assert vm["cma_alloc_success"] == 0

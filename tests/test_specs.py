@@ -113,6 +113,9 @@ def test_board_to_engine_has_exactly_the_engine_shape() -> None:
     engine = b.to_engine(Policy.preset("mainline-today"), seed=7)
     assert set(engine) == {
         "ram",
+        "kernel_version",
+        "cma_debug",
+        "trace_events",
         "cpus",
         "reserved",
         "pageblock_order",

@@ -11,6 +11,7 @@ __all__ = [
     "GFP_NAMES",
     "Access",
     "AreaInfo",
+    "AreaMapsInfo",
     "AreaUsage",
     "BlockerInfo",
     "ContigResult",
@@ -332,6 +333,22 @@ class SeriesColumns:
     def nr_writeback(self) -> list[int]: ...
 
 @final
+class AreaMapsInfo:
+    """The CMA areas' pages by state, sampled with the series: per sample and area, runs of
+    ``(state, bins)`` in pfn order (``rust/mm/src/cma_map.rs``)."""
+
+    @property
+    def max_bins(self) -> int: ...
+    @property
+    def every(self) -> int: ...
+    @property
+    def bin_pages(self) -> list[int]: ...
+    @property
+    def t_ns(self) -> list[int]: ...
+    @property
+    def samples(self) -> list[list[list[tuple[int, int]]]]: ...
+
+@final
 class Engine:
     """One simulated machine (``cmadev_mm::Machine``), built from its JSON configuration."""
 
@@ -394,3 +411,22 @@ class Engine:
     def set_sampling(self, interval_ns: int) -> None: ...
     def series(self) -> SeriesColumns: ...
     def check_invariants(self) -> None: ...
+    def vmstat_text(self) -> str:
+        """``/proc/vmstat`` as 6.1 prints it (kernel names only)."""
+    def model_counters(self) -> dict[str, int]:
+        """The model's counters that have no kernel name."""
+    def zoneinfo_text(self) -> str:
+        """``/proc/zoneinfo``."""
+    def cma_debugfs(self, area: str) -> list[tuple[str, str]]:
+        """``/sys/kernel/debug/cma/<area>/*``: (file, text)."""
+    def cma_sysfs_files(self, area: str) -> list[tuple[str, str]]:
+        """``/sys/kernel/mm/cma/<area>/*`` the board's kernel version has: (file, text)."""
+    def trace_header(self) -> str:
+        """The header of ``/sys/kernel/tracing/trace`` (nop tracer)."""
+    def trace_kept(self) -> int:
+        """Trace lines kept."""
+    def set_area_maps(self, max_bins: int, every: int) -> None:
+        """Record the CMA areas' pages by state every ``every``-th series sample (0 bins
+        stops)."""
+    def area_maps(self) -> AreaMapsInfo:
+        """The recorded area maps."""

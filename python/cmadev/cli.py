@@ -1,4 +1,4 @@
-"""The command line: ``python -m cmadev [demo|run|compare|devices|schema]``.
+"""The command line: ``python -m cmadev [demo|run|compare|replay|devices|schema]``.
 
 With no arguments it runs the demo: the shipped ``tv_evening`` scenario under every placement,
 each with the fixes mainline has today and with none, then prints a comparison table and
@@ -29,6 +29,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 from rich.text import Text
 
+from cmadev.capture import Snapshot, read_meminfo, read_pagetypeinfo, read_trace, read_vmstat
 from cmadev.errors import CmadevError, SpecError
 from cmadev.report.comparison import Comparison, compare
 from cmadev.report.folder import host_document, write_report
@@ -41,7 +42,9 @@ from cmadev.report.format import (
     first_sentence,
 )
 from cmadev.report.plots import preload as preload_plots
+from cmadev.report.trace_export import write_trace
 from cmadev.results import ScenarioResult
+from cmadev.sim.replay import build_replay, compare_replay
 from cmadev.specs.catalog import list_boards, list_devices, list_scenarios, load_board, load_device
 from cmadev.specs.policy import (
     PLACEMENTS,
@@ -60,6 +63,11 @@ DEFAULT_OUT = "cmadev-report"
 PLAIN_WIDTH = 120
 """Columns for tables when stdout is not a terminal (CI logs): wide enough for the policy
 labels, which rich would otherwise wrap at its default of 80."""
+
+TRACE_LIMIT = 2_000_000
+"""Trace lines a run keeps with ``--trace`` (the ring buffer: the oldest go past it)."""
+AREA_BINS = 512
+"""Bins of an area picture (report folders record the area maps at this resolution)."""
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -190,8 +198,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     with RunProgress(console, 1, quiet=args.json) as progress:
         callback = progress.start(label, seed, scenario.duration)
         policy = None if backend == "kernel" else choice.policy
-        result = scenario.run(policy, seed=seed, progress=callback, backend=backend, **options)
+        run_options = {**options, **_trace_options(args)} if backend == "model" else options
+        result = scenario.run(policy, seed=seed, progress=callback, backend=backend, **run_options)
         progress.finish(label, seed, result)
+    _write_trace(args, [result])
     if args.json:
         _print_json(result.to_dict(host=True))
         return 0
@@ -246,15 +256,138 @@ def cmd_compare(args: argparse.Namespace) -> int:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         preload_plots()
     runs = len(policies) * args.seeds
+    options = _trace_options(args)
+    if args.out:
+        options["area_maps"] = AREA_BINS
     with RunProgress(_console(stderr=args.json), runs, quiet=args.json) as progress:
-        comparison = compare(scenario, policies, args.seeds, watcher=progress)
+        comparison = compare(scenario, policies, args.seeds, watcher=progress, run_options=options)
     comparison.command = _command(args)
+    _write_trace(args, comparison.runs)
     files = write_report(comparison, Path(args.out)) if args.out else {}
     if args.json:
         _print_json(_comparison_json(comparison, files))
         return 0
     _print_comparison(_console(), comparison, files)
     return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """A captured trace replayed under several policies: each captured request's latency
+    beside the modelled ones; the table, and the report folder if asked."""
+    trace = read_trace(args.capture)
+    snapshot = Snapshot(
+        meminfo=read_meminfo(args.meminfo) if args.meminfo else {},
+        vmstat=read_vmstat(args.vmstat) if args.vmstat else {},
+        pagetypeinfo=read_pagetypeinfo(args.pagetypeinfo) if args.pagetypeinfo else {},
+    )
+    replay = build_replay(
+        trace, args.board, snapshot, areas=_area_map(args.area), deadline=args.deadline
+    )
+    policies = args.policies or ["legacy", "balanced", "gcma"]
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    options = _trace_options(args)
+    if args.out:
+        options["area_maps"] = AREA_BINS
+    with RunProgress(_console(stderr=args.json), len(policies) * args.seeds, args.json) as p:
+        comparison = compare(replay.scenario, policies, args.seeds, watcher=p, run_options=options)
+    comparison.command = f"python -m cmadev replay {args.capture} --board {args.board}"
+    _write_trace(args, comparison.runs)
+    files = write_report(comparison, Path(args.out)) if args.out else {}
+    rows = compare_replay(replay, comparison.runs)
+    if args.json:
+        _print_json(
+            {
+                "capture": str(args.capture),
+                "board": args.board,
+                "lines": trace.lines,
+                "events": len(trace.events),
+                "unknown_events": dict(trace.unknown),
+                "notes": replay.notes,
+                "requests": [
+                    {
+                        "device": r.device,
+                        "area": r.area,
+                        "pages": r.pages,
+                        "align": r.align,
+                        "captured_ns": r.captured_ns,
+                        "captured_ok": r.captured_ok,
+                        "modelled": {k: list(v) for k, v in r.modelled.items()},
+                    }
+                    for r in rows
+                ],
+                "report": {kind: str(path) for kind, path in files.items()},
+            }
+        )
+        return 0
+    console = _console()
+    skipped = ", ".join(f"{n} {e}" for e, n in trace.unknown.most_common())
+    console.print(
+        f"{args.capture}: {trace.lines} lines, {len(trace.events)} events read"
+        + (f"; skipped (unknown to the importer): {skipped}" if skipped else ""),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    for note in replay.notes:
+        console.print(f"  {note}", markup=False, highlight=False, soft_wrap=True)
+    table = Table(title="captured vs modelled cma_alloc latency", title_justify="left")
+    table.add_column("request", no_wrap=True)
+    table.add_column("pages", justify="right")
+    table.add_column("captured", justify="right")
+    for policy in comparison.policies:
+        table.add_column(policy, justify="right")
+    for r in rows:
+        captured = format_duration(r.captured_ns) + ("" if r.captured_ok else " failed")
+        cells = []
+        for policy in comparison.policies:
+            ns, outcome = r.modelled.get(policy, (None, "missing"))
+            cells.append(
+                "-"
+                if ns is None
+                else format_duration(ns) + ("" if outcome == "ok" else f" {outcome}")
+            )
+        table.add_row(r.device, str(r.pages), captured, *cells)
+    console.print(table)
+    if files:
+        console.print(f"Report: {files['summary'].parent}{os.sep}", markup=False)
+    return 0
+
+
+def _area_map(pairs: Optional[list[str]]) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        captured, sep, board = pair.partition("=")
+        if not sep or not captured or not board:
+            raise SpecError(f"--area {pair!r}: write CAPTURED=BOARD, e.g. --area reserved=camera")
+        out[captured] = board
+    return out
+
+
+def _trace_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--trace`` turns the trace on: ``trace_limit`` lines kept (``--trace-limit``), the
+    events of ``--trace-events`` (default: all but the per-page kmem events)."""
+    if getattr(args, "trace", None) is None:
+        return {}
+    options: dict[str, Any] = {"trace_limit": args.trace_limit}
+    if args.trace_events:
+        options["trace_events"] = [e for part in args.trace_events for e in part.split(",") if e]
+    return options
+
+
+def _write_trace(args: argparse.Namespace, runs: Sequence[ScenarioResult]) -> None:
+    if getattr(args, "trace", None) is None:
+        return
+    written = write_trace(runs, Path(args.trace))
+    for run in runs:
+        header = run.trace_header.splitlines()[2] if run.trace_header else ""
+        kept, _, total = header.partition(": ")[2].partition("   ")[0].partition("/")
+        if kept and total and kept != total:
+            sys.stderr.write(
+                f"cmadev: {run.policy} seed {run.seed}: the trace kept the last {kept} of "
+                f"{total} lines (raise --trace-limit to keep them all)\n"
+            )
+    sys.stderr.write(f"cmadev: trace written to {', '.join(str(p) for p in written)}\n")
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -532,6 +665,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write JSON to stdout and nothing else (progress bars on stderr, on a terminal only)",
     )
+    trace_opt = argparse.ArgumentParser(add_help=False)
+    trace_opt.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write the run's events: FILE.txt as the kernel's ftrace text, FILE.json in the "
+        "Chrome trace-event format (Perfetto's UI, chrome://tracing)",
+    )
+    trace_opt.add_argument(
+        "--trace-events",
+        nargs="+",
+        metavar="EV",
+        help="events to record, set_event syntax (cma, migrate, kmem, kmem:mm_page_alloc, "
+        "all; default: all but kmem:mm_page_alloc/mm_page_free)",
+    )
+    trace_opt.add_argument(
+        "--trace-limit",
+        type=_positive,
+        default=TRACE_LIMIT,
+        metavar="N",
+        help=f"trace lines kept per run (default {TRACE_LIMIT:,}; the oldest go first)",
+    )
     duration_opt = argparse.ArgumentParser(add_help=False)
     duration_opt.add_argument(
         "--duration",
@@ -551,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        parents=[json_opt, duration_opt],
+        parents=[json_opt, duration_opt, trace_opt],
         help="run a scenario once",
         description="Run a scenario once: every device request, the system figures, the host.",
     )
@@ -563,7 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser(
         "compare",
-        parents=[json_opt, duration_opt],
+        parents=[json_opt, duration_opt, trace_opt],
         help="run a scenario under several policies and seeds",
         description="Run a scenario under several policies and seeds and tabulate them.",
     )
@@ -577,6 +731,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _comparison_options(compare, out_default=None)
     compare.set_defaults(handler=cmd_compare)
+
+    replay = commands.add_parser(
+        "replay",
+        parents=[json_opt, trace_opt],
+        help="replay a captured ftrace (cma, kmem, migrate events) under several policies",
+        description="Replay a captured trace (ftrace text, trace-cmd report output, or a "
+        "trace.dat through trace-cmd): its cma_alloc calls as the device timeline, its page "
+        "allocations and pins as background load, optionally from /proc snapshots; print "
+        "each request's captured latency beside the modelled one per policy.",
+    )
+    replay.add_argument("capture", metavar="CAPTURE")
+    replay.add_argument("--board", required=True, metavar="BOARD", help="a board name or file")
+    replay.add_argument("--policies", nargs="+", metavar="P", help="default: legacy balanced gcma")
+    replay.add_argument("--meminfo", metavar="FILE", help="a /proc/meminfo snapshot to start from")
+    replay.add_argument("--vmstat", metavar="FILE", help="a /proc/vmstat snapshot")
+    replay.add_argument("--pagetypeinfo", metavar="FILE", help="a /proc/pagetypeinfo snapshot")
+    replay.add_argument(
+        "--area",
+        nargs="+",
+        metavar="CAPTURED=BOARD",
+        help="map the capture's CMA area names to the board's (default: same name, or the "
+        "board's only area)",
+    )
+    replay.add_argument(
+        "--deadline",
+        type=_duration,
+        default=200_000_000,
+        help="the deadline a request is judged against (default 200ms)",
+    )
+    _comparison_options(replay, out_default=None)
+    replay.set_defaults(handler=cmd_replay)
 
     devices = commands.add_parser(
         "devices",

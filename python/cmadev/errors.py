@@ -45,6 +45,11 @@ class EventBudgetError(CmadevError, RuntimeError):
     engine can simulate in reasonable time. Raise ``max_events`` to go on."""
 
 
+class TraceParseError(CmadevError, ValueError):
+    """A captured trace or ``/proc`` snapshot cannot be read: the message names the file, the
+    line number, what was expected there and how to fix it."""
+
+
 class EngineBugError(CmadevError, RuntimeError):
     """An internal consistency check failed. This is a bug in cmadev: please report it
     with the seed and the script that produced it."""
@@ -59,4 +64,5 @@ __all__ = [
     "MisuseError",
     "OutOfMemoryError",
     "SpecError",
+    "TraceParseError",
 ]

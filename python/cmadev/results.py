@@ -438,6 +438,15 @@ class ScenarioResult:
     """Each workload's statistics, by name."""
     trace: tuple[str, ...] = ()
     """The trace lines kept (``trace_limit`` of them at most)."""
+    trace_header: str = ""
+    """The header the kernel's ``trace`` file starts with (lines kept and written, CPUs);
+    empty when no trace was kept."""
+    model_counters: dict[str, int] = field(default_factory=dict)
+    """The model's counters that have no kernel name (``kswapd_wakeups``, ``pgskip_cma``,
+    ``cleancache_*``, ...), apart from :attr:`counters`."""
+    area_maps: dict[str, Any] = field(default_factory=dict)
+    """Each CMA area's pages by state over time (``Mm.area_maps``), when the run recorded
+    them (report folders do); empty otherwise."""
     backend: str = "model"
     host: dict[str, float] = field(default_factory=dict, compare=False)
 
@@ -514,11 +523,14 @@ class ScenarioResult:
             "busy": {name: [list(iv) for iv in ivs] for name, ivs in self.busy.items()},
             "series": self.series,
             "counters": self.counters,
+            "model_counters": self.model_counters,
             "cma": self.cma,
             "meminfo": self.meminfo,
             "dmesg": list(self.dmesg),
             "workloads": self.workloads,
         }
+        if self.area_maps:
+            out["area_maps"] = self.area_maps
         if host:
             out["host"] = self.host
         return out

@@ -367,12 +367,14 @@ def compare(
     policies: Optional[Sequence[Union[str, Policy]]] = None,
     seeds: Union[int, Sequence[int], None] = None,
     watcher: Optional[RunWatcher] = None,
+    run_options: Optional[dict[str, Any]] = None,
 ) -> Comparison:
     """Run ``scenario`` under each policy (default: the five placements) and each seed
     (default: the scenario's; a count ``n``: ``n`` seeds from it; or a list), and tabulate
     per policy: each device's success, latency percentiles against its deadline and misses;
     the CMA area's use while the devices are idle, refaults, pages migrated and pages
-    scanned (means per run). ``watcher`` is told about each run."""
+    scanned (means per run). ``watcher`` is told about each run; ``run_options`` go to each
+    :meth:`Scenario.run` (``trace_limit``, ``trace_events``, ``area_maps``)."""
     sc = load_scenario(scenario)
     choices = policy_choices(policies)
     seeds_to_run = seed_list(sc, seeds)
@@ -380,7 +382,7 @@ def compare(
     runs: list[ScenarioResult] = []
     rows = []
     for choice in choices:
-        mine = [_run(sc, choice, seed, watcher) for seed in seeds_to_run]
+        mine = [_run(sc, choice, seed, watcher, run_options or {}) for seed in seeds_to_run]
         label = mine[0].policy if choice.backend == "kernel" else choice.label
         rows.append(ComparisonRow.of(label, [d.name for d in sc.devices], mine))
         runs.extend(mine)
@@ -388,14 +390,19 @@ def compare(
 
 
 def _run(
-    sc: Scenario, choice: PolicyChoice, seed: int, watcher: Optional[RunWatcher]
+    sc: Scenario,
+    choice: PolicyChoice,
+    seed: int,
+    watcher: Optional[RunWatcher],
+    options: dict[str, Any],
 ) -> ScenarioResult:
     progress = watcher.start(choice.label, seed, sc.duration) if watcher is not None else None
     if choice.backend == "kernel":
-        options: dict[str, Any] = {"kernel": choice.kernel} if choice.kernel else {}
-        result = sc.run("kernel", seed=seed, progress=progress, backend="kernel", **options)
+        kernel: dict[str, Any] = {"kernel": choice.kernel} if choice.kernel else {}
+        result = sc.run("kernel", seed=seed, progress=progress, backend="kernel", **kernel)
     else:
-        result = _named(sc.run(choice.policy, seed=seed, progress=progress), choice.label)
+        result = sc.run(choice.policy, seed=seed, progress=progress, **options)
+        result = _named(result, choice.label)
     if watcher is not None:
         watcher.finish(choice.label, seed, result)
     return result

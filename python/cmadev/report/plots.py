@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from cmadev.report.comparison import Comparison
 from cmadev.report.format import percent
-from cmadev.results import ScenarioResult
+from cmadev.results import DeviceResult, ScenarioResult, cause_blockers
 from cmadev.units import NS_PER_MS, NS_PER_S, format_duration
 
 if TYPE_CHECKING:
@@ -301,18 +301,141 @@ def preload() -> threading.Thread:
     return thread
 
 
+AREA_COLOURS = {
+    "free": "#f2f2f2",
+    "movable": "#8fb8de",
+    "pinned": "#d62728",
+    "device": "#2ca02c",
+    "discardable": "#e6c229",
+    "unmovable": "#555555",
+}
+"""The colour of each page state in the area pictures."""
+
+_BLOCKER_MARKERS = ("X", "D", "^", "s", "P", "v", "*", "o")
+
+
+def area_matrix(maps: dict[str, Any], area: str) -> tuple[list[int], Any, int, int]:
+    """The area's samples as a (bins x samples) array of state codes: ``(t_ns, array,
+    base_pfn, bin_pages)``."""
+    import numpy as np
+
+    names = [a["name"] for a in maps["areas"]]
+    i = names.index(area)
+    info = maps["areas"][i]
+    nbins = -(-info["pages"] // info["bin_pages"])
+    grid = np.zeros((nbins, len(maps["t_ns"])), dtype=np.uint8)
+    for col, sample in enumerate(maps["runs"]):
+        row = 0
+        for state, count in sample[i]:
+            grid[row : row + count, col] = state
+            row += count
+    return list(maps["t_ns"]), grid, int(info["base_pfn"]), int(info["bin_pages"])
+
+
+def plot_area(run: ScenarioResult, request: DeviceResult, path: Path) -> None:
+    """The picture of ``request``'s CMA area over the run: pfn against time, coloured by page
+    state; the request's span shaded, and its blocking pages marked, one marker per
+    responsible owner, named in the legend."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    area = request.heap.rsplit("/", 1)[-1]  # "/dev/dma_heap/tv" -> the area "tv"
+    t_ns, grid, base, bin_pages = area_matrix(run.area_maps, area)
+    states = list(run.area_maps["states"])
+    colours = ListedColormap([AREA_COLOURS[s] for s in states])
+    norm = BoundaryNorm([i - 0.5 for i in range(len(states) + 1)], len(states))
+    fig = _figure(9.0, 5.2, Margins(left=0.9, right=2.6, top=0.5, bottom=0.6))
+    ax = fig.add_subplot(1, 1, 1)
+    step = (t_ns[1] - t_ns[0]) if len(t_ns) > 1 else run.sample_interval_ns
+    extent = (
+        t_ns[0] / NS_PER_S,
+        (t_ns[-1] + step) / NS_PER_S,
+        base,
+        base + grid.shape[0] * bin_pages,
+    )
+    ax.imshow(
+        grid,
+        aspect="auto",
+        origin="lower",
+        extent=extent,
+        cmap=colours,
+        norm=norm,
+        interpolation="nearest",
+    )
+    ax.axvspan(
+        request.issued_ns / NS_PER_S, request.completed_ns / NS_PER_S, color="black", alpha=0.12
+    )
+    handles: list[Any] = [Patch(color=AREA_COLOURS[s], label=s) for s in states]
+    for k, group in enumerate(request.blocker_groups()):
+        marker = _BLOCKER_MARKERS[k % len(_BLOCKER_MARKERS)]
+        ys = [
+            b.pfn
+            for b in cause_blockers(request.blockers)
+            if (b.holder or b.owner) == group.owner and b.reason == group.reason
+        ]
+        xs = [request.completed_ns / NS_PER_S] * len(ys)
+        handles.append(
+            ax.scatter(
+                xs,
+                ys,
+                marker=marker,
+                s=36,
+                color="black",
+                zorder=3,
+                label=f"{group.owner}: {group.reason}, {group.pages} page"
+                f"{'s' if group.pages != 1 else ''}",
+            )
+        )
+    verdict = request.outcome
+    ax.set_title(
+        f"{run.scenario} / {run.policy} seed {run.seed}: {request.device} {request.action} "
+        f"{request.mode} at {format_duration(request.issued_ns)}: {verdict} in "
+        f"{format_duration(request.latency_ns)}",
+        fontsize=9,
+    )
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(f"pfn in CMA area {area!r} (bins of {bin_pages} pages)")
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False
+    )
+    fig.savefig(path, dpi=110)
+
+
+def area_plots(comparison: Comparison, folder: Path) -> list[Path]:
+    """One area picture per failed or late request of every run that recorded area maps."""
+    written = []
+    for run in comparison.runs:
+        if not run.area_maps:
+            continue
+        for n, request in enumerate(run.requests):
+            if request.outcome == "met" or request.cancelled:
+                continue
+            label = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run.policy)
+            path = folder / f"area-{label}-seed{run.seed}-{request.device}-{n}.png"
+            plot_area(run, request, path)
+            written.append(path)
+    return written
+
+
 def draw_plots(comparison: Comparison, folder: Path) -> dict[str, Path]:
-    """Draw every plot into ``folder``; returns the files by kind."""
+    """Draw every plot into ``folder``; returns the files by kind (the area pictures as
+    ``area:<file name>``)."""
     files = {kind: folder / name for kind, name in PLOTS.items()}
     plot_latencies(comparison, files["latency"])
     plot_cma_utilisation(comparison, files["cma"])
     plot_refaults(comparison, files["refaults"])
+    for path in area_plots(comparison, folder):
+        files[f"area:{path.name}"] = path
     return files
 
 
 __all__ = [
+    "AREA_COLOURS",
     "PLOTS",
+    "area_matrix",
+    "area_plots",
     "draw_plots",
+    "plot_area",
     "plot_cma_utilisation",
     "plot_latencies",
     "plot_refaults",

@@ -46,6 +46,9 @@ TimeLike = Union[int, str]
 Callback = Callable[["Mm"], Any]
 
 _U32_MAX = 2**32 - 1
+
+AREA_STATES = ("free", "movable", "pinned", "device", "discardable", "unmovable")
+"""The page states of :meth:`Mm.area_maps`, by code (``rust/mm/src/cma_map.rs``)."""
 _HOUR_NS = 3600 * 10**9
 _GFP_INDEX = {name: i for i, name in enumerate(GFP_NAMES)}
 _KIND_INDEX = {name: i for i, name in enumerate(ALLOC_KINDS)}
@@ -286,12 +289,17 @@ class Mm:
         seed: int = 0,
         trace_limit: int = 200_000,
         max_events: int = DEFAULT_MAX_EVENTS,
+        trace_events: Optional[Sequence[str]] = None,
     ) -> None:
         self.board = load_board(board)
         self.policy = Policy.coerce(policy)
         self.seed = seed
         config = self.board.to_engine(
-            self.policy, seed=seed, trace_limit=trace_limit, max_events=max_events
+            self.policy,
+            seed=seed,
+            trace_limit=trace_limit,
+            max_events=max_events,
+            trace_events=trace_events,
         )
         self._engine = Engine(json.dumps(config))
         self._busy = threading.Lock()
@@ -658,8 +666,65 @@ class Mm:
         return self._engine.pagetypeinfo_text()
 
     def vmstat(self) -> dict[str, int]:
-        """``/proc/vmstat``."""
+        """``/proc/vmstat``: the kernel's names only, in its order (6.1's list; what the model
+        does not track is 0). The model's own counters are :meth:`model_counters`."""
         return self._engine.vmstat()
+
+    def vmstat_text(self) -> str:
+        """``/proc/vmstat`` as the kernel prints it."""
+        return self._engine.vmstat_text()
+
+    def model_counters(self) -> dict[str, int]:
+        """The model's counters that have no kernel name (``pgalloc_cma``, ``pgskip_cma``,
+        ``kswapd_wakeups``, ``cleancache_*``, ``frontswap_*``, ``pin_migrations``, ...;
+        ``rust/mm/src/vmstat.rs`` ``MODEL_COUNTERS`` says what each counts)."""
+        return self._engine.model_counters()
+
+    def zoneinfo(self) -> str:
+        """``/proc/zoneinfo``."""
+        return self._engine.zoneinfo_text()
+
+    def cma_debugfs(self, area: str) -> dict[str, str]:
+        """``/sys/kernel/debug/cma/<area>/*``: each file's text (``base_pfn``, ``count``,
+        ``order_per_bit``, ``used``, ``maxchunk``, ``bitmap``)."""
+        return dict(self._engine.cma_debugfs(area))
+
+    def cma_sysfs_files(self, area: str) -> dict[str, str]:
+        """The files of ``/sys/kernel/mm/cma/<area>/`` the board's kernel version has, each
+        as it prints it (6.1: ``alloc_pages_success``, ``alloc_pages_fail``)."""
+        return dict(self._engine.cma_sysfs_files(area))
+
+    def trace_header(self) -> str:
+        """The header ``/sys/kernel/tracing/trace`` starts with (nop tracer): lines kept and
+        written, CPUs."""
+        return self._engine.trace_header()
+
+    def trace_kept(self) -> int:
+        """Trace lines kept (the oldest go once ``trace_limit`` is reached)."""
+        return self._engine.trace_kept()
+
+    def set_area_maps(self, max_bins: int, every: int = 1) -> None:
+        """Record every CMA area's pages by state at every ``every``-th time-series sample,
+        cut into at most ``max_bins`` bins (0 stops); see :meth:`area_maps`."""
+        self._engine.set_area_maps(_whole("max_bins", max_bins), _whole("every", every))
+
+    def area_maps(self) -> dict[str, Any]:
+        """What :meth:`set_area_maps` recorded: ``states`` (names by code), per area its
+        ``name``, ``base_pfn``, ``pages`` and ``bin_pages``, the sample times ``t_ns`` and, per
+        sample and area, runs of ``[state, bins]``."""
+        raw = self._engine.area_maps()
+        if not raw.max_bins:
+            return {}
+        areas = [
+            {"name": a["name"], "base_pfn": a["base_pfn"], "pages": a["pages"], "bin_pages": b}
+            for a, b in zip(self.cma_areas(), raw.bin_pages)
+        ]
+        return {
+            "states": list(AREA_STATES),
+            "areas": areas,
+            "t_ns": list(raw.t_ns),
+            "runs": [[[list(run) for run in area] for area in sample] for sample in raw.samples],
+        }
 
     def cma_sysfs(self, area: str) -> dict[str, int]:
         """``/sys/kernel/mm/cma/<area>/*``."""
@@ -680,7 +745,8 @@ class Mm:
         return self._engine.trace_emitted()
 
     def dmesg(self) -> list[str]:
-        """Kernel log lines: warnings from the pin instrumentation."""
+        """Kernel log lines (``[seconds.micros] message``): a failed ``cma_alloc``'s (as 6.1
+        prints it, ratelimited), the pin instrumentation's warnings, memory offlining."""
         return list(self._engine.dmesg())
 
     def check_invariants(self) -> None:
@@ -698,6 +764,7 @@ def _cma_result(job: JobInfo) -> CmaResult:
 
 
 __all__ = [
+    "AREA_STATES",
     "CmaRequest",
     "Condition",
     "DmaRequestState",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
 import psutil  # type: ignore[import-untyped]
@@ -26,6 +27,9 @@ from cmadev.sim.mm import Mm
 from cmadev.specs.policy import Policy, PolicyChoice, parse_policy
 from cmadev.specs.scenario import Scenario, Step, register_backend
 from cmadev.units import NS_PER_S
+
+AREA_COLUMNS = 64
+"""Most samples of the area maps a run records (their cost is a walk over the areas' pages)."""
 
 _FINISH_LIMIT = "3600s"
 """How long after the end a request still in flight may take to finish (they always do)."""
@@ -52,6 +56,8 @@ class ScenarioRun:
         seed: Optional[int] = None,
         progress: Optional[Callable[[int, int], None]] = None,
         trace_limit: int = 0,
+        trace_events: Optional[Sequence[str]] = None,
+        area_maps: int = 0,
     ) -> None:
         self.scenario = scenario
         self.choice = policy_choice(scenario, policy)
@@ -63,8 +69,10 @@ class ScenarioRun:
             seed=self.seed,
             trace_limit=trace_limit,
             max_events=scenario.max_events,
+            trace_events=trace_events,
         )
         self.trace_limit = trace_limit
+        self.area_maps = area_maps
         self.devices: dict[str, Device] = {
             name: self.machine.attach(spec, name=name)
             for name, spec in scenario.device_specs().items()
@@ -75,6 +83,10 @@ class ScenarioRun:
         sc, m = self.scenario, self.machine
         wall0, cpu0 = time.perf_counter(), time.process_time()
         m.set_sampling(sc.sample_interval)
+        if self.area_maps:
+            # At most AREA_COLUMNS columns: each sample walks every page of the areas.
+            samples = sc.duration // sc.sample_interval + 1
+            m.set_area_maps(self.area_maps, -(-samples // AREA_COLUMNS))
         workloads = [m.start(w) for w in sc.workloads]
         for step in sorted(sc.timeline, key=lambda s: s.at):
             m.call_at(step.at, self._action(self.devices[step.device], step))
@@ -151,6 +163,9 @@ class ScenarioRun:
             dmesg=tuple(m.dmesg()),
             workloads=workloads,
             trace=tuple(m.trace()) if self.trace_limit else (),
+            trace_header=m.trace_header() if self.trace_limit else "",
+            model_counters=m.model_counters(),
+            area_maps=m.area_maps(),
             host=host,
         )
 
@@ -162,12 +177,18 @@ def run_scenario(
     seed: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
     trace_limit: int = 0,
+    trace_events: Optional[Sequence[str]] = None,
+    area_maps: int = 0,
     **options: Any,
 ) -> ScenarioResult:
-    """Run ``scenario`` on the model (see :meth:`Scenario.run`); the model takes no options."""
+    """Run ``scenario`` on the model (see :meth:`Scenario.run`). Its options:
+    ``trace_events`` (which events a trace keeps, ``set_event`` syntax) and ``area_maps``
+    (record the CMA areas' pages by state, in at most that many bins an area)."""
     if options:
-        raise CmadevError(f"the model backend takes no options; got {', '.join(sorted(options))}")
-    return ScenarioRun(scenario, policy, seed, progress, trace_limit).run()
+        raise CmadevError(
+            f"the model backend takes trace_events and area_maps; got {', '.join(sorted(options))}"
+        )
+    return ScenarioRun(scenario, policy, seed, progress, trace_limit, trace_events, area_maps).run()
 
 
 def peak_rss() -> int:

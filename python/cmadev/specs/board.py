@@ -5,7 +5,8 @@ Sizes and durations accept human units (``"12MiB"``, ``"150ms"``, see :mod:`cmad
 are stored as integers in bytes and nanoseconds.
 """
 
-from typing import Any, Optional, Union
+from collections.abc import Sequence
+from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -206,6 +207,17 @@ class Board(Spec):
     cost: CostModel = Field(
         default_factory=CostModel, description="Virtual-time cost of each operation."
     )
+    kernel_version: Literal["6.1", "mainline"] = Field(
+        "6.1",
+        description="Whose formats the views and trace lines follow where 6.1 and today's "
+        "mainline differ: cma_alloc_start's fields, cma_alloc_finish's errorno, "
+        "mm_alloc_contig_migrate_range_info (mainline only), the cma sysfs files added in 2024.",
+    )
+    cma_debug: bool = Field(
+        False,
+        description="CONFIG_CMA_DEBUG: a failed cma_alloc also logs the area's free ranges "
+        "('number of available pages: ...=> N free of M total pages').",
+    )
 
     @field_validator("ram")
     @classmethod
@@ -303,11 +315,14 @@ class Board(Spec):
         seed: int,
         trace_limit: int = 200_000,
         max_events: int = DEFAULT_MAX_EVENTS,
+        trace_events: Optional[Sequence[str]] = None,
     ) -> dict[str, Any]:
         """The machine configuration the Rust engine deserialises (``deny_unknown_fields``).
 
         ``policy`` may be a :class:`Policy` or a preset name; ``seed`` seeds the machine's one
-        random generator; ``trace_limit`` bounds the trace events kept.
+        random generator; ``trace_limit`` bounds the trace events kept; ``trace_events``
+        chooses them (``set_event`` syntax: ``"cma"``, ``"kmem:mm_page_alloc"``, ``"all"``;
+        None: all but the per-page ``kmem:mm_page_alloc``/``mm_page_free``).
         """
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise SpecError(f"seed must be an integer in [0, 2**64); got {seed!r}")
@@ -334,4 +349,7 @@ class Board(Spec):
             "seed": seed,
             "trace_limit": trace_limit,
             "max_events": max_events,
+            "trace_events": None if trace_events is None else list(trace_events),
+            "kernel_version": self.kernel_version,
+            "cma_debug": self.cma_debug,
         }

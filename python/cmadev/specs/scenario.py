@@ -375,9 +375,13 @@ class Scenario(Spec):
         Rust model (``backend="model"``) or on a real kernel (``backend="kernel"``).
 
         ``progress(now_ns, duration_ns)`` is called about a hundred times during the run.
-        ``trace_limit`` keeps that many trace lines in the result (0: none, fastest). Device
-        requests still in flight at ``duration`` are run to completion, so every request has
-        an outcome. ``options`` go to the backend.
+        ``trace_limit`` keeps that many trace lines in the result (0: none, fastest; the
+        command line's ``--trace`` sets 2,000,000, ftrace's ring buffer: the oldest go first).
+        Device requests still in flight at ``duration`` are run to completion, so every
+        request has an outcome. ``options`` go to the backend; the model takes
+        ``trace_events`` (``set_event`` syntax: ``["cma", "kmem:mm_page_alloc"]``, ``["all"]``;
+        default every event but the per-page ``kmem`` ones) and ``area_maps`` (record the CMA
+        areas' pages by state for the area pictures, in at most that many bins an area).
         """
         run = _BACKENDS.get(backend)
         if run is None:

@@ -26,6 +26,7 @@ use crate::page::{pg, Kind};
 use crate::page_isolation::IsolateError;
 use crate::pageblock::Migratetype;
 use crate::pfn::Pfn;
+use crate::trace::MigrateReason;
 use crate::vmstat::Counter;
 use crate::Machine;
 
@@ -73,6 +74,11 @@ pub struct ContigRange {
     pub nr_reclaimed: u64,
     /// gcma cache pages dropped from the range (`cleancache_discard`): no copy.
     pub nr_discarded: u64,
+    /// Mapped pages among those given to `migrate_pages` (the tracepoint's `nr_mapped`,
+    /// `folio_mapped` before migration): the model maps anonymous pages only.
+    pub nr_mapped: u64,
+    /// The `migrate_pages` call in progress (it may wait out writeback across steps).
+    call: crate::migrate::MigrateStats,
     pub failed_attempts: u64,
     pub blockers: Vec<Blocker>,
     /// The allocation made (`allocation.rs`), when `alloc_contig_range` called directly
@@ -105,6 +111,8 @@ impl ContigRange {
             nr_migrated: 0,
             nr_reclaimed: 0,
             nr_discarded: 0,
+            nr_mapped: 0,
+            call: crate::migrate::MigrateStats::default(),
             failed_attempts: 0,
             blockers: Vec::new(),
             allocation: None,
@@ -118,7 +126,7 @@ impl Machine {
         let before = self.take_charge();
         let (wait_until, result) = match cr.phase {
             Phase::Isolate => (None, self.contig_isolate(cr)),
-            Phase::Migrate => self.contig_migrate_batch(cr),
+            Phase::Migrate => self.contig_migrate_batch(cr, owner),
             Phase::Finish => (None, Some(self.contig_finish(cr, owner))),
         };
         let cost = self.take_charge();
@@ -167,6 +175,7 @@ impl Machine {
     fn contig_migrate_batch(
         &mut self,
         cr: &mut ContigRange,
+        owner: OwnerId,
     ) -> (Option<u64>, Option<Result<(), Errno>>) {
         let target = Gfp::HIGHUSER_MOVABLE;
         forget_freed_folios(&self.pages, &mut cr.migratepages, &mut cr.sync_cursor);
@@ -189,6 +198,14 @@ impl Machine {
                 }
             }
             cr.nr_reclaimed += self.reclaim_clean_pages_from_list(&mut cr.migratepages);
+            let pages = &self.pages;
+            cr.nr_mapped += cr
+                .migratepages
+                .iter()
+                .filter(|&&p| pages[p].kind() == Kind::Anon)
+                .count() as u64;
+            self.trace_migrate_pages_start(owner, MigrateReason::ContigRange);
+            cr.call = MigrateStats::default();
         }
         let mut stats = MigrateStats::default();
         let cpu = cr.cpu;
@@ -201,6 +218,12 @@ impl Machine {
         );
         cr.nr_migrated += stats.succeeded;
         cr.failed_attempts += stats.failed_attempts;
+        cr.call.succeeded += stats.succeeded;
+        cr.call.nr_failed += stats.nr_failed;
+        if !matches!(progress, Ok(MigrateProgress::WaitWriteback(_))) {
+            let (succeeded, failed) = (cr.call.succeeded, cr.call.nr_failed);
+            self.trace_migrate_pages(owner, succeeded, failed, MigrateReason::ContigRange);
+        }
         match progress {
             Ok(MigrateProgress::Done) => (None, None),
             Ok(MigrateProgress::WaitWriteback(t)) => (Some(t), None),
@@ -391,18 +414,22 @@ impl Machine {
         }
     }
 
+    /// `mm_alloc_contig_migrate_range_info` (mainline 6.7 to 6.16; not in 6.1), with the
+    /// migratetype as the number it prints.
     fn trace_contig_info(&mut self, cr: &ContigRange, owner: OwnerId) {
-        if !self.trace.enabled() {
+        if !self.trace.on("mm_alloc_contig_migrate_range_info")
+            || self.cfg.kernel_version == crate::config::KernelVersion::V6_1
+        {
             return;
         }
         let fields = format!(
             "start=0x{:x} end=0x{:x} migratetype={} nr_migrated={} nr_reclaimed={} nr_mapped={}",
             cr.start,
             cr.end,
-            cr.mt.name(),
+            crate::trace::kernel_migratetype(cr.mt),
             cr.nr_migrated,
             cr.nr_reclaimed,
-            cr.nr_migrated
+            cr.nr_mapped
         );
         self.trace_owner(owner, "mm_alloc_contig_migrate_range_info", &fields);
     }

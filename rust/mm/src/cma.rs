@@ -25,7 +25,7 @@ use crate::owner::OwnerId;
 use crate::page::Page;
 use crate::pageblock::Migratetype;
 use crate::pfn::Pfn;
-use crate::trace::page_ptr;
+use crate::trace::{cma_alloc_finish_fields, cma_alloc_start_fields, page_ptr};
 use crate::vmstat::Counter;
 use crate::Machine;
 
@@ -141,6 +141,31 @@ impl CmaArea {
             .for_each(|b| *b = value);
     }
 
+    /// The bitmap, one entry a bit (`cma_debug.rs` prints it).
+    pub fn bitmap(&self) -> &[bool] {
+        &self.bitmap
+    }
+
+    /// Runs of clear bits, as `(first bit, bits)`, in bitmap order (`find_next_zero_bit` /
+    /// `find_next_bit`, as `cma_debug_show_areas` and `cma_maxchunk_get` walk them).
+    pub fn free_runs(&self) -> Vec<(usize, usize)> {
+        let bits = &self.bitmap;
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < bits.len() {
+            if bits[i] {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bits.len() && !bits[i] {
+                i += 1;
+            }
+            runs.push((start, i - start));
+        }
+        runs
+    }
+
     /// Pages not handed out (`available_pages` in sysfs: clear bits).
     pub fn available_pages(&self) -> u64 {
         (self.bitmap.iter().filter(|b| !**b).count() as u64) << self.order_per_bit
@@ -194,6 +219,8 @@ pub struct CmaJob {
     pub pages_discarded: u64,
     pub failed_attempts: u64,
     pub lock_wait_ns: u64,
+    /// The range last tried (`cma_alloc_finish` prints it), if any was.
+    pub tried: Option<Pfn>,
     pub blockers: Vec<Blocker>,
     /// Never attempted: an earlier buffer of the same device request failed, or the device
     /// let go of the request first.
@@ -240,6 +267,7 @@ impl CmaJob {
             pages_discarded: 0,
             failed_attempts: 0,
             lock_wait_ns: 0,
+            tried: None,
             blockers: Vec::new(),
             cancelled: false,
             request,
@@ -377,10 +405,9 @@ impl Machine {
         job.issued_ns = self.now;
         let (area, count, align, owner) = (job.area, job.count, job.align, job.owner);
         if self.trace.enabled() {
-            let fields = format!(
-                "name={} count={} align={}",
-                self.cma[area].name, count, align
-            );
+            let a = &self.cma[area];
+            let (version, avail) = (self.cfg.kernel_version, a.available_pages());
+            let fields = cma_alloc_start_fields(version, &a.name, count, align, avail, a.count);
             self.trace_owner(owner, "cma_alloc_start", &fields);
         }
         self.events.schedule(self.now, EventKind::CmaJob(id));
@@ -462,6 +489,7 @@ impl Machine {
         let a = &self.cma[area];
         let pfn = a.base_pfn + ((bitmap_no as u32) << a.order_per_bit);
         let cpu = self.owners.cpu(owner);
+        self.jobs[id as usize].tried = Some(pfn);
         self.jobs[id as usize].contig =
             Some(ContigRange::new(pfn, pfn + count, Migratetype::Cma, cpu));
         self.events.schedule(self.now, EventKind::CmaJob(id));
@@ -589,22 +617,28 @@ impl Machine {
             }
         }
         if self.trace.enabled() {
-            let errorno = result.err().map(|e| e.code()).unwrap_or(0);
-            let p = pfn.unwrap_or(Pfn::NIL);
-            let fields = format!(
-                "name={} pfn=0x{:x} page={} count={} align={} errorno={}",
-                self.cma[area].name,
-                if pfn.is_some() { p.0 as u64 } else { u64::MAX },
-                if pfn.is_some() {
-                    page_ptr(p)
-                } else {
-                    "0000000000000000".into()
-                },
+            let (tried, code) = (
+                self.jobs[id as usize].tried,
+                result.err().map_or(0, |e| e.code()),
+            );
+            let fields = cma_alloc_finish_fields(
+                self.cfg.kernel_version,
+                &self.cma[area].name,
+                tried,
+                pfn.is_some(),
                 count,
                 align,
-                errorno
+                code,
             );
             self.trace_owner(owner, "cma_alloc_finish", &fields);
+        }
+        if let Err(errno) = result {
+            let a = &self.cma[area];
+            let runs = self.cfg.cma_debug.then(|| a.free_runs());
+            let debug = runs.as_deref().map(|r| (r, a.order_per_bit, a.count));
+            let name = a.name.clone();
+            self.dmesg
+                .cma_alloc_failed(self.now, &name, count, errno.code(), debug);
         }
         if let Some(request) = self.jobs[id as usize].request {
             self.dma_heap_buffer_done(request, id);

@@ -209,6 +209,43 @@ pub struct MachineConfig {
     /// stops with `MmError::Budget` instead of running for hours.
     #[serde(default = "default_max_events")]
     pub max_events: u64,
+    /// The trace events enabled (`set_event` syntax: `cma`, `kmem:mm_page_alloc`, `all`);
+    /// None: every event but the per-page `kmem:mm_page_alloc`/`mm_page_free` (`trace.rs`).
+    #[serde(default)]
+    pub trace_events: Option<Vec<String>>,
+    /// Which kernel's formats the views and trace lines follow where they differ.
+    #[serde(default)]
+    pub kernel_version: KernelVersion,
+    /// `CONFIG_CMA_DEBUG`: a failed `cma_alloc` also logs the area's free ranges
+    /// (`cma_debug_show_areas`).
+    #[serde(default)]
+    pub cma_debug: bool,
+}
+
+/// The kernel whose formats the engine prints, where they differ (`trace.rs`, `procfs.rs`):
+///
+/// | | 6.1 (the reference: the kernel backend's guest) | mainline (6.12 and later) |
+/// | --- | --- | --- |
+/// | `cma_alloc_start` | `name= count= align=` | `name= request_count= available_count= total_count= align=` |
+/// | `cma_alloc_finish` | `name= pfn= page= count= align=` | the same, then `errorno=` |
+/// | `mm_alloc_contig_migrate_range_info` | (no such event) | `start= end= migratetype=%d nr_migrated= nr_reclaimed= nr_mapped=` (6.7 to 6.16) |
+/// | `/sys/kernel/mm/cma/<area>/` | `alloc_pages_success`, `alloc_pages_fail` | also `release_pages_success`, `total_pages`, `available_pages` (2024) |
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum KernelVersion {
+    #[default]
+    #[serde(rename = "6.1")]
+    V6_1,
+    #[serde(rename = "mainline")]
+    Mainline,
+}
+
+impl KernelVersion {
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelVersion::V6_1 => "6.1",
+            KernelVersion::Mainline => "mainline",
+        }
+    }
 }
 
 fn default_cpus() -> u32 {

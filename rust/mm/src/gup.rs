@@ -220,6 +220,9 @@ impl Machine {
             since: self.now,
         });
         self.pages[head].set(pg::EXTRA);
+        if kind.is_pin() {
+            self.vmstat.inc(Counter::NrFollPinAcquired);
+        }
         if let Some(d) = duration {
             self.events
                 .schedule(self.now + d, EventKind::ReleaseHold(id));
@@ -291,6 +294,9 @@ impl Machine {
         };
         if !self.holds.by_pfn.contains_key(&hold.pfn) {
             self.pages[hold.pfn].clear(pg::EXTRA);
+        }
+        if hold.kind.is_pin() {
+            self.vmstat.inc(Counter::NrFollPinReleased);
         }
         if let Some(threshold) = self.cfg.policy.pin_duration_warn_ns {
             let held = self.now - hold.since;

@@ -28,6 +28,9 @@
 //! | `workload/` | — | background workloads: the step loop, one file per kind |
 //! | `event.rs`, `cost.rs`, `rng.rs` | — | event queue, cost model, seeded random numbers |
 //! | `vmstat.rs`, `trace.rs`, `procfs.rs` | `mm/vmstat.c`, tracepoints | counters and views |
+//! | `zoneinfo.rs` | `mm/vmstat.c` | `/proc/zoneinfo` |
+//! | `cma_debug.rs` | `mm/cma_debug.c` | `/sys/kernel/debug/cma/<area>/` |
+//! | `cma_map.rs` | — | the CMA areas' pages by state, sampled over time |
 //! | `series.rs` | — | time series sampled in virtual time |
 //! | `error.rs` | `-EBUSY`, `-ENOMEM` | engine errors and errnos |
 //! | `check.rs` | — | `check_invariants` |
@@ -38,6 +41,8 @@ pub mod alloc_contig;
 pub mod allocation;
 pub mod check;
 pub mod cma;
+pub mod cma_debug;
+pub mod cma_map;
 pub mod config;
 pub mod cost;
 pub mod debug;
@@ -69,6 +74,7 @@ pub mod vmstat;
 pub mod workload;
 pub mod writeback;
 pub mod zone;
+pub mod zoneinfo;
 
 pub use config::{MachineConfig, Placement, PolicyConfig};
 pub use error::{Errno, MmError, MmResult};

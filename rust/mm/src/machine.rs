@@ -16,7 +16,7 @@ use crate::page_alloc::PerCpuPages;
 use crate::pageblock::{Migratetype, Pageblocks};
 use crate::pfn::Pfn;
 use crate::rng::Rng;
-use crate::trace::{Dmesg, Trace};
+use crate::trace::{Dmesg, Trace, TraceEvents};
 use crate::vmscan::Lru;
 use crate::vmstat::Vmstat;
 use crate::workload::Workloads;
@@ -62,6 +62,8 @@ pub struct Machine {
     pub series: crate::series::Series,
     /// The guaranteed-CMA backend's cache pages (`gcma.rs`).
     pub gcma: crate::gcma::Gcma,
+    /// The CMA areas' pages by state, sampled with the series when asked (`cma_map.rs`).
+    pub area_maps: crate::cma_map::AreaMaps,
 }
 
 impl Machine {
@@ -97,7 +99,7 @@ impl Machine {
             events_run: 0,
             horizon: 0,
             vmstat: Vmstat::default(),
-            trace: Trace::new(cfg.trace_limit),
+            trace: Trace::with_events(cfg.trace_limit, TraceEvents::of(&cfg.trace_events)?),
             dmesg: Dmesg::default(),
             rng: Rng::new(cfg.seed),
             writeback_end: FxHashMap::default(),
@@ -106,6 +108,7 @@ impl Machine {
             writeback: Default::default(),
             series: Default::default(),
             gcma: Default::default(),
+            area_maps: Default::default(),
             cfg,
         };
         m.boot(cma_start)?;

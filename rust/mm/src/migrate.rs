@@ -120,7 +120,10 @@ impl Machine {
     /// Copy the folio's state to `new`, fix the owner's mapping and the LRU, free the old.
     fn move_folio(&mut self, old: Pfn, new: Pfn, order: u32, gfp: Gfp) {
         let page = self.pages[old];
+        let traced = self.trace.page_alloc_on();
+        self.trace.migration_target = traced; // `kmem:mm_page_alloc` prints the target's mask
         self.prep_new_page(new, order, page.kind(), page.owner, page.index, gfp);
+        self.trace.migration_target = false;
         const KEEP: u16 = pg::ACTIVE | pg::REFERENCED | pg::DIRTY | pg::MOVABLE;
         self.pages[new].flags |= page.flags & KEEP;
         if !gfp.alloc_cma() && gfp.migratetype != crate::pageblock::Migratetype::Movable {

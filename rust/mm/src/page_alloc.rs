@@ -369,6 +369,9 @@ impl Machine {
     /// `free_pages_prepare` + the free path: order-0 pages go to the CPU's list, larger
     /// blocks straight to the buddy lists.
     pub(crate) fn free_pages(&mut self, pfn: Pfn, order: u32, cpu: u32) {
+        if self.trace.page_free_on() {
+            self.trace_mm_page_free(pfn, order);
+        }
         for p in Pfn::range(pfn, pfn + (1 << order)) {
             self.pages[p] = Page::FREE;
         }
@@ -583,6 +586,9 @@ impl Machine {
             ZoneId::Cma => Counter::PgallocCma,
         };
         self.vmstat.add(counter, 1 << order);
+        if self.trace.page_alloc_on() {
+            self.trace_mm_page_alloc(pfn);
+        }
     }
 }
 

@@ -105,6 +105,7 @@ impl Machine {
         s.nr_writeback.push(self.writeback.nr_writeback);
         s.pending = true;
         self.events.schedule(self.now + interval, EventKind::Sample);
+        self.sample_area_maps();
     }
 
     pub(crate) fn schedule_background(&mut self) {

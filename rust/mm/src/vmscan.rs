@@ -49,6 +49,13 @@ pub struct Kswapd {
     failures: u32,
 }
 
+impl Kswapd {
+    /// `pgdat->kswapd_failures`: balancing rounds in a row that reclaimed nothing.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct ScanResult {
     scanned: u64,

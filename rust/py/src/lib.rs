@@ -515,6 +515,55 @@ impl Engine {
     fn check_invariants(slf: &Bound<'_, Self>) -> PyResult<()> {
         detached(slf, |m| m.check_invariants())
     }
+
+    // ----- the kernel's views and the trace's header ---------------------------------------
+
+    /// `/proc/vmstat` as the kernel prints it.
+    fn vmstat_text(slf: &Bound<'_, Self>) -> PyResult<String> {
+        read(slf, |m| Ok(m.vmstat_text()))
+    }
+
+    /// The model's own counters (not kernel names), apart from `/proc/vmstat`.
+    fn model_counters<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        counters(slf.py(), read(slf, |m| Ok(m.model_counters()))?)
+    }
+
+    /// `/proc/zoneinfo`.
+    fn zoneinfo_text(slf: &Bound<'_, Self>) -> PyResult<String> {
+        read(slf, |m| Ok(m.zoneinfo_text()))
+    }
+
+    /// The debugfs `cma/<area>/` files, by name, as their text.
+    fn cma_debugfs(slf: &Bound<'_, Self>, area: &str) -> PyResult<Vec<(&'static str, String)>> {
+        read(slf, |m| Ok(m.cma_debugfs(m.cma_area_by_name(area)?)))
+    }
+
+    /// The `/sys/kernel/mm/cma/<area>/` files the board's kernel version has, as their text.
+    fn cma_sysfs_files(slf: &Bound<'_, Self>, area: &str) -> PyResult<Vec<(&'static str, String)>> {
+        read(slf, |m| Ok(m.cma_sysfs_files(m.cma_area_by_name(area)?)))
+    }
+
+    /// The header `trace` files begin with.
+    fn trace_header(slf: &Bound<'_, Self>) -> PyResult<String> {
+        read(slf, |m| Ok(m.trace.header(m.cfg.cpus)))
+    }
+
+    /// Trace lines kept now (the oldest are dropped past `trace_limit`).
+    fn trace_kept(slf: &Bound<'_, Self>) -> PyResult<u64> {
+        read(slf, |m| Ok(m.trace.kept()))
+    }
+
+    fn set_area_maps(slf: &Bound<'_, Self>, max_bins: u32, every: u32) -> PyResult<()> {
+        with(slf, |m| {
+            m.set_area_maps(max_bins, every);
+            Ok(())
+        })
+    }
+
+    /// The sampled area maps (`cma_map.rs`).
+    fn area_maps(slf: &Bound<'_, Self>) -> PyResult<AreaMapsInfo> {
+        read(slf, |m| Ok(AreaMapsInfo::from(&m.area_maps)))
+    }
 }
 
 /// The engine's default cost model: `{"page_copy_ns": 2000, ...}`, the names of the
@@ -544,6 +593,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<AreaUsage>()?;
     m.add_class::<WorkloadReport>()?;
     m.add_class::<SeriesColumns>()?;
+    m.add_class::<AreaMapsInfo>()?;
     m.add_function(wrap_pyfunction!(default_costs, m)?)?;
     m.add_function(wrap_pyfunction!(errors::error_classes, m)?)?;
     m.add(

@@ -5,6 +5,7 @@
 
 use cmadev_mm::alloc_contig::{Blocker, ContigRange};
 use cmadev_mm::cma::CmaJob;
+use cmadev_mm::cma_map::AreaMaps;
 use cmadev_mm::debug::PageInfo;
 use cmadev_mm::dma_heap::DmaHeapRequest;
 use cmadev_mm::gup::HoldInfo;
@@ -370,6 +371,29 @@ impl From<&Series> for SeriesColumns {
             pgscan: s.pgscan.clone(),
             nr_dirty: s.nr_dirty.clone(),
             nr_writeback: s.nr_writeback.clone(),
+        }
+    }
+}
+
+/// The CMA areas' pages by state, sampled with the series (see `rust/mm/src/cma_map.rs`):
+/// per sample and area, runs of `(state, bins)` in pfn order.
+#[pyclass(module = "cmadev._core", frozen, get_all)]
+pub struct AreaMapsInfo {
+    pub max_bins: u32,
+    pub every: u32,
+    pub bin_pages: Vec<u32>,
+    pub t_ns: Vec<u64>,
+    pub samples: Vec<Vec<Vec<(u8, u32)>>>,
+}
+
+impl From<&AreaMaps> for AreaMapsInfo {
+    fn from(a: &AreaMaps) -> Self {
+        AreaMapsInfo {
+            max_bins: a.max_bins,
+            every: a.every,
+            bin_pages: a.bin_pages.clone(),
+            t_ns: a.t_ns.clone(),
+            samples: a.samples.clone(),
         }
     }
 }
