@@ -1,10 +1,11 @@
-"""The boards, devices and scenarios shipped with cmadev, and finding one by name or by path.
+"""The boards, devices, scenarios and sweeps shipped with cmadev, and finding one by name or
+by path.
 
 Shipped declarations live in the package (``cmadev/devices/*.json`` for devices,
 ``cmadev/devices/boards/*.json`` for boards, ``cmadev/devices/scenarios/*.json`` for
-scenarios; the repository's top-level ``devices`` is a symlink to that folder) and are read
-through :mod:`importlib.resources`, so they load the same from a checkout and from an
-installed wheel.
+scenarios, ``cmadev/devices/sweeps/*`` for sweeps; the repository's top-level ``devices`` is
+a symlink to that folder) and are read through :mod:`importlib.resources`, so they load the
+same from a checkout and from an installed wheel.
 """
 
 import difflib
@@ -17,12 +18,13 @@ from cmadev.specs.base import SUFFIXES, is_path, load_model
 from cmadev.specs.board import Board
 from cmadev.specs.device import DeviceSpec
 
-Kind = Literal["board", "device", "scenario"]
+Kind = Literal["board", "device", "scenario", "sweep"]
 
 _FOLDERS: dict[str, tuple[str, ...]] = {
     "device": (),
     "board": ("boards",),
     "scenario": ("scenarios",),
+    "sweep": ("sweeps",),
 }
 
 M = TypeVar("M", Board, DeviceSpec)
@@ -74,6 +76,11 @@ def list_scenarios() -> list[str]:
     return list(shipped("scenario"))
 
 
+def list_sweeps() -> list[str]:
+    """Names of the shipped sweeps: ``["tv_recording_pressure", ...]``."""
+    return list(shipped("sweep"))
+
+
 def _load(cls: type[M], kind: Kind, ref: object) -> M:
     if isinstance(ref, cls):
         return ref
@@ -102,6 +109,7 @@ __all__ = [
     "list_boards",
     "list_devices",
     "list_scenarios",
+    "list_sweeps",
     "load_board",
     "load_device",
     "shipped",
