@@ -61,15 +61,25 @@ class SummaryRow:
 
 
 def _rate(rate: tuple[float, float, float]) -> str:
+    """``"2.5% [0.9, 7.1]"``: the rate and its interval, in percent."""
     value, low, high = rate
     return f"{100 * value:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
 
 
 def _latency(figure: tuple[Optional[int], Optional[int], Optional[int]]) -> str:
+    """``"14.2 ms [14.2, 37.9]"``: the latency and its interval in the same unit ('-' for
+    a bound the sample cannot give)."""
     value, low, high = figure
     if value is None:
         return "-"
-    return f"{ms(value)} [{ms(low)}, {ms(high)}]"
+    shown = ms(value)
+    unit = shown.split()[-1]
+    scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}.get(unit, 1e6)
+
+    def bound(x: Optional[int]) -> str:
+        return "-" if x is None else f"{x / scale:.3g}"
+
+    return f"{shown} [{bound(low)}, {bound(high)}]"
 
 
 SUMMARY_COLUMNS = ("policy", "device", "requests", "success", "misses", "p50", "p99", "deadline")
