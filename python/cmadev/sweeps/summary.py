@@ -133,7 +133,8 @@ def format_summary(plan: Plan, rows: list[SummaryRow]) -> str:
         for row in rows
     ]
     title = f"{plan.sweep.name}: {len(plan.runs)} runs ({_shape(plan)})"
-    return "\n".join([title, "", text_table(head, body), "", SUMMARY_LEGEND])
+    names = (len(plan.paths), len(plan.paths) + 1)  # policy and device
+    return "\n".join([title, "", text_table(head, body, names), "", SUMMARY_LEGEND])
 
 
 def _value(value: Any) -> str:
