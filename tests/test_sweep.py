@@ -21,7 +21,7 @@ from cmadev.specs.scenario import load_scenario
 from cmadev.specs.sweep import load_sweep
 from cmadev.sweeps.executors import import_distributed
 from cmadev.sweeps.plan import Plan
-from cmadev.sweeps.rows import TABLES, add_run, empty_rows
+from cmadev.sweeps.rows import TABLES, add_run, empty_rows, host_row
 from cmadev.sweeps.worker import run_batch
 
 BUSY_TV: dict[str, Any] = {
@@ -358,7 +358,9 @@ def test_every_row_fills_every_column() -> None:
         timeline=[{"at": "15s", "device": "decoder", "action": "start"}]
     )
     rows = empty_rows()
-    add_run(rows, "k", scenario.run("legacy", seed=1), requests=True, series=True)
+    result = scenario.run("legacy", seed=1)
+    add_run(rows, "k", result, requests=True, series=True)
+    rows["host"].append(host_row("k", result, task_s=0.1))
     for name, columns in TABLES.items():
         assert rows[name], name
         for row in rows[name]:

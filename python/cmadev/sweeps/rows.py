@@ -108,7 +108,11 @@ SERIES_COLUMNS: Columns = {
 """One row per time-series sample, only when the sweep keeps them (``series.parquet``)."""
 
 HOST_COLUMNS: Columns = {
-    "wall_s": ("float64", "wall seconds the run took"),
+    "wall_s": ("float64", "wall seconds the run took (Scenario.run's own figure)"),
+    "task_s": (
+        "float64",
+        "wall seconds the worker spent on the run: building the machine, the run, its rows",
+    ),
     "cpu_s": ("float64", "CPU seconds the run took"),
     "peak_rss_bytes": ("int64", "the worker's peak resident memory so far"),
     "worker": ("string", "host:pid of the worker process"),
@@ -137,13 +141,13 @@ def empty_rows() -> Rows:
 
 
 def add_run(rows: Rows, key: str, result: ScenarioResult, requests: bool, series: bool) -> None:
-    """Append ``result``'s rows to ``rows`` (a row per request and per sample only if asked)."""
+    """Append ``result``'s deterministic rows to ``rows`` (a row per request and per sample
+    only if asked); its host row is :func:`host_row`'s."""
     rows["runs"].append(run_row(key, result))
     if requests:
         rows["requests"].extend(request_row(key, i, r) for i, r in enumerate(result.requests))
     if series:
         rows["series"].extend(series_rows(key, result))
-    rows["host"].append(host_row(key, result))
 
 
 def run_row(key: str, result: ScenarioResult) -> Row:
@@ -210,10 +214,11 @@ def series_rows(key: str, result: ScenarioResult) -> list[Row]:
     ]
 
 
-def host_row(key: str, result: ScenarioResult) -> Row:
+def host_row(key: str, result: ScenarioResult, task_s: float) -> Row:
     host = result.host
     return {
         "wall_s": float(host.get("wall_s", 0.0)),
+        "task_s": task_s,
         "cpu_s": float(host.get("cpu_s", 0.0)),
         "peak_rss_bytes": int(host.get("peak_rss_bytes", 0)),
         "worker": f"{socket.gethostname()}:{os.getpid()}",
@@ -233,4 +238,5 @@ __all__ = [
     "Rows",
     "add_run",
     "empty_rows",
+    "host_row",
 ]

@@ -8,6 +8,7 @@ its own machine, and reference counting frees it when the run's rows are made.
 from __future__ import annotations
 
 import signal
+import time
 
 from cmadev.errors import CmadevError
 from cmadev.sim.runner import run_scenario
@@ -15,7 +16,7 @@ from cmadev.specs.base import validate_model
 from cmadev.specs.policy import Policy
 from cmadev.specs.scenario import Scenario
 from cmadev.sweeps.plan import BatchTask, package_version
-from cmadev.sweeps.rows import Rows, add_run, empty_rows
+from cmadev.sweeps.rows import Rows, add_run, empty_rows, host_row
 
 
 def ignore_interrupts() -> None:
@@ -38,11 +39,13 @@ def run_batch(task: BatchTask) -> Rows:
     policy = validate_model(Policy, task["policy"], source=f"sweep batch {task['id']}")
     rows = empty_rows()
     for key, seed in task["runs"]:
+        started = time.perf_counter()
         try:
             result = run_scenario(scenario, policy, seed=seed)
         except CmadevError as err:
             raise CmadevError(f"{task['label']}, seed {seed}: {err}") from None
         add_run(rows, key, result, task["keep_requests"], task["keep_series"])
+        rows["host"].append(host_row(key, result, time.perf_counter() - started))
     return rows
 
 
