@@ -87,8 +87,10 @@ def _result(future: Future[Rows]) -> Rows:
         return future.result()
     except BrokenProcessPool:
         raise CmadevError(
-            "a sweep worker process died (killed, or out of memory); the batches finished "
-            "before are saved: run the sweep again to resume"
+            "a sweep worker process died: killed, out of memory, or it could not start (a "
+            "worker imports the main script again: call cmadev.sweep under "
+            "'if __name__ == \"__main__\":', from a file, not from standard input); the "
+            "batches finished before are saved: run the sweep again to resume"
         ) from None
 
 
