@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +316,38 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(reference: Path, tmp_path
     assert second.begun == (12, saved), "the saved runs are not run again"
     assert result.ran == second.ran == 12 - saved and result.reused == saved
     assert contents(tmp_path / "out") == contents(reference)
+
+
+def test_a_killed_sweep_resumes_from_its_saved_batches(tmp_path: Path) -> None:
+    """SIGKILL to the sweep and its workers while batches are being saved: what is on disk
+    is whole, the next run makes only the missing runs, and the tables equal those of a
+    sweep that was never killed."""
+    data = {**SWEEP, "grid": {}, "seeds": 15}  # 30 runs, one a batch: a wide window to kill in
+    path = write(tmp_path, data)
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "cmadev", "sweep", str(path), "--workers", "1"]
+    command += ["--batch-size", "1", "--out", str(out)]
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while _parts(out) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep's own session: it and its workers
+        proc.wait()
+    saved = _parts(out)
+    assert 3 <= saved < 30, f"the sweep was not killed mid-way ({saved} batches saved)"
+    watcher = Counter()
+    result = cmadev.sweep(path, workers=1, out=out, watcher=watcher)
+    assert watcher.begun == (30, saved) and result.ran == 30 - saved
+    whole = cmadev.sweep(path, workers=2, out=tmp_path / "whole")
+    assert whole.ran == 30
+    assert contents(out) == contents(tmp_path / "whole")
+
+
+def _parts(out: Path) -> int:
+    parts = out / "parts"
+    return sum(1 for p in parts.iterdir() if not p.name.startswith(".")) if parts.exists() else 0
 
 
 def test_more_seeds_run_only_the_new_ones(reference: Path, tmp_path: Path) -> None:
