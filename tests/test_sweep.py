@@ -457,7 +457,7 @@ def test_the_summary_has_a_row_per_point_policy_and_device(reference: Path) -> N
     assert len(summary) == 2 * 2 * 3
     first = summary[0]
     assert (first["workloads.dio.iops"], first["policy"], first["device"]) == (
-        "50",
+        50,
         "legacy",
         "decoder",
     )

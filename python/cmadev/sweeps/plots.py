@@ -47,7 +47,7 @@ def plot_miss_rates(plan: Plan, rows: list[SummaryRow], path: Path) -> None:
         fig.legend(handles, labels, loc="center right", fontsize="small")
     fig.suptitle(f"{plan.sweep.name}: deadline misses (late or failed), 95% Wilson intervals")
     fig.subplots_adjust(left=0.9 / fig.get_figwidth() + 0.02, right=1 - 1.7 / fig.get_figwidth())
-    fig.subplots_adjust(hspace=0.55, wspace=0.15, top=1 - 0.7 / fig.get_figheight(), bottom=0.12)
+    fig.subplots_adjust(hspace=0.6, wspace=0.15, top=1 - 1.0 / fig.get_figheight(), bottom=0.12)
     fig.savefig(path, dpi=100, format="png")
 
 

@@ -217,14 +217,14 @@ class Store:
         out: dict[str, Any] = {"point": pa.array([r.point for r in runs], pa.int64())}
         for path in self.plan.paths:
             values = [dict(self.plan.points[r.point].values)[path] for r in runs]
-            out[path] = _grid_array(values, self.plan.sweep.grid[path])
+            out[path] = grid_array(values, self.plan.sweep.grid[path])
         out["policy"] = pa.array([r.policy for r in runs], pa.string())
         out["seed"] = pa.array([r.seed for r in runs], pa.uint64())
         assert list(out)[:1] + list(out)[-2:] == list(PLAN_COLUMNS)
         return out
 
 
-def _grid_array(values: list[Any], all_values: tuple[Any, ...]) -> Any:
+def grid_array(values: list[Any], all_values: tuple[Any, ...]) -> Any:
     """A grid path's column: the values as written, typed by what all of its values are
     (whole numbers, numbers, booleans, strings; anything else as JSON text)."""
     if all(isinstance(v, bool) for v in all_values):
@@ -285,6 +285,7 @@ def _sync(path: Path) -> None:
 __all__ = [
     "COMPRESSION",
     "Store",
+    "grid_array",
     "read_table",
     "schema_of",
     "tables_kept",

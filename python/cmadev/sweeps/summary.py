@@ -16,6 +16,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from cmadev.report.format import ms, text_table
 from cmadev.report.intervals import nearest_rank, quantile_interval, wilson_interval
 from cmadev.sweeps.plan import Plan
+from cmadev.sweeps.store import grid_array
 
 SUMMARY_LEGEND = (
     "Over every seed's requests of the device at that grid point and policy. success: share "
@@ -154,8 +155,8 @@ def _shape(plan: Plan) -> str:
 def summary_table(plan: Plan, rows: list[SummaryRow]) -> Any:
     """The summary as an Arrow table (``summary.parquet``): a column per figure and bound."""
     data: dict[str, Any] = {"point": pa.array([r.point for r in rows], pa.int64())}
-    for path in plan.paths:
-        data[path] = pa.array([_value(r.values[path]) for r in rows], pa.string())
+    for path in plan.paths:  # typed as in the other tables
+        data[path] = grid_array([r.values[path] for r in rows], plan.sweep.grid[path])
     data["policy"] = pa.array([r.policy for r in rows], pa.string())
     data["device"] = pa.array([r.device for r in rows], pa.string())
     for name in ("seeds", "requests", "met", "late", "failed", "deadline_ns"):
