@@ -412,6 +412,12 @@ def test_a_worker_of_another_version_refuses_the_batch(tmp_path: Path) -> None:
         run_batch(task)
 
 
+def test_the_output_is_a_folder_not_a_parquet_file(tmp_path: Path) -> None:
+    with pytest.raises(MisuseError, match=r"writes a folder of tables.*such as '.*results'"):
+        cmadev.sweep(write(tmp_path, SWEEP), out=tmp_path / "results.parquet")
+    assert not (tmp_path / "results.parquet").exists()
+
+
 def test_workers_and_a_cluster_are_exclusive(tmp_path: Path) -> None:
     with pytest.raises(MisuseError, match="not both"):
         cmadev.sweep(write(tmp_path, SWEEP), workers=2, client="tcp://localhost:1")

@@ -119,6 +119,12 @@ def sweep(
     started = time.perf_counter()
     plan = Plan(load_sweep(spec))
     folder = Path(out) if out is not None else Path(f"sweep-{plan.sweep.name}")
+    if folder.suffix == ".parquet":
+        raise MisuseError(
+            f"out={str(folder)!r}: a sweep writes a folder of tables (runs.parquet, "
+            f"requests.parquet, host.parquet, ...) so that it can resume; give a folder, such "
+            f"as {str(folder.with_suffix(''))!r}"
+        )
     if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
         raise MisuseError(f"batch_size={batch_size!r}: give at least 1 run per batch")
     executor = _executor(workers, client)
