@@ -91,7 +91,23 @@ def _load(cls: type[M], kind: Kind, ref: object) -> M:
             f"a {kind} must be a {cls.__name__}, the name of a shipped {kind} or a path; "
             f"got {type(ref).__name__} {ref!r}"
         )
+    if ref in shipped(kind):
+        return _load_shipped(cls, kind, ref)
     return load_model(cls, find(kind, ref))
+
+
+_SHIPPED_MODELS: dict[tuple[str, str], Any] = {}
+
+
+def _load_shipped(cls: type[M], kind: Kind, name: str) -> M:
+    """A shipped declaration, read and validated once per process: it is package data, and
+    the models are frozen, so every caller can share one. (A scenario names its board and
+    devices, and is validated again at every grid point of a sweep and in every batch a
+    worker runs: without this, reading them is most of the validation.)"""
+    model = _SHIPPED_MODELS.get((kind, name))
+    if not isinstance(model, cls):
+        model = _SHIPPED_MODELS[(kind, name)] = load_model(cls, shipped(kind)[name])
+    return model
 
 
 def load_board(ref: Union[Board, str, "os.PathLike[str]"]) -> Board:
