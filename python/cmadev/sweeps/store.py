@@ -215,8 +215,9 @@ class Store:
     def _plan_columns(self, runs: list[Any]) -> dict[str, Any]:
         """point, one column per grid path, policy, seed: for ``runs``, row by row."""
         out: dict[str, Any] = {"point": pa.array([r.point for r in runs], pa.int64())}
+        at_point = [self.plan.grid_values(point.index) for point in self.plan.points]
         for path in self.plan.paths:
-            values = [dict(self.plan.points[r.point].values)[path] for r in runs]
+            values = [at_point[r.point][path] for r in runs]
             out[path] = grid_array(values, self.plan.sweep.grid[path])
         out["policy"] = pa.array([r.policy for r in runs], pa.string())
         out["seed"] = pa.array([r.seed for r in runs], pa.uint64())
