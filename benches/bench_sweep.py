@@ -22,9 +22,15 @@ saving each batch, writing the sorted tables, the summary and its plot. Beside i
 The three folders' ``runs.parquet`` and ``requests.parquet`` must be equal byte for byte.
 The load average is printed before and after: the development machine is shared.
 
+On a machine others are loading, one long measurement per configuration compares minutes
+of different contention. ``--rounds N`` measures instead N rounds of a smaller sweep
+(``--seeds``) on one worker and on two, the two in alternating order and back to back, and
+gives each round's speed-up and their median.
+
     python benches/bench_sweep.py                  # 1,000 runs: ~2 minutes on 2 cores
     python benches/bench_sweep.py --seeds 20       # 100 runs, a quick look
     python benches/bench_sweep.py --no-dask
+    python benches/bench_sweep.py --rounds 7 --seeds 20   # 100 runs a round, alternating
 """
 
 from __future__ import annotations
@@ -132,7 +138,12 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=200, help="seeds per policy (default 200)")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="write figures here")
+    parser.add_argument(
+        "--rounds", type=int, default=0, help="alternate 1 and 2 workers this many times"
+    )
     args = parser.parse_args()
+    if args.rounds:
+        return rounds(args.rounds, args.seeds, args.json)
 
     from cmadev.specs.sweep import Sweep
 
@@ -175,6 +186,38 @@ def main() -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(document, indent=2) + "\n")
     return 0 if same else 1
+
+
+def rounds(count: int, seeds: int, json_path: Path) -> int:
+    """``count`` rounds of 1 and 2 workers back to back (alternating which goes first); each
+    round's speed-up, and the median."""
+    from cmadev.specs.sweep import Sweep
+
+    spec = Sweep(name="bench", scenario="tv_evening", policies=tuple(PLACEMENTS), seeds=seeds)
+    print(f"{count} rounds of {spec.runs} runs on 1 and 2 workers", flush=True)
+    startup = startup_s(spec)
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        for i in range(count):
+            load = os.getloadavg()
+            figures: dict[int, dict[str, Any]] = {}
+            for workers in (1, 2) if i % 2 == 0 else (2, 1):
+                out = Path(tmp) / f"round{i}-{workers}"
+                label = f"round {i + 1}, {workers} worker{'s' if workers > 1 else ''}"
+                figures[workers] = measure(label, spec, out, startup, workers=workers)
+            speedup = figures[2]["runs_per_s"] / figures[1]["runs_per_s"]
+            print(f"round {i + 1}: speed-up {speedup:.2f}x (load before {_load(load)})", flush=True)
+            results.append(
+                {"load": load, "speedup": speedup, **{str(w): f for w, f in figures.items()}}
+            )
+    ratios = sorted(r["speedup"] for r in results)
+    median = ratios[len(ratios) // 2]
+    spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
+    print(f"median speed-up {median:.2f}x over {count} rounds (range {spread})")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"rounds": results, "median_speedup": median, "startup_s": startup}
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    return 0
 
 
 def _dask(spec: Any, out: Path, startup: float) -> dict[str, Any]:
