@@ -30,18 +30,21 @@ from importlib.metadata import entry_points
 
 import cmadev
 from cmadev.specs.catalog import list_boards, list_devices, load_board, load_device
-from cmadev.specs.catalog import list_scenarios
+from cmadev.specs.catalog import list_scenarios, list_sweeps
 from cmadev.specs.scenario import load_scenario
+from cmadev.specs.sweep import load_sweep
 
 assert "site-packages" in cmadev.__file__, cmadev.__file__
 boards = {name: load_board(name).ram for name in list_boards()}
 devices = {name: load_device(name).kind for name in list_devices()}
 scenarios = {name: load_scenario(name).duration for name in list_scenarios()}
+sweeps = {name: load_sweep(name).runs for name in list_sweeps()}
 short = load_scenario("tv_evening").with_changes(duration="1s", timeline=[])
 result = short.run(policy="legacy", seed=1)
 plugins = sorted(ep.value for ep in entry_points(group="pytest11"))
 print(json.dumps({"file": cmadev.__file__, "boards": sorted(boards), "devices": sorted(devices),
-                  "scenarios": sorted(scenarios), "end_ns": result.end_ns, "plugins": plugins,
+                  "scenarios": sorted(scenarios), "sweeps": sorted(sweeps),
+                  "end_ns": result.end_ns, "plugins": plugins,
                   "version": cmadev.__version__}))
 """
 
@@ -86,6 +89,8 @@ def test_wheel_installs_and_loads_shipped_files(tmp_path: Path) -> None:
     assert out["devices"] == sorted(p.stem for p in shipped.glob("*.json"))
     assert out["scenarios"] == sorted(p.stem for p in (shipped / "scenarios").glob("*.json"))
     assert "tv_evening" in out["scenarios"]
+    assert out["sweeps"] == sorted(p.stem for p in (shipped / "sweeps").glob("*.toml"))
+    assert out["sweeps"], "no shipped sweep in the wheel"
     assert out["end_ns"] == 1_000_000_000
     assert "cmadev.pytest_plugin" in out["plugins"]
     assert out["version"] == wheel.name.split("-")[1]

@@ -10,6 +10,8 @@ package stands in floors, each importing only those below it:
 - :mod:`cmadev.sim`: the machine, its devices and the scenario runner, the only code that
   talks to the engine;
 - :mod:`cmadev.report`: comparisons of policies, tables, plots, the report folder;
+- :mod:`cmadev.sweeps`: grids over scenario fields x policies x seeds on every core or a
+  Dask cluster, written as Parquet (:func:`sweep`);
 - :mod:`cmadev.cli`: the command line; :mod:`cmadev.testing` and the pytest plugin.
 """
 
@@ -39,6 +41,7 @@ from cmadev.specs.catalog import list_boards, list_devices, list_scenarios, load
 from cmadev.specs.device import Buffer, DeviceSpec
 from cmadev.specs.policy import Policy
 from cmadev.specs.scenario import Scenario, load_scenario
+from cmadev.specs.sweep import Sweep, load_sweep
 from cmadev.specs.workloads import (
     AnonHog,
     DirectIO,
@@ -48,6 +51,7 @@ from cmadev.specs.workloads import (
     PageCacheReader,
     Writer,
 )
+from cmadev.sweeps import SweepResult, sweep
 
 try:
     __version__ = version("cmadev")
@@ -91,6 +95,8 @@ __all__ = [
     "Scenario",
     "ScenarioResult",
     "SpecError",
+    "Sweep",
+    "SweepResult",
     "TvPipeline",
     "VideoDecoder",
     "Writer",
@@ -104,7 +110,9 @@ __all__ = [
     "load_board",
     "load_device",
     "load_scenario",
+    "load_sweep",
     "scenario",
+    "sweep",
     "testing",
     "units",
     "workloads",

@@ -1,4 +1,4 @@
-"""The command line: ``python -m cmadev [demo|run|compare|replay|devices|schema]``.
+"""The command line: ``python -m cmadev [demo|run|compare|replay|sweep|kernel|devices|schema]``.
 
 With no arguments it runs the demo: the shipped ``tv_evening`` scenario under every placement,
 each with the fixes mainline has today and with none, then prints a comparison table and
@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -45,7 +53,14 @@ from cmadev.report.plots import preload as preload_plots
 from cmadev.report.trace_export import write_trace
 from cmadev.results import ScenarioResult
 from cmadev.sim.replay import build_replay, compare_replay
-from cmadev.specs.catalog import list_boards, list_devices, list_scenarios, load_board, load_device
+from cmadev.specs.catalog import (
+    list_boards,
+    list_devices,
+    list_scenarios,
+    list_sweeps,
+    load_board,
+    load_device,
+)
 from cmadev.specs.policy import (
     PLACEMENTS,
     PRESETS,
@@ -56,6 +71,8 @@ from cmadev.specs.policy import (
 )
 from cmadev.specs.scenario import Scenario, load_scenario
 from cmadev.specs.schema import schema, schema_models
+from cmadev.specs.sweep import load_sweep
+from cmadev.sweeps import SweepResult, sweep
 from cmadev.units import NS_PER_S, format_duration, format_size, parse_duration
 
 DEMO_SCENARIO = "tv_evening"
@@ -160,6 +177,66 @@ class RunProgress:
 
 def _simulated(now: int, total: int) -> str:
     return f"{now / NS_PER_S:.0f}/{total / NS_PER_S:.0f} s"
+
+
+class SweepProgress:
+    """A sweep's bar, with the runs done and the estimated time left, on a terminal; on
+    anything else a plain line at the start and each time another tenth is done."""
+
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.bar: Optional[Progress] = None
+        self.task: Optional[TaskID] = None
+        self.total = self.done = self.saved = 0
+        self.started = 0.0
+        self.next_line = 0
+
+    def __enter__(self) -> SweepProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def begin(self, total: int, saved: int, where: str) -> None:
+        self.total, self.done, self.saved = total, saved, saved
+        self.started = time.perf_counter()
+        self.next_line = saved + max(total // 10, 1)
+        before = f", {saved} saved before" if saved else ""
+        if self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn(f"{total - saved} runs on {where}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.task = self.bar.add_task("sweep", total=total, completed=saved)
+            self.bar.start()
+        elif not self.quiet:
+            self._line(f"sweep: {total} runs{before}; {total - saved} to run on {where}")
+
+    def advance(self, runs: int) -> None:
+        self.done += runs
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, completed=self.done)
+            return
+        if self.quiet or (self.done < self.next_line and self.done < self.total):
+            return
+        self.next_line = self.done + max(self.total // 10, 1)
+        elapsed = time.perf_counter() - self.started
+        ran = self.done - self.saved
+        left = elapsed / ran * (self.total - self.done) if ran else 0.0
+        self._line(
+            f"[{self.done}/{self.total}] {100 * self.done / self.total:.0f}% in "
+            f"{elapsed:.1f} s, about {left:.0f} s left"
+        )
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,12 +467,40 @@ def _write_trace(args: argparse.Namespace, runs: Sequence[ScenarioResult]) -> No
     sys.stderr.write(f"cmadev: trace written to {', '.join(str(p) for p in written)}\n")
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """A sweep: the runs on every core (or a Dask cluster), the tables, the summary."""
+    spec = load_sweep(args.sweep)
+    out = Path(args.out) if args.out else Path(f"sweep-{spec.name}")
+    try:
+        with SweepProgress(_console(stderr=args.json), quiet=args.json) as progress:
+            result = sweep(
+                spec,
+                workers=args.workers,
+                client=args.dask,
+                out=out,
+                watcher=progress,
+                batch_size=args.batch_size,
+            )
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"cmadev: the finished batches are saved in {out}{os.sep}: run the same command "
+            f"again to run only the rest\n"
+        )
+        raise
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    _print_sweep(_console(), result)
+    return 0
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
-    """The shipped devices, boards, scenarios and policy presets, a line each."""
+    """The shipped devices, boards, scenarios, sweeps and policy presets, a line each."""
     catalog = {
         "devices": [_device_entry(name) for name in list_devices()],
         "boards": [_board_entry(name) for name in list_boards()],
         "scenarios": [_scenario_entry(name) for name in list_scenarios()],
+        "sweeps": [_sweep_entry(name) for name in list_sweeps()],
         "policies": [_policy_entry(name) for name in PRESETS],
     }
     if args.json:
@@ -491,6 +596,20 @@ def _scenario_entry(name: str) -> dict[str, Any]:
     }
 
 
+def _sweep_entry(name: str) -> dict[str, Any]:
+    spec = load_sweep(name)
+    grid = ", ".join(f"{path} x{len(values)}" for path, values in spec.grid.items())
+    return {
+        "name": name,
+        "what": f"{spec.scenario_spec().name}, {spec.runs} runs; grid {grid or 'none'}",
+        "scenario": spec.scenario_spec().name,
+        "runs": spec.runs,
+        "grid": {path: list(values) for path, values in spec.grid.items()},
+        "summary": first_sentence(spec.description),
+        "description": spec.description,
+    }
+
+
 def _policy_entry(name: str) -> dict[str, Any]:
     policy = Policy.preset(name)
     dumped = policy.model_dump(mode="json")
@@ -581,6 +700,39 @@ def _print_comparison(console: Console, comparison: Comparison, files: dict[str,
         folder = files["summary"].parent
         names = ", ".join(path.name for path in files.values())
         console.print(f"Report: {folder}{os.sep} ({names})", markup=False)
+
+
+def _print_sweep(console: Console, result: SweepResult) -> None:
+    from cmadev.sweeps.summary import SUMMARY_COLUMNS, SUMMARY_LEGEND
+
+    plan = result.plan
+    assert plan is not None
+    if result.summary and not console.is_terminal:  # a log: the plain table, never cut
+        console.print(result.format_summary(), markup=False, highlight=False, soft_wrap=True)
+    elif result.summary:
+        table = Table(title=f"{result.sweep.name}: devices", title_justify="left")
+        for name in (*plan.paths, *SUMMARY_COLUMNS):
+            left = name in ("policy", "device")
+            table.add_column(name, justify="left" if left else "right", no_wrap=True)
+        for row in result.summary:
+            cells = [Text(c) for c in row.cells()]
+            if row.misses[0] > 0:
+                cells[2].stylize("bold red")
+            values = [str(row.values[path]) for path in plan.paths]
+            table.add_row(*values, row.policy, row.device, *cells)
+        console.print(table)
+        console.print(SUMMARY_LEGEND, markup=False, highlight=False)
+    else:
+        console.print("No summary: the sweep keeps no requests (keep.requests = false).")
+    rate = f", {result.ran / result.wall_s:.1f} runs/s" if result.ran and result.wall_s else ""
+    console.print(
+        f"{result.runs} runs ({result.ran} now, {result.reused} saved before) on "
+        f"{result.where} in {result.wall_s:.1f} s{rate}.",
+        markup=False,
+        highlight=False,
+    )
+    names = ", ".join(path.name for path in result.files.values())
+    console.print(f"Output: {result.folder}{os.sep} ({names})", markup=False, highlight=False)
 
 
 def _device_table(comparison: Comparison) -> Table:
@@ -763,10 +915,42 @@ def build_parser() -> argparse.ArgumentParser:
     _comparison_options(replay, out_default=None)
     replay.set_defaults(handler=cmd_replay)
 
+    sweep_cmd = commands.add_parser(
+        "sweep",
+        parents=[json_opt],
+        help="run a sweep file: a grid of scenario fields x policies x seeds, to Parquet",
+        description="Run a sweep (a .json/.toml file, or a shipped sweep's name) on every "
+        "core, or on a Dask cluster; write runs.parquet, requests.parquet, host.parquet, the "
+        "summary and its plot into the output folder. Runs saved there already (an "
+        "interrupted sweep, fewer seeds) are not run again.",
+    )
+    sweep_cmd.add_argument("sweep", metavar="SWEEP_FILE")
+    sweep_cmd.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="local worker processes (default: one per core)",
+    )
+    sweep_cmd.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on the Dask scheduler at ADDRESS (tcp://host:8786) instead; needs "
+        "pip install 'cmadev[dask]'",
+    )
+    sweep_cmd.add_argument("--out", metavar="DIR", help="the output folder (default: sweep-<name>)")
+    sweep_cmd.add_argument(
+        "--batch-size",
+        type=_positive,
+        metavar="N",
+        help="runs sent to a worker at once (default: enough batches to keep every worker busy, "
+        "at most 16 runs)",
+    )
+    sweep_cmd.set_defaults(handler=cmd_sweep)
+
     devices = commands.add_parser(
         "devices",
         parents=[json_opt],
-        help="list the shipped devices, boards, scenarios and policy presets",
+        help="list the shipped devices, boards, scenarios, sweeps and policy presets",
     )
     devices.set_defaults(handler=cmd_devices)
 
@@ -787,8 +971,8 @@ def build_parser() -> argparse.ArgumentParser:
         "schema",
         help="print the JSON schema of the models",
         description="Print the JSON schema of MODEL (Board, CmaArea, CostModel, Policy, "
-        "DeviceSpec, Buffer, Scenario, Workload, or a workload: PageCacheReader, Writer, "
-        "AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc), or of all by name.",
+        "DeviceSpec, Buffer, Scenario, Sweep, Keep, Workload, or a workload: PageCacheReader, "
+        "Writer, AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc), or of all by name.",
     )
     schema.add_argument("model", nargs="?", metavar="MODEL")
     schema.set_defaults(handler=cmd_schema)

@@ -45,13 +45,16 @@ def count(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def text_table(head: tuple[str, ...], rows: list[list[str]]) -> str:
-    """A plain-text table: names (the first two columns) left-aligned, figures right."""
+def text_table(
+    head: tuple[str, ...], rows: list[list[str]], names: tuple[int, ...] = (0, 1)
+) -> str:
+    """A plain-text table: names (the columns ``names``, the first two by default)
+    left-aligned, figures right."""
     widths = [max(len(c) for c in col) for col in zip(head, *rows)]
 
     def line(cells: tuple[str, ...] | list[str]) -> str:
         parts = [
-            c.ljust(w) if i < 2 and not c[:1].isdigit() else c.rjust(w)
+            c.ljust(w) if i in names and not c[:1].isdigit() else c.rjust(w)
             for i, (c, w) in enumerate(zip(cells, widths))
         ]
         return "  ".join(parts).rstrip()

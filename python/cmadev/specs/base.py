@@ -228,9 +228,65 @@ def _explain(cls: type[BaseModel], error: Any) -> str:
     return f"{message}; got {got}"
 
 
+_TAG_RE = re.compile(r"^[a-z]+(-[a-z]+)*\[.*\]$")
+_TYPE_MISMATCHES = frozenset(
+    {"string_type", "int_type", "float_type", "bool_type", "dict_type", "model_type"}
+)
+
+
+def _is_union_tag(part: Union[int, str]) -> bool:
+    """Whether a location part names the branch of a union pydantic tried ('str',
+    'function-after[_check(), Board]', 'Board') rather than a field."""
+    if not isinstance(part, str):
+        return False
+    return (
+        bool(_TAG_RE.match(part))
+        or part in {"str", "int", "float", "bool"}
+        or (part[:1].isupper() and part in _spec_names())
+    )
+
+
+def _spec_names() -> set[str]:
+    names: set[str] = set()
+    todo: list[type] = [Spec]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def _without_union_noise(problems: list[Any]) -> list[Any]:
+    """The problems minus a union branch's "wrong type" when another branch of the same
+    union said what is really wrong (an inline board that is a table, not a name, fails the
+    ``str`` branch too: that says nothing)."""
+
+    def branch_of(problem: Any) -> tuple[tuple[Any, ...], Any]:
+        loc = tuple(problem["loc"])
+        for i, part in enumerate(loc):
+            if _is_union_tag(part):
+                return loc[:i], part
+        return loc, None
+
+    def other_branch_spoke(prefix: tuple[Any, ...], tag: Any) -> bool:
+        return any(
+            branch_of(q)[0] == prefix and branch_of(q)[1] not in (None, tag) for q in problems
+        )
+
+    kept = []
+    for problem in problems:
+        prefix, tag = branch_of(problem)
+        noise = tag is not None and problem["type"] in _TYPE_MISMATCHES
+        if not (noise and other_branch_spoke(prefix, tag)):
+            kept.append(problem)
+    for problem in kept:
+        problem["loc"] = tuple(part for part in problem["loc"] if not _is_union_tag(part))
+    return kept
+
+
 def describe_validation_error(cls: type[BaseModel], err: ValidationError, source: str = "") -> str:
     """A message naming the source, each bad field (as a path) and what to do about it."""
-    problems = err.errors(include_url=False)
+    problems = _without_union_noise(err.errors(include_url=False))
     where = f"{source}: " if source else ""
     plural = "s" if len(problems) != 1 else ""
     lines = [f"{where}invalid {cls.__name__} ({len(problems)} problem{plural})"]

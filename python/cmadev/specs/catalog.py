@@ -1,10 +1,11 @@
-"""The boards, devices and scenarios shipped with cmadev, and finding one by name or by path.
+"""The boards, devices, scenarios and sweeps shipped with cmadev, and finding one by name or
+by path.
 
 Shipped declarations live in the package (``cmadev/devices/*.json`` for devices,
 ``cmadev/devices/boards/*.json`` for boards, ``cmadev/devices/scenarios/*.json`` for
-scenarios; the repository's top-level ``devices`` is a symlink to that folder) and are read
-through :mod:`importlib.resources`, so they load the same from a checkout and from an
-installed wheel.
+scenarios, ``cmadev/devices/sweeps/*`` for sweeps; the repository's top-level ``devices`` is
+a symlink to that folder) and are read through :mod:`importlib.resources`, so they load the
+same from a checkout and from an installed wheel.
 """
 
 import difflib
@@ -17,12 +18,13 @@ from cmadev.specs.base import SUFFIXES, is_path, load_model
 from cmadev.specs.board import Board
 from cmadev.specs.device import DeviceSpec
 
-Kind = Literal["board", "device", "scenario"]
+Kind = Literal["board", "device", "scenario", "sweep"]
 
 _FOLDERS: dict[str, tuple[str, ...]] = {
     "device": (),
     "board": ("boards",),
     "scenario": ("scenarios",),
+    "sweep": ("sweeps",),
 }
 
 M = TypeVar("M", Board, DeviceSpec)
@@ -74,6 +76,11 @@ def list_scenarios() -> list[str]:
     return list(shipped("scenario"))
 
 
+def list_sweeps() -> list[str]:
+    """Names of the shipped sweeps: ``["tv_recording_pressure", ...]``."""
+    return list(shipped("sweep"))
+
+
 def _load(cls: type[M], kind: Kind, ref: object) -> M:
     if isinstance(ref, cls):
         return ref
@@ -84,7 +91,23 @@ def _load(cls: type[M], kind: Kind, ref: object) -> M:
             f"a {kind} must be a {cls.__name__}, the name of a shipped {kind} or a path; "
             f"got {type(ref).__name__} {ref!r}"
         )
+    if ref in shipped(kind):
+        return _load_shipped(cls, kind, ref)
     return load_model(cls, find(kind, ref))
+
+
+_SHIPPED_MODELS: dict[tuple[str, str], Any] = {}
+
+
+def _load_shipped(cls: type[M], kind: Kind, name: str) -> M:
+    """A shipped declaration, read and validated once per process: it is package data, and
+    the models are frozen, so every caller can share one. (A scenario names its board and
+    devices, and is validated again at every grid point of a sweep and in every batch a
+    worker runs: without this, reading them is most of the validation.)"""
+    model = _SHIPPED_MODELS.get((kind, name))
+    if not isinstance(model, cls):
+        model = _SHIPPED_MODELS[(kind, name)] = load_model(cls, shipped(kind)[name])
+    return model
 
 
 def load_board(ref: Union[Board, str, "os.PathLike[str]"]) -> Board:
@@ -102,6 +125,7 @@ __all__ = [
     "list_boards",
     "list_devices",
     "list_scenarios",
+    "list_sweeps",
     "load_board",
     "load_device",
     "shipped",

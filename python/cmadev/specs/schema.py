@@ -10,6 +10,7 @@ from cmadev.specs.board import Board, CmaArea, CostModel
 from cmadev.specs.device import Buffer, DeviceSpec
 from cmadev.specs.policy import Policy
 from cmadev.specs.scenario import Scenario
+from cmadev.specs.sweep import Keep, Sweep
 from cmadev.specs.workloads import WORKLOAD_CLASSES, Workload
 
 
@@ -18,7 +19,7 @@ def schema_models() -> dict[str, Callable[[], dict[str, Any]]]:
     workload (told apart by ``kind``); each workload class is there by its own name too."""
     models: dict[str, Callable[[], dict[str, Any]]] = {
         cls.__name__: cls.model_json_schema
-        for cls in (Board, CmaArea, CostModel, Policy, DeviceSpec, Buffer, Scenario)
+        for cls in (Board, CmaArea, CostModel, Policy, DeviceSpec, Buffer, Scenario, Sweep, Keep)
     }
     models["Workload"] = TypeAdapter(Workload).json_schema
     for cls in WORKLOAD_CLASSES.values():
