@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from cmadev.specs.scenario import Scenario
 
 DEFAULT_POLICY = "balanced"
-PLACEMENTS = ("legacy", "balanced", "zone_cma", "movable_zone", "gcma")
+PLACEMENTS = ("legacy", "legacy_2014", "balanced", "zone_cma", "movable_zone", "gcma")
 """The five placements (kept here so that collecting tests needs no cmadev import)."""
 
 
