@@ -62,6 +62,8 @@ pub struct Machine {
     pub series: crate::series::Series,
     /// The guaranteed-CMA backend's cache pages (`gcma.rs`).
     pub gcma: crate::gcma::Gcma,
+    /// The run queues' load: tasks the workloads keep runnable (`sched.rs`).
+    pub sched: crate::sched::Sched,
 }
 
 impl Machine {
@@ -106,6 +108,7 @@ impl Machine {
             writeback: Default::default(),
             series: Default::default(),
             gcma: Default::default(),
+            sched: Default::default(),
             cfg,
         };
         m.boot(cma_start)?;

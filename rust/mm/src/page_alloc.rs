@@ -441,6 +441,7 @@ impl Machine {
             self.free_pcppages_bulk(idx, count);
         }
         self.charge += self.cfg.cost.drain_per_cpu_ns * self.cfg.cpus as u64;
+        self.drain_all_pages_flush();
     }
 
     /// `rmqueue_bulk`: refill a per-CPU list with `batch` pages taken one by one.

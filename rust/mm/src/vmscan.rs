@@ -415,12 +415,14 @@ impl Machine {
         let cost = self.take_charge().max(1_000);
         self.charge = saved;
         self.kswapd.busy_ns += cost;
+        // kswapd competes for the CPUs with the workloads' runnable tasks (`sched.rs`).
+        let wall = self.cpu_wall_ns(cost, crate::sched::Asker::Kswapd);
         if r.reclaimed == 0 {
             self.kswapd.failures += 1;
         } else {
             self.kswapd.failures = 0;
         }
         self.events
-            .schedule(self.now + cost, crate::event::EventKind::Kswapd);
+            .schedule(self.now + wall, crate::event::EventKind::Kswapd);
     }
 }
