@@ -41,6 +41,7 @@ from cmadev.specs.policy import Policy
 from cmadev.specs.scenario import Scenario, load_scenario
 from cmadev.specs.workloads import (
     AnonHog,
+    Build,
     DirectIO,
     FsMount,
     KernelAlloc,
@@ -61,6 +62,7 @@ __all__ = [
     "Blocker",
     "Board",
     "Buffer",
+    "Build",
     "CameraSensor",
     "CmaArea",
     "CmaError",

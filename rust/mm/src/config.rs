@@ -28,6 +28,7 @@ pub enum Placement {
     Legacy,
     /// Mainline before 4.1 (2014: 3.x up to 4.0): MIGRATE_CMA first in
     /// `fallbacks[MIGRATE_MOVABLE]`, taken largest block first by `__rmqueue_fallback`.
+    #[serde(rename = "legacy_2014")]
     Legacy2014,
     /// Mainline since 5.x (Roman Gushchin, 2020): CMA first when it holds over half the
     /// zone's free pages.

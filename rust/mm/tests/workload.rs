@@ -61,6 +61,9 @@ fn every_kind() -> Vec<serde_json::Value> {
         json!({"kind": "fs_mount", "name": "ext4", "superblock_pages": 8}),
         json!({"kind": "kernel_alloc", "name": "slab", "rate_allocs_per_s": 3_000.0,
                "order": 1, "lifetime_mean_ns": 200_000_000}),
+        json!({"kind": "build", "name": "make", "jobs": 6, "cpu_ns": 300_000_000u64,
+               "anon_pages": 2_000, "touches_per_page": 1.0, "source_pages": 5_000,
+               "reads_per_process": 300, "source_zipf": 0.6, "output_pages": 20}),
     ]
 }
 
