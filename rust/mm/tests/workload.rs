@@ -110,9 +110,15 @@ fn workload_kinds_do_what_they_say() {
     for s in &st {
         println!("{s:?}");
     }
-    let [reader, streamer, writer, hog, dio, rdma, ext4, slab] = &st[..] else {
+    let [reader, streamer, writer, hog, dio, rdma, ext4, slab, make] = &st[..] else {
         panic!()
     };
+    // Six compilers at a time of 300 ms each: about 60 processes in 3 s on 4 CPUs, each
+    // reading 300 pages of the tree and writing a 20-page object.
+    assert!(
+        make.pages_written >= 20 * 20 && make.pages_read > 300 * 20,
+        "{make:?}"
+    );
     // Zipf-skewed reads over 80 MiB on a 256 MiB board: mostly hits after warm-up.
     assert!(reader.hits > reader.populated, "{reader:?}");
     assert_eq!(reader.pages_read, reader.ops);
