@@ -48,6 +48,18 @@ ENGINE_FIELDS = {
     "longterm_pinner": {"pages", "hold_ns", "populate_first"},
     "fs_mount": {"superblock_pages"},
     "kernel_alloc": {"rate_allocs_per_s", "order", "lifetime_mean_ns"},
+    "build": {
+        "jobs",
+        "processes",
+        "cpu_ns",
+        "anon_pages",
+        "touches_per_page",
+        "source_pages",
+        "reads_per_process",
+        "source_zipf",
+        "output_pages",
+        "output_space_pages",
+    },
 }
 
 # One valid description of each kind, in human units.
@@ -59,6 +71,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "longterm_pinner": {"size": "16MiB", "hold": "10s"},
     "fs_mount": {"superblock_buffers": 8},
     "kernel_alloc": {"rate": "200/s", "lifetime": "1s", "order": 1},
+    "build": {
+        "jobs": 16,
+        "cpu_time": "1s",
+        "heap": "24MiB",
+        "source_tree": "384MiB",
+        "reads_per_process": "8MiB",
+        "output": "400KiB",
+    },
 }
 
 

@@ -178,9 +178,10 @@ class Policy(Spec):
 
     placement: Placement = Field(
         description="Where movable pages may go in CMA memory: 'legacy' (mainline 2015: CMA "
-        "only once movable free lists are empty), 'legacy_2014' (mainline before 4.1: the same, "
-        "but the largest free CMA block is broken each time), 'balanced' (mainline since 2020: CMA first "
-        "when it holds over half the free memory), 'zone_cma' (ZONE_CMA, Joonsoo Kim), "
+        "only once movable free lists are empty), 'legacy_2014' (mainline before 4.1: the "
+        "same, but the largest free CMA block is broken each time), 'balanced' (mainline since "
+        "2020: CMA first when it holds over half the free memory), 'zone_cma' (ZONE_CMA, "
+        "Joonsoo Kim), "
         "'movable_zone' (CMA as ZONE_MOVABLE, 4.17, reverted), 'gcma' (guaranteed CMA: only "
         "discardable pages, SeongJae Park)."
     )

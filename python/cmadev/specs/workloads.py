@@ -622,9 +622,7 @@ WORKLOAD_CLASSES: dict[str, type[WorkloadBase]] = {
 WORKLOAD_KINDS: tuple[str, ...] = tuple(WORKLOAD_CLASSES)
 
 Workload = Annotated[
-    Union[
-        PageCacheReader, Writer, AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc, Build
-    ],
+    Union[PageCacheReader, Writer, AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc, Build],
     Field(discriminator="kind"),
 ]
 """Any workload, told apart by its ``kind`` field (for scenario files)."""
