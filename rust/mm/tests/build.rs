@@ -124,3 +124,22 @@ fn heaps_beyond_memory_swap_and_slow_the_build() {
     assert_eq!(roomy_swapped, 0);
     assert!(tight_swapped > 10_000 && tight > roomy * 11 / 10);
 }
+
+/// make starts its jobs at the workload's start, not when it is declared.
+#[test]
+fn a_build_starts_at_its_start_time() {
+    let mut m = machine(256, 0, Placement::Legacy);
+    let mut v = make(4, 8, 100, 500);
+    v["start_ns"] = json!(2 * S);
+    let id = m.start_workload(spec(v)).unwrap();
+    m.run_until(2 * S - 1);
+    let st = m.workload_stats(id).unwrap();
+    assert_eq!((st.ops, st.resident_pages), (0, 0), "{st:?}");
+    assert_eq!(m.sched.runnable, 0);
+    m.run_until(2 * S + 10 * MS);
+    let st = m.workload_stats(id).unwrap();
+    assert!(st.resident_pages > 0 && m.sched.runnable > 0, "{st:?}");
+    m.run_until(60 * S);
+    assert!(m.workload_stats(id).unwrap().finished_ns.unwrap() > 2 * S);
+    m.check_invariants().unwrap();
+}

@@ -96,6 +96,8 @@ pub struct Build {
 #[derive(Clone, Debug, Default)]
 struct Proc {
     alive: bool,
+    /// make has yet to start it (its first step at `next_at`).
+    pending: bool,
     /// First slot of its region of the owner's mapping: heap, then kernel pages.
     region: u32,
     anon_target: u32,
@@ -211,6 +213,7 @@ impl Build {
         m.charge = stall;
         s.procs[i] = Proc {
             alive: true,
+            pending: false,
             region,
             anon_target: anon,
             anon_done: 0,
@@ -358,17 +361,11 @@ impl Task for Build {
             meta_slots,
             populated_files: 0,
         };
-        // make starts its jobs one after the other; they take their first step at `start`.
-        let mut stats = super::task::WorkloadStats::default();
-        let now = m.now;
-        m.now = m.now.max(start);
-        for i in 0..self.jobs as usize {
-            self.spawn(i, m, &mut stats);
+        // make starts its jobs at `start`, one step each (`spawn`).
+        for p in &mut self.state.procs {
+            p.pending = true;
+            p.next_at = start;
         }
-        m.now = now;
-        m.take_charge();
-        let runnable = self.runnable(start);
-        m.sched.set_runnable(owner as u32, runnable);
     }
 
     /// The process whose next operation is due first.
@@ -377,7 +374,7 @@ impl Task for Build {
             .procs
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.alive)
+            .filter(|(_, p)| p.alive || p.pending)
             .min_by_key(|(_, p)| p.next_at)
             .map(|(i, p)| (p.next_at, i as u32))
     }
@@ -385,6 +382,12 @@ impl Task for Build {
     fn run(&mut self, i: u32, cx: &mut Cx<'_>) {
         let i = i as usize;
         let owner = cx.owner;
+        if self.state.procs[i].pending {
+            self.spawn(i, cx.m, cx.stats);
+            let runnable = self.runnable(cx.m.now);
+            cx.m.sched.set_runnable(owner as u32, runnable);
+            return;
+        }
         let action = self.action(i);
         let s = &mut self.state;
         let p = &mut s.procs[i];
@@ -470,6 +473,7 @@ impl Task for Build {
     fn stop(&mut self) {
         for p in &mut self.state.procs {
             p.alive = false;
+            p.pending = false;
         }
     }
 }
