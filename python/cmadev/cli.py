@@ -306,7 +306,8 @@ def _scenario_entry(name: str) -> dict[str, Any]:
     devices = [entry.name for entry in sc.devices]
     return {
         "name": name,
-        "what": f"board {board}, {format_duration(sc.duration)}, devices {', '.join(devices)}",
+        "what": f"board {board}, {format_duration(sc.duration)}, "
+        + (f"devices {', '.join(devices)}" if devices else "no devices"),
         "board": board,
         "duration_ns": sc.duration,
         "devices": devices,
