@@ -69,6 +69,8 @@ def test_demo_policies_are_each_placement_with_todays_fixes_where_they_apply_and
     assert labels == [
         "legacy+longterm_pin+sb_unmovable",
         "legacy",
+        "legacy_2014+longterm_pin+sb_unmovable",
+        "legacy_2014",
         "balanced+longterm_pin+sb_unmovable",
         "balanced",
         "zone_cma+longterm_pin",  # zone_cma rejects fs_superblock_unmovable

@@ -251,6 +251,7 @@ def test_presets() -> None:
     names = Policy.presets()
     for name in (
         "mainline-2015",
+        "mainline-2014",
         "mainline-today",
         "mel-gorman",
         "instrumented",
@@ -261,6 +262,7 @@ def test_presets() -> None:
     for name in names:
         assert isinstance(Policy.preset(name), Policy)
     assert Policy.preset("mainline-2015") == Policy(placement="legacy")
+    assert Policy.preset("mainline-2014") == Policy(placement="legacy_2014")
     today = Policy.preset("mainline-today")
     assert today.placement == "balanced"
     assert today.fixes == {"migrate_on_longterm_pin", "fs_superblock_unmovable"}

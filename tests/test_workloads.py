@@ -48,6 +48,18 @@ ENGINE_FIELDS = {
     "longterm_pinner": {"pages", "hold_ns", "populate_first"},
     "fs_mount": {"superblock_pages"},
     "kernel_alloc": {"rate_allocs_per_s", "order", "lifetime_mean_ns"},
+    "build": {
+        "jobs",
+        "processes",
+        "cpu_ns",
+        "anon_pages",
+        "touches_per_page",
+        "source_pages",
+        "reads_per_process",
+        "source_zipf",
+        "output_pages",
+        "output_space_pages",
+    },
 }
 
 # One valid description of each kind, in human units.
@@ -59,6 +71,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "longterm_pinner": {"size": "16MiB", "hold": "10s"},
     "fs_mount": {"superblock_buffers": 8},
     "kernel_alloc": {"rate": "200/s", "lifetime": "1s", "order": 1},
+    "build": {
+        "jobs": 16,
+        "cpu_time": "1s",
+        "heap": "24MiB",
+        "source_tree": "384MiB",
+        "reads_per_process": "8MiB",
+        "output": "400KiB",
+    },
 }
 
 
@@ -236,3 +256,20 @@ def test_load_workload_from_files_and_dicts(tmp_path: Path) -> None:
         load_workload(bad)
     assert str(bad) in str(err.value)
     assert "rate: required field is missing" in str(err.value)
+
+
+def test_a_build_is_not_run_on_the_kernel_backend_silently() -> None:
+    """The guest agent has no build kind: turning a scenario with one into a guest program
+    says so, naming the workload and the kinds it runs."""
+    from cmadev.kernel.errors import ProgramError
+    from cmadev.kernel.program import program_from_scenario
+    from cmadev.specs.catalog import load_board
+
+    make = build("build").to_engine()
+    with pytest.raises(ProgramError) as err:
+        program_from_scenario(
+            load_board("rpi2_800m").to_engine("legacy", seed=1), [make], [], duration_ns=10**9
+        )
+    assert "'make'" in str(err.value) and "'build' is not one the guest agent runs" in str(
+        err.value
+    )

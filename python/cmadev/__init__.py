@@ -44,6 +44,7 @@ from cmadev.specs.scenario import Scenario, load_scenario
 from cmadev.specs.sweep import Sweep, load_sweep
 from cmadev.specs.workloads import (
     AnonHog,
+    Build,
     DirectIO,
     FsMount,
     KernelAlloc,
@@ -65,6 +66,7 @@ __all__ = [
     "Blocker",
     "Board",
     "Buffer",
+    "Build",
     "CameraSensor",
     "CmaArea",
     "CmaError",

@@ -304,6 +304,9 @@ class WorkloadReport:
     def migrations_charged(self) -> int: ...
     @property
     def resident_pages(self) -> int: ...
+    @property
+    def finished_ns(self) -> int | None:
+        """When it ran out of operations (a build: its last process exited), or None."""
 
 @final
 class SeriesColumns:

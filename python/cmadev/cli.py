@@ -586,7 +586,8 @@ def _scenario_entry(name: str) -> dict[str, Any]:
     devices = [entry.name for entry in sc.devices]
     return {
         "name": name,
-        "what": f"board {board}, {format_duration(sc.duration)}, devices {', '.join(devices)}",
+        "what": f"board {board}, {format_duration(sc.duration)}, "
+        + (f"devices {', '.join(devices)}" if devices else "no devices"),
         "board": board,
         "duration_ns": sc.duration,
         "devices": devices,
@@ -972,7 +973,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the JSON schema of the models",
         description="Print the JSON schema of MODEL (Board, CmaArea, CostModel, Policy, "
         "DeviceSpec, Buffer, Scenario, Sweep, Keep, Workload, or a workload: PageCacheReader, "
-        "Writer, AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc), or of all by name.",
+        "Writer, AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc, Build), or of all by "
+        "name.",
     )
     schema.add_argument("model", nargs="?", metavar="MODEL")
     schema.set_defaults(handler=cmd_schema)

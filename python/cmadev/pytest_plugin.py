@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from cmadev.specs.scenario import Scenario
 
 DEFAULT_POLICY = "balanced"
+# Today's kernels and the proposals: `legacy_2014` (3.x-4.0) is left out of the default set
+# (name it in the marker to run it: its scattering of pinned pages fails what later
+# kernels pass, which is the point of it, not a product's regression).
 PLACEMENTS = ("legacy", "balanced", "zone_cma", "movable_zone", "gcma")
 """The five placements (kept here so that collecting tests needs no cmadev import)."""
 

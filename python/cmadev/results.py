@@ -553,6 +553,15 @@ class ScenarioResult:
                 f"{format_duration(r.deadline_ns)}  migrated {r.pages_migrated}, "
                 f"retries {r.busy_retries}"
             )
+        for name, w in self.workloads.items():
+            if not isinstance(w, dict) or w.get("kind") != "build":
+                continue
+            done = w.get("finished_ns")
+            when = "not finished" if done is None else f"finished at {format_duration(done)}"
+            lines.append(
+                f"  {name}: build {when}, swap-ins {w.get('swapins', 0)}, "
+                f"stalled {format_duration(w.get('stall_ns', 0))} (all processes)"
+            )
         idle = self.cma_idle_utilisation()
         used = "-" if idle is None else f"{100 * idle:.0f}%"
         lines.append(

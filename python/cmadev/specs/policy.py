@@ -27,7 +27,7 @@ from cmadev.errors import SpecError
 from cmadev.specs.base import SUFFIXES, Spec, load_model, validate_model
 from cmadev.units import NS_PER_MS, Duration, format_duration
 
-Placement = Literal["legacy", "balanced", "zone_cma", "movable_zone", "gcma"]
+Placement = Literal["legacy", "legacy_2014", "balanced", "zone_cma", "movable_zone", "gcma"]
 Fix = Literal[
     "migrate_on_longterm_pin",
     "migrate_on_pin",
@@ -108,6 +108,11 @@ PRESETS: dict[str, Preset] = {
         {"placement": "legacy"},
         "mainline 2015-2020: CMA used only once the movable free lists are empty",
     ),
+    "mainline-2014": Preset(
+        {"placement": "legacy_2014"},
+        "mainline 3.x-4.0 (2014), the kernels the GCMA and ZONE_CMA RFCs measured: CMA first "
+        "among movable fallbacks, largest free CMA block first (before dc67647b78b9)",
+    ),
     "mainline-today": Preset(
         {"placement": "balanced", "fixes": _TODAY_FIXES},
         "mainline today: balanced placement (2020), FOLL_LONGTERM migration (2019), "
@@ -116,6 +121,11 @@ PRESETS: dict[str, Preset] = {
     "legacy": Preset(
         {"placement": "legacy"},
         "placement alone: CMA only once the movable free lists are empty (mainline 2015)",
+    ),
+    "legacy_2014": Preset(
+        {"placement": "legacy_2014"},
+        "placement alone: CMA once the movable free lists are empty, breaking the largest free "
+        "CMA block each time (mainline before 4.1)",
     ),
     "balanced": Preset(
         {"placement": "balanced"},
@@ -170,8 +180,10 @@ class Policy(Spec):
 
     placement: Placement = Field(
         description="Where movable pages may go in CMA memory: 'legacy' (mainline 2015: CMA "
-        "only once movable free lists are empty), 'balanced' (mainline since 2020: CMA first "
-        "when it holds over half the free memory), 'zone_cma' (ZONE_CMA, Joonsoo Kim), "
+        "only once movable free lists are empty), 'legacy_2014' (mainline before 4.1: the "
+        "same, but the largest free CMA block is broken each time), 'balanced' (mainline since "
+        "2020: CMA first when it holds over half the free memory), 'zone_cma' (ZONE_CMA, "
+        "Joonsoo Kim), "
         "'movable_zone' (CMA as ZONE_MOVABLE, 4.17, reverted), 'gcma' (guaranteed CMA: only "
         "discardable pages, SeongJae Park)."
     )

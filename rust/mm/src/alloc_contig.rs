@@ -124,12 +124,15 @@ impl Machine {
     /// Run the next step of `cr`, taking the pages for `owner` on success.
     pub fn contig_step(&mut self, cr: &mut ContigRange, owner: OwnerId) -> Step {
         let before = self.take_charge();
+        self.sched.take_sleep();
         let (wait_until, result) = match cr.phase {
             Phase::Isolate => (None, self.contig_isolate(cr)),
             Phase::Migrate => self.contig_migrate_batch(cr, owner),
             Phase::Finish => (None, Some(self.contig_finish(cr, owner))),
         };
-        let cost = self.take_charge();
+        // CPU time under the run queues' load, then the flushes slept through (`sched.rs`).
+        let cpu = self.take_charge();
+        let cost = self.cpu_wall_ns(cpu, crate::sched::Asker::Caller) + self.sched.take_sleep();
         self.charge = before;
         if let Some(res) = result {
             self.contig_cleanup(cr);
@@ -157,6 +160,7 @@ impl Machine {
                     let zi = self.zone_idx(cr.start);
                     self.drain_all_pages(zi);
                 }
+                self.lru_add_drain_all_flushes();
                 cr.phase = Phase::Migrate;
                 None
             }

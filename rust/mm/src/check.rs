@@ -420,9 +420,16 @@ impl Machine {
             }
         }
         let frontswap = self.gcma.frontswap.len() as u64;
-        if self.writeback.swap_used != swapped + frontswap {
+        // An anonymous page under writeback is being written to its swap slot.
+        let writing = self
+            .pages
+            .iter()
+            .filter(|p| p.kind() == Kind::Anon && p.test(pg::WRITEBACK))
+            .count() as u64;
+        if self.writeback.swap_used != swapped + frontswap + writing {
             return bug(format!(
-                "swap_used {} != {swapped} swapped-out slots + {frontswap} frontswap copies",
+                "swap_used {} != {swapped} swapped-out slots + {frontswap} frontswap copies + \
+                 {writing} swap writes in flight",
                 self.writeback.swap_used
             ));
         }

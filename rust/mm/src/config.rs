@@ -26,6 +26,10 @@ pub struct CmaAreaConfig {
 pub enum Placement {
     /// Mainline in 2015: CMA only once the movable free lists are empty.
     Legacy,
+    /// Mainline before 4.1 (2014: 3.x up to 4.0): MIGRATE_CMA first in
+    /// `fallbacks[MIGRATE_MOVABLE]`, taken largest block first by `__rmqueue_fallback`.
+    #[serde(rename = "legacy_2014")]
+    Legacy2014,
     /// Mainline since 5.x (Roman Gushchin, 2020): CMA first when it holds over half the
     /// zone's free pages.
     Balanced,
@@ -42,6 +46,7 @@ impl Placement {
     pub fn name(self) -> &'static str {
         match self {
             Placement::Legacy => "legacy",
+            Placement::Legacy2014 => "legacy_2014",
             Placement::Balanced => "balanced",
             Placement::ZoneCma => "zone_cma",
             Placement::MovableZone => "movable_zone",

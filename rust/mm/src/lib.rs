@@ -25,6 +25,7 @@
 //! | `dma_heap.rs` | `drivers/dma-buf/heaps/cma_heap.c` | a device's buffers, one request |
 //! | `gcma.rs` | (guaranteed CMA) | cleancache in a CMA area |
 //! | `memory_hotplug.rs` | `mm/memory_hotplug.c` | offlining and onlining memory |
+//! | `sched.rs` | `kernel/sched/fair.c` | CPU contention: CFS share, work-item flushes |
 //! | `workload/` | — | background workloads: the step loop, one file per kind |
 //! | `event.rs`, `cost.rs`, `rng.rs` | — | event queue, cost model, seeded random numbers |
 //! | `vmstat.rs`, `trace.rs`, `procfs.rs` | `mm/vmstat.c`, tracepoints | counters and views |
@@ -67,6 +68,7 @@ pub mod placement;
 pub mod prefetch;
 pub mod procfs;
 pub mod rng;
+pub mod sched;
 pub mod series;
 pub mod trace;
 pub mod vmscan;

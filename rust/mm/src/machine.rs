@@ -64,6 +64,8 @@ pub struct Machine {
     pub gcma: crate::gcma::Gcma,
     /// The CMA areas' pages by state, sampled with the series when asked (`cma_map.rs`).
     pub area_maps: crate::cma_map::AreaMaps,
+    /// The run queues' load: tasks the workloads keep runnable (`sched.rs`).
+    pub sched: crate::sched::Sched,
 }
 
 impl Machine {
@@ -109,6 +111,7 @@ impl Machine {
             series: Default::default(),
             gcma: Default::default(),
             area_maps: Default::default(),
+            sched: Default::default(),
             cfg,
         };
         m.boot(cma_start)?;

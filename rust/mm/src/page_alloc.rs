@@ -94,7 +94,13 @@ impl Machine {
     }
 
     #[inline]
-    fn del_page_from_free_list(&mut self, zi: usize, pfn: Pfn, order: u32, mt: Migratetype) {
+    pub(crate) fn del_page_from_free_list(
+        &mut self,
+        zi: usize,
+        pfn: Pfn,
+        order: u32,
+        mt: Migratetype,
+    ) {
         let area = &mut self.zones[zi].free_area[order as usize];
         area.lists[mt.index()].remove(&mut self.pages, pfn);
         area.nr_free -= 1;
@@ -104,7 +110,7 @@ impl Machine {
 
     /// `expand`: split a block of order `high` down to `low`, giving back the upper halves.
     #[inline]
-    fn expand(&mut self, zi: usize, pfn: Pfn, low: u32, mut high: u32, mt: Migratetype) {
+    pub(crate) fn expand(&mut self, zi: usize, pfn: Pfn, low: u32, mut high: u32, mt: Migratetype) {
         while high > low {
             high -= 1;
             self.add_to_free_list(zi, pfn + (1 << high), high, mt);
@@ -147,6 +153,9 @@ impl Machine {
         if let Some(pfn) = self.rmqueue_smallest(zi, order, mt) {
             return Some(pfn);
         }
+        if self.cma_fallback_2014() {
+            return self.rmqueue_fallback_2014(zi, order, mt, flags.cma);
+        }
         if flags.cma {
             if let Some(pfn) = self.rmqueue_cma_fallback(zi, order) {
                 return Some(pfn);
@@ -156,7 +165,7 @@ impl Machine {
     }
 
     /// `can_steal_fallback`.
-    fn can_steal_fallback(&self, order: u32, start_mt: Migratetype) -> bool {
+    pub(crate) fn can_steal_fallback(&self, order: u32, start_mt: Migratetype) -> bool {
         let pb = self.pageblocks.order;
         order >= pb / 2 || matches!(start_mt, Migratetype::Reclaimable | Migratetype::Unmovable)
     }
@@ -202,7 +211,7 @@ impl Machine {
 
     /// `steal_suitable_fallback` (6.10): claim whole pageblocks for large blocks, or the
     /// pageblock when at least half of it is free or holds pages of the same mobility.
-    fn steal_suitable_fallback(
+    pub(crate) fn steal_suitable_fallback(
         &mut self,
         zi: usize,
         pfn: Pfn,
@@ -435,6 +444,7 @@ impl Machine {
             self.free_pcppages_bulk(idx, count);
         }
         self.charge += self.cfg.cost.drain_per_cpu_ns * self.cfg.cpus as u64;
+        self.drain_all_pages_flush();
     }
 
     /// `rmqueue_bulk`: refill a per-CPU list with `batch` pages taken one by one.

@@ -15,9 +15,16 @@
 //! `zone_watermark_ok_safe` with `alloc_flags == 0`): the check that lets the CMA area sit
 //! idle while kswapd throws page cache away (the seed's second problem).
 //!
+//! Anonymous pages are swapped out as the kernel does (`pageout` -> `swap_writepage`): the
+//! page is written to its swap slot under writeback, stays on the LRU meanwhile, and is freed
+//! when the write completes (`end_swap_bio_write` -> `folio_end_writeback` rotates the
+//! reclaimed page to the inactive tail, where the next pass frees it; here, at completion),
+//! unless it was touched or taken in the meantime. So reclaim of anonymous memory goes as
+//! fast as the swap device writes, which on an SD card or eMMC is far slower than the scans.
+//!
 //! Simplified: no MGLRU, no swappiness-driven cost model beyond a fixed anon/file split, no
-//! workingset activation of refaulting pages, anon writeout to swap completes without
-//! holding the page (it is freed at once and the write occupies the storage queue).
+//! workingset activation of refaulting pages, no swap cache kept for a page touched during
+//! its write (its slot is given back).
 
 use crate::config::Placement;
 use crate::list::List;
@@ -33,6 +40,12 @@ pub const LRU_ACTIVE_ANON: usize = 1;
 pub const LRU_INACTIVE_FILE: usize = 2;
 pub const LRU_ACTIVE_FILE: usize = 3;
 pub const SWAP_CLUSTER_MAX: usize = 32;
+/// The longest a direct reclaimer waits for swap writes: `reclaim_throttle` sleeps up to
+/// HZ/10 a time, and `should_reclaim_retry` gives up after `MAX_RECLAIM_RETRIES` (16) rounds
+/// without progress.
+const RECLAIM_THROTTLE_NS: u64 = 16 * RECLAIM_THROTTLE_ONCE_NS;
+/// One `reclaim_throttle` sleep at most: HZ/10.
+const RECLAIM_THROTTLE_ONCE_NS: u64 = 100_000_000;
 
 #[derive(Clone, Debug, Default)]
 pub struct Lru {
@@ -47,6 +60,8 @@ pub struct Kswapd {
     /// Virtual time kswapd has spent reclaiming.
     pub busy_ns: u64,
     failures: u32,
+    /// kswapd is the one reclaiming now (`current_is_kswapd`).
+    pub(crate) reclaiming: bool,
 }
 
 impl Kswapd {
@@ -61,6 +76,16 @@ struct ScanResult {
     scanned: u64,
     skipped: u64,
     reclaimed: u64,
+    /// Anonymous pages kswapd put under writeback to swap (freed when it completes).
+    writeback: u64,
+}
+
+/// What reclaim does with one isolated folio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Reclaimed,
+    Kept,
+    SwapOut,
 }
 
 impl Machine {
@@ -119,7 +144,9 @@ impl Machine {
         // Give up after scanning the LRU twice over (the kernel's priority loop ends after
         // scanning everything at priority 0).
         let budget = 2 * lru_pages + SWAP_CLUSTER_MAX as u64;
-        while total.reclaimed < nr_to_reclaim && total.scanned + total.skipped < budget {
+        while total.reclaimed + total.writeback < nr_to_reclaim
+            && total.scanned + total.skipped < budget
+        {
             let file_first = !self.can_swap() || self.scan_file_next();
             let order = if file_first {
                 [true, false]
@@ -135,8 +162,9 @@ impl Machine {
                 total.scanned += r.scanned;
                 total.skipped += r.skipped;
                 total.reclaimed += r.reclaimed;
+                total.writeback += r.writeback;
                 progress |= r.scanned + r.skipped > 0;
-                if r.reclaimed > 0 {
+                if r.reclaimed + r.writeback > 0 {
                     break;
                 }
             }
@@ -183,6 +211,7 @@ impl Machine {
         r.scanned += i.scanned;
         r.skipped += i.skipped;
         r.reclaimed += i.reclaimed;
+        r.writeback += i.writeback;
         r
     }
 
@@ -259,20 +288,44 @@ impl Machine {
     fn shrink_inactive_list(&mut self, inactive: usize, reclaim_idx: usize) -> ScanResult {
         let mut r = ScanResult::default();
         let mut taken = 0;
+        let mut swap_out = Vec::new();
         while taken < SWAP_CLUSTER_MAX {
             let Some(pfn) = self.isolate_lru_tail(inactive, reclaim_idx, &mut r) else {
                 break;
             };
             taken += 1;
-            if self.shrink_folio(pfn) {
-                r.reclaimed += 1;
+            match self.shrink_folio(pfn) {
+                Fate::Reclaimed => r.reclaimed += 1,
+                Fate::Kept => {}
+                Fate::SwapOut => swap_out.push(pfn),
+            }
+        }
+        if !swap_out.is_empty() {
+            // The batch's anonymous pages go to swap in one request (the block layer merges
+            // the adjacent slots of a swap cluster). kswapd leaves them under writeback, to
+            // be freed when the write completes; a direct reclaimer waits for its write
+            // (`reclaim_throttle` on writeback; `congestion_wait` before 5.16) and frees
+            // them.
+            if self.kswapd.reclaiming {
+                for &pfn in &swap_out {
+                    self.lru_add(pfn);
+                }
+                self.swap_out_async(&swap_out);
+                r.writeback += swap_out.len() as u64;
+            } else {
+                let done = self.swap_write(swap_out.len() as u64);
+                self.charge += done.saturating_sub(self.now);
+                for &pfn in &swap_out {
+                    self.evict_page(pfn);
+                }
+                r.reclaimed += swap_out.len() as u64;
             }
         }
         r
     }
 
-    /// Decide one isolated folio's fate: reclaim it (true) or put it back.
-    fn shrink_folio(&mut self, pfn: Pfn) -> bool {
+    /// Decide one isolated folio's fate: reclaim it, put it back, or write it to swap.
+    fn shrink_folio(&mut self, pfn: Pfn) -> Fate {
         let page = self.pages[pfn];
         let busy = page.test(pg::EXTRA) || page.test(pg::WRITEBACK);
         let anon = page.kind() == Kind::Anon;
@@ -286,7 +339,7 @@ impl Machine {
                 self.vmstat.inc(Counter::Pgactivate);
             }
             self.lru_add(pfn);
-            return false;
+            return Fate::Kept;
         }
         if !anon && page.test(pg::DIRTY) {
             // Reclaim does not write file pages itself: the flusher is asked to, and the
@@ -294,13 +347,14 @@ impl Machine {
             // `migrate_on_first_dirty` the start of writeback may move the page.
             self.lru_add(pfn);
             self.writeback_pages(&[pfn]);
-            return false;
+            return Fate::Kept;
         }
         if anon {
-            self.swap_out(pfn);
+            // `pageout` -> `swap_writepage`: written with the batch (`shrink_inactive_list`).
+            return Fate::SwapOut;
         }
         self.evict_page(pfn);
-        true
+        Fate::Reclaimed
     }
 
     /// Free a resident page and record why its slot is empty (shadow or swap entry).
@@ -343,6 +397,10 @@ impl Machine {
         let nr = (SWAP_CLUSTER_MAX as u64).max(1 << req.order);
         let r = self.shrink_node(nr, highest, false);
         self.kswapd.failures = 0;
+        if r.reclaimed == 0 {
+            // Everything reclaimable is being written to swap: wait for a write.
+            return self.wait_for_swap_write(RECLAIM_THROTTLE_NS);
+        }
         r.reclaimed
     }
 
@@ -409,8 +467,6 @@ impl Machine {
             }
             return;
         }
-        self.vmstat.inc(Counter::Pageoutrun);
-        let saved = self.take_charge();
         // `kswapd_shrink_node`: reclaim the high watermark of every eligible zone per round,
         // so each extra zone (ZONE_CMA, ZONE_MOVABLE) adds to kswapd's work.
         let nr_to_reclaim: u64 = self.zones[..=highest]
@@ -418,16 +474,34 @@ impl Machine {
             .filter(|z| z.managed_pages > 0)
             .map(|z| z.wmark(Wmark::High).max(SWAP_CLUSTER_MAX as u64))
             .sum();
+        // Swap writes already in flight will free a round's worth: kswapd waits for the
+        // first to complete (`reclaim_throttle(VMSCAN_THROTTLE_WRITEBACK)`, at most HZ/10)
+        // instead of starting more.
+        if self.writeback.swap_writing >= nr_to_reclaim {
+            let wake = match self.first_swap_write() {
+                Some((done, _)) => done.min(self.now + RECLAIM_THROTTLE_ONCE_NS),
+                None => self.now + RECLAIM_THROTTLE_ONCE_NS,
+            };
+            self.events
+                .schedule(wake.max(self.now + 1), crate::event::EventKind::Kswapd);
+            return;
+        }
+        self.vmstat.inc(Counter::Pageoutrun);
+        let saved = self.take_charge();
+        self.kswapd.reclaiming = true;
         let r = self.shrink_node(nr_to_reclaim, highest, true);
+        self.kswapd.reclaiming = false;
         let cost = self.take_charge().max(1_000);
         self.charge = saved;
         self.kswapd.busy_ns += cost;
-        if r.reclaimed == 0 {
+        // kswapd competes for the CPUs with the workloads' runnable tasks (`sched.rs`).
+        let wall = self.cpu_wall_ns(cost, crate::sched::Asker::Kswapd);
+        if r.reclaimed + r.writeback == 0 {
             self.kswapd.failures += 1;
         } else {
             self.kswapd.failures = 0;
         }
         self.events
-            .schedule(self.now + cost, crate::event::EventKind::Kswapd);
+            .schedule(self.now + wall, crate::event::EventKind::Kswapd);
     }
 }

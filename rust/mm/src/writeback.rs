@@ -39,6 +39,8 @@ pub struct Writeback {
     /// When the storage device is next idle.
     pub storage_free_at: u64,
     pub swap_used: u64,
+    /// Anonymous pages under writeback to swap (part of `nr_writeback`).
+    pub swap_writing: u64,
 }
 
 impl Machine {
@@ -186,13 +188,23 @@ impl Machine {
         last_done
     }
 
-    /// A write request completed: `folio_end_writeback` on each of its pages.
+    /// A write request completed: `folio_end_writeback` on each of its pages; a swap write
+    /// frees its page.
     pub(crate) fn writeback_request_done(&mut self, id: u32) {
         let Some(pages) = self.writeback.requests.remove(&id) else {
             return;
         };
         for pfn in pages {
+            let swapping = self.pages[pfn].kind() == crate::page::Kind::Anon
+                && self.writeback_end.contains_key(&pfn);
             self.end_page_writeback(pfn);
+            if swapping {
+                // The kernel's reclaim frees it from the swap cache; the completion's charge
+                // (a frontswap copy under gcma) is nobody's latency.
+                let saved = self.take_charge();
+                self.swap_out_done(pfn);
+                self.charge = saved;
+            }
         }
     }
 
@@ -201,6 +213,12 @@ impl Machine {
         if self.writeback_end.remove(&pfn).is_some() {
             self.pages[pfn].clear(pg::WRITEBACK);
             self.writeback.nr_writeback -= 1;
+            if self.pages[pfn].kind() == crate::page::Kind::Anon {
+                // A swap write: the slot is given back unless the page is freed into it
+                // (`swap_out_done`); a waiter (migration) keeps the page resident.
+                self.writeback.swap_used -= 1;
+                self.writeback.swap_writing -= 1;
+            }
             if self.pages[pfn].test(pg::DIRTY) {
                 // Redirtied during the write: back on the flusher's queue.
                 self.writeback.dirty_fifo.push_back((pfn, self.now));
@@ -260,14 +278,91 @@ impl Machine {
         (self.cfg.swap / crate::config::PAGE_SIZE).saturating_sub(self.writeback.swap_used)
     }
 
-    /// Write an anonymous page to swap (the write occupies the storage queue; the page is
-    /// freed at once, see the simplifications in `vmscan.rs`).
-    pub(crate) fn swap_out(&mut self, _pfn: Pfn) {
-        let cost = self.cfg.cost.storage_write_ns(1);
-        self.storage_submit(cost);
-        self.writeback.swap_used += 1;
-        self.vmstat.inc(Counter::Pswpout);
-        self.vmstat.add(Counter::Pgpgout, 4);
+    /// `add_to_swap` + `swap_writepage` of `pages` anonymous pages in one request: each
+    /// takes a swap slot. Returns when the write completes.
+    pub(crate) fn swap_write(&mut self, pages: u64) -> u64 {
+        let cost = self.cfg.cost.storage_write_ns(pages);
+        let done = self.storage_submit(cost);
+        self.writeback.swap_used += pages;
+        self.vmstat.add(Counter::Pswpout, pages);
+        self.vmstat.add(Counter::Pgpgout, 4 * pages);
+        done
+    }
+
+    /// kswapd's swap-out: the pages stay under writeback (on the LRU, mapped) until the
+    /// write completes; then `swap_out_done` frees them.
+    pub(crate) fn swap_out_async(&mut self, pfns: &[Pfn]) {
+        let done = self.swap_write(pfns.len() as u64);
+        for &pfn in pfns {
+            self.pages[pfn].set(pg::WRITEBACK);
+            self.writeback_end.insert(pfn, done);
+        }
+        self.writeback.nr_writeback += pfns.len() as u64;
+        self.writeback.swap_writing += pfns.len() as u64;
+        let id = self.writeback.next_request;
+        self.writeback.next_request = self.writeback.next_request.wrapping_add(1);
+        self.writeback.requests.insert(id, pfns.to_vec());
+        self.events.schedule(done, EventKind::WritebackDone(id));
+    }
+
+    /// `reclaim_throttle(VMSCAN_THROTTLE_WRITEBACK)` (5.16; `congestion_wait` before): a
+    /// direct reclaimer that found only pages under swap writeback sleeps until the first
+    /// swap write completes (at most `cap_ns`), charged to it; the pages that write freed
+    /// are its progress.
+    pub(crate) fn wait_for_swap_write(&mut self, cap_ns: u64) -> u64 {
+        let Some((done, id)) = self.first_swap_write() else {
+            return 0;
+        };
+        let wait = done.saturating_sub(self.now);
+        if wait > cap_ns {
+            self.charge += cap_ns;
+            return 0;
+        }
+        self.charge += wait;
+        let resident_before = self.writeback.nr_writeback;
+        let saved = self.take_charge();
+        self.writeback_request_done(id);
+        self.charge = saved;
+        resident_before - self.writeback.nr_writeback
+    }
+
+    /// The swap write in flight that completes first: `(completion time, request id)`.
+    pub(crate) fn first_swap_write(&self) -> Option<(u64, u32)> {
+        if self.writeback.swap_writing == 0 {
+            return None;
+        }
+        self.writeback
+            .requests
+            .iter()
+            .filter(|(_, pages)| {
+                pages
+                    .first()
+                    .is_some_and(|&p| self.pages[p].kind() == crate::page::Kind::Anon)
+            })
+            .filter_map(|(&id, pages)| {
+                let done = pages
+                    .iter()
+                    .filter_map(|p| self.writeback_end.get(p))
+                    .max()?;
+                Some((*done, id))
+            })
+            .min()
+    }
+
+    /// A swap write completed (`folio_end_writeback` gave the slot back): the page is freed
+    /// into its slot, unless it was touched, referenced, isolated for migration or freed
+    /// meanwhile, and then it stays resident.
+    fn swap_out_done(&mut self, pfn: Pfn) {
+        let page = self.pages[pfn];
+        let idle = page.kind() == crate::page::Kind::Anon
+            && page.test(pg::LRU)
+            && !page.test(pg::REFERENCED)
+            && !page.test(pg::ACTIVE)
+            && !page.test(pg::EXTRA);
+        if idle {
+            self.writeback.swap_used += 1;
+            self.evict_page(pfn);
+        }
     }
 
     pub(crate) fn schedule_flusher(&mut self) {

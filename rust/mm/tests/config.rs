@@ -83,3 +83,20 @@ fn pointless_combinations_are_rejected_with_a_reason() {
         );
     }
 }
+
+/// Every placement's JSON name is its `name()`, the one the policy files use.
+#[test]
+fn placement_names_are_their_json_names() {
+    for p in [
+        Placement::Legacy,
+        Placement::Legacy2014,
+        Placement::Balanced,
+        Placement::ZoneCma,
+        Placement::MovableZone,
+        Placement::Gcma,
+    ] {
+        let json = serde_json::to_value(p).unwrap();
+        assert_eq!(json, serde_json::json!(p.name()));
+        assert_eq!(serde_json::from_value::<Placement>(json).unwrap(), p);
+    }
+}

@@ -51,6 +51,49 @@ fn legacy_takes_cma_only_once_movable_lists_are_empty() {
     m.check_invariants().unwrap();
 }
 
+/// Where the first `n` CMA pages of a movable fill land: the number of distinct max-order
+/// (4 MiB) blocks of the area they touch, once the movable lists ran dry.
+fn cma_blocks_touched(placement: Placement, n: usize) -> (usize, bool) {
+    let mut m = machine(256, 64, placement);
+    let app = m.owners.intern("app").unwrap();
+    let mut blocks = std::collections::BTreeSet::new();
+    let (mut in_cma, mut saw_empty_lists) = (0, false);
+    while in_cma < n {
+        let empty_before = movable_lists_empty(&m, 0);
+        let i = m
+            .alloc_owned(app, Gfp::HIGHUSER_MOVABLE, 0, Kind::Anon)
+            .unwrap();
+        let pfn = m.owned_pfn(app, i).unwrap().unwrap();
+        if in_area(&m, pfn) {
+            saw_empty_lists |= empty_before || movable_lists_empty(&m, 0);
+            blocks.insert(pfn.0 >> 10);
+            in_cma += 1;
+        }
+    }
+    m.check_invariants().unwrap();
+    (blocks.len(), saw_empty_lists)
+}
+
+/// legacy_2014 (3.x-4.0, before dc67647b78b9): CMA is still reached only once the movable
+/// lists are empty, but `__rmqueue_fallback` takes the largest CMA block every time, so the
+/// first pages in CMA land one per max-order block, over the whole area; legacy (4.1+,
+/// `__rmqueue_smallest` on the CMA lists) fills one block before it breaks the next.
+#[test]
+fn legacy_2014_breaks_the_largest_cma_block_every_time() {
+    let (old, old_after_empty) = cma_blocks_touched(Placement::Legacy2014, 64);
+    let (new, new_after_empty) = cma_blocks_touched(Placement::Legacy, 64);
+    println!("first 64 CMA pages touch {old} of 16 max-order blocks (legacy_2014), {new} (legacy)");
+    assert!(
+        old_after_empty && new_after_empty,
+        "CMA only after the movable lists ran dry"
+    );
+    assert_eq!(
+        old, 16,
+        "legacy_2014 spreads over every block of the 64 MiB area"
+    );
+    assert!(new <= 2, "legacy fills the smallest blocks first");
+}
+
 /// balanced (Roman Gushchin, 2020): CMA first once free CMA pages exceed half the zone's
 /// free pages, while movable blocks are still free.
 #[test]

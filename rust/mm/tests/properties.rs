@@ -97,8 +97,9 @@ impl BoardChoice {
     }
 }
 
-const PLACEMENTS: [Placement; 5] = [
+const PLACEMENTS: [Placement; 6] = [
     Placement::Legacy,
+    Placement::Legacy2014,
     Placement::Balanced,
     Placement::ZoneCma,
     Placement::MovableZone,

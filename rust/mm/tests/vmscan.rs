@@ -46,3 +46,59 @@ fn zone_cma_reclaim_for_normal_requests_skips_cma_pages() {
         "the extra zone costs scanning work: {zscan} vs {bscan}"
     );
 }
+
+/// kswapd swaps anonymous pages out as `pageout` does: under writeback until the swap write
+/// completes, then freed; it waits for its writes rather than starting more than a round's
+/// worth; direct reclaim waits for the writes it needs. A page touched during its write
+/// stays resident and gives its slot back.
+#[test]
+fn swap_out_frees_anonymous_pages_when_the_write_completes() {
+    let mut cfg = board(128, 0, Placement::Balanced);
+    cfg.swap = 256 * MIB;
+    let mut m = cmadev_mm::Machine::new(cfg).unwrap();
+    let hog = m
+        .start_workload(spec(serde_json::json!({
+            "kind": "anon_hog", "name": "hog", "target_pages": 48_000,
+            "growth_pages_per_s": 20_000.0})))
+        .unwrap();
+    let (mut max_writing, mut saw_writeback) = (0, false);
+    let high: u64 = m
+        .zones
+        .iter()
+        .map(|z| z.wmark(cmadev_mm::zone::Wmark::High))
+        .sum();
+    while m.now < 4_000 * MS {
+        let t = m.now + 10 * MS;
+        m.run_until(t);
+        let writing = m.writeback.swap_writing;
+        max_writing = max_writing.max(writing);
+        saw_writeback |= writing > 0 && m.writeback.nr_writeback >= writing;
+        m.check_invariants().unwrap();
+    }
+    let st = m.workload_stats(hog).unwrap();
+    println!(
+        "pswpout {}, most swap writes in flight {max_writing} (high watermark {high}), \
+         direct reclaims {}",
+        m.vmstat.get(Counter::Pswpout),
+        m.vmstat.get(Counter::AllocstallNormal)
+    );
+    assert!(
+        saw_writeback,
+        "anonymous pages were under writeback to swap"
+    );
+    assert!(m.vmstat.get(Counter::Pswpout) > 10_000);
+    // kswapd starts a round only while less than a round's target (the high watermark) is
+    // in flight: at most two rounds' worth.
+    assert!(max_writing <= 2 * high + 32, "{max_writing} in flight");
+    assert_eq!(st.populated, 48_000, "the hog grew: {st:?}");
+    assert_eq!(st.alloc_failures, 0);
+    // Once the writes are done nothing is under writeback and every slot is a page's.
+    m.stop_workload(hog).unwrap();
+    m.run_until(m.now + 2_000 * MS);
+    m.check_invariants().unwrap();
+    assert_eq!(m.writeback.swap_writing, 0);
+    assert_eq!(
+        m.writeback.swap_used, 0,
+        "the hog's swap slots are freed with it"
+    );
+}

@@ -61,6 +61,9 @@ fn every_kind() -> Vec<serde_json::Value> {
         json!({"kind": "fs_mount", "name": "ext4", "superblock_pages": 8}),
         json!({"kind": "kernel_alloc", "name": "slab", "rate_allocs_per_s": 3_000.0,
                "order": 1, "lifetime_mean_ns": 200_000_000}),
+        json!({"kind": "build", "name": "make", "jobs": 6, "cpu_ns": 300_000_000u64,
+               "anon_pages": 2_000, "touches_per_page": 1.0, "source_pages": 5_000,
+               "reads_per_process": 300, "source_zipf": 0.6, "output_pages": 20}),
     ]
 }
 
@@ -107,9 +110,15 @@ fn workload_kinds_do_what_they_say() {
     for s in &st {
         println!("{s:?}");
     }
-    let [reader, streamer, writer, hog, dio, rdma, ext4, slab] = &st[..] else {
+    let [reader, streamer, writer, hog, dio, rdma, ext4, slab, make] = &st[..] else {
         panic!()
     };
+    // Six compilers at a time of 300 ms each: about 60 processes in 3 s on 4 CPUs, each
+    // reading 300 pages of the tree and writing a 20-page object.
+    assert!(
+        make.pages_written >= 20 * 20 && make.pages_read > 300 * 20,
+        "{make:?}"
+    );
     // Zipf-skewed reads over 80 MiB on a 256 MiB board: mostly hits after warm-up.
     assert!(reader.hits > reader.populated, "{reader:?}");
     assert_eq!(reader.pages_read, reader.ops);

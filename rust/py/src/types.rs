@@ -315,6 +315,7 @@ pub struct WorkloadReport {
     pub stall_ns: u64,
     pub migrations_charged: u64,
     pub resident_pages: u64,
+    pub finished_ns: Option<u64>,
 }
 
 impl From<WorkloadStats> for WorkloadReport {
@@ -337,6 +338,7 @@ impl From<WorkloadStats> for WorkloadReport {
             stall_ns: s.stall_ns,
             migrations_charged: s.migrations_charged,
             resident_pages: s.resident_pages,
+            finished_ns: s.finished_ns,
         }
     }
 }

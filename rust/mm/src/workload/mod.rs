@@ -21,9 +21,11 @@
 //! | `longterm_pinner.rs` | RDMA/vfio/io_uring FOLL_LONGTERM pins |
 //! | `fs_mount.rs` | a mounted filesystem's superblock buffers |
 //! | `kernel_alloc.rs` | slab-like unmovable kernel allocations |
+//! | `build.rs` | a parallel build: short processes with heaps, source reads, output |
 
 mod ahead;
 mod anon_hog;
+mod build;
 mod direct_io;
 mod fs_mount;
 mod kernel_alloc;
@@ -37,6 +39,7 @@ mod zipf;
 use serde::{Deserialize, Serialize};
 
 pub use anon_hog::AnonHog;
+pub use build::Build;
 pub use direct_io::{DirectIo, IoHold, PinDistribution};
 pub use fs_mount::FsMount;
 pub use kernel_alloc::KernelAlloc;
@@ -96,6 +99,7 @@ pub enum WorkloadKind {
     LongtermPinner(LongtermPinner),
     FsMount(FsMount),
     KernelAlloc(KernelAlloc),
+    Build(Build),
 }
 
 /// `each_kind!(kind, k => expr)`: `expr` for the struct inside `kind`, whatever its kind.
@@ -109,6 +113,7 @@ macro_rules! each_kind {
             $crate::workload::WorkloadKind::LongtermPinner($k) => $body,
             $crate::workload::WorkloadKind::FsMount($k) => $body,
             $crate::workload::WorkloadKind::KernelAlloc($k) => $body,
+            $crate::workload::WorkloadKind::Build($k) => $body,
         }
     };
 }

@@ -77,6 +77,8 @@ pub struct WorkloadStats {
     pub migrations_charged: u64,
     /// Pages it has resident now (after a stop: the ones it could not free yet).
     pub resident_pages: u64,
+    /// When it ran out of operations (a build: its last process exited), if it has.
+    pub finished_ns: Option<u64>,
 }
 
 /// One started workload: its kind (spec and the kind's own progress) and what the step loop
@@ -278,6 +280,8 @@ impl Machine {
         w.running = false;
         w.kind.stop();
         let owner = w.owner;
+        // A stopped workload keeps no task runnable (`sched.rs`).
+        self.sched.set_runnable(owner as u32, 0);
         let holds: Vec<u64> = self
             .holds
             .by_id
@@ -440,6 +444,7 @@ impl Machine {
             }
             ops += 1;
         }
+        task.stats.finished_ns.get_or_insert(self.now);
     }
 
     /// Pages migrated out of CMA by the pin and dirty fixes, so far.
