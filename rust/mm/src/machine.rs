@@ -148,8 +148,9 @@ impl Machine {
     }
 
     /// `init_per_zone_wmark_min` + `zone_pcp_update`: watermarks, lowmem reserves and
-    /// per-CPU list sizes from the zones' managed pages (at boot, and again when memory
-    /// hotplug changes them).
+    /// per-CPU list sizes from the zones' managed pages and low watermarks (at boot, and
+    /// again when memory hotplug changes them: 6.1's `setup_per_zone_wmarks` ends with
+    /// `zone_pcp_update`, since `pcp->high` follows the low watermark).
     pub(crate) fn init_per_zone_wmark_min(&mut self) {
         let lowmem: u64 = self
             .zones
@@ -167,7 +168,9 @@ impl Machine {
             self.cfg.watermark_scale_factor,
         );
         for zi in 0..self.zones.len() {
-            let (high, batch) = PerCpuPages::sizes(self.zones[zi].managed_pages);
+            let zone = &self.zones[zi];
+            let low = zone.wmark(crate::zone::Wmark::Low);
+            let (high, batch) = PerCpuPages::sizes(zone.managed_pages, low, self.cfg.cpus);
             for cpu in 0..self.cfg.cpus as usize {
                 let pcp = &mut self.pcp[zi * self.cfg.cpus as usize + cpu];
                 pcp.high = high;

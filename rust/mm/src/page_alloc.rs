@@ -3,7 +3,7 @@
 //! `__free_one_page` with coalescing, per-CPU page lists and their drain, and the fast and
 //! slow paths of `__alloc_pages`.
 //!
-//! Reproduced from Linux 6.10 unless a placement says otherwise:
+//! Reproduced from Linux 6.10 (6.1 where it says so) unless a placement says otherwise:
 //! - a free block sits on the free list of its pageblock's migratetype; free pages in
 //!   ISOLATE pageblocks are not counted in NR_FREE_PAGES (`account_freepages`);
 //! - buddies merge across pageblocks only when both types are mergeable
@@ -11,6 +11,11 @@
 //! - per-CPU lists hold order-0 pages only (as before 5.13), one list per
 //!   UNMOVABLE/MOVABLE/RECLAIMABLE; a freed CMA page goes on the MOVABLE list; a movable
 //!   request that may not use CMA bypasses the lists (`rmqueue`, 5.x);
+//! - their size is 6.1's (5.14+): `high` is the zone's low watermark split across the CPUs
+//!   (`zone_highsize`), a bulk free returns `batch` pages doubled for each bulk free without
+//!   an allocation in between (`nr_pcp_free`, `free_factor`), emptying one list at a time
+//!   from its tail (`free_pcppages_bulk`), and while kswapd runs a list keeps at most
+//!   `4 * batch` pages (`nr_pcp_high`, `ZONE_RECLAIM_ACTIVE`);
 //! - `__rmqueue_fallback` takes the largest fallback block, claims its pageblock when
 //!   `can_steal_fallback` and enough of it is free or alike, else takes a single page.
 //!
@@ -36,16 +41,51 @@ pub struct PerCpuPages {
     pub count: u32,
     pub high: u32,
     pub batch: u32,
+    /// `pcp->free_factor`: how many times in a row the list was bulk-freed without an
+    /// allocation in between (each doubles the next bulk free, up to
+    /// `PCP_BATCH_SCALE_MAX`).
+    pub free_factor: u8,
 }
 
+/// `CONFIG_PCP_BATCH_SCALE_MAX` (default 5): a bulk free returns at most `batch << 5` pages.
+pub const PCP_BATCH_SCALE_MAX: u8 = 5;
+
 impl PerCpuPages {
-    /// `zone_batchsize` and the classic `high = 6 * batch`.
-    pub fn sizes(managed_pages: u64) -> (u32, u32) {
+    /// `zone_batchsize`: about 0.1% of the zone or 1 MiB, whichever is smaller, quartered
+    /// and clamped to 2^n - 1 (6.1, unchanged since 2.6).
+    pub fn batchsize(managed_pages: u64) -> u32 {
         let batch = ((managed_pages >> 10).min(256) / 4).max(1);
         let x = batch + batch / 2;
         let rounddown_pow2 = 1u64 << (63 - x.leading_zeros());
-        let batch = (rounddown_pow2 as u32).saturating_sub(1).max(1);
-        (6 * batch, batch)
+        (rounddown_pow2 as u32).saturating_sub(1).max(1)
+    }
+
+    /// `zone_set_pageset_high_and_batch` (5.14+, Mel Gorman's "mm/page_alloc: scale the
+    /// number of pages that are batch freed" series): `batch` as `zone_batchsize`, `high`
+    /// as `zone_highsize`: the zone's low watermark split across the node's CPUs, at least
+    /// `4 * batch` (before 5.14 it was `6 * batch`, a few hundred KiB per CPU; since, the
+    /// lists together may hold the whole low watermark). Returns `(high, batch)`.
+    pub fn sizes(managed_pages: u64, low_wmark: u64, cpus: u32) -> (u32, u32) {
+        let batch = Self::batchsize(managed_pages);
+        let share = (low_wmark / cpus.max(1) as u64).min(u32::MAX as u64) as u32;
+        (share.max(batch << 2), batch)
+    }
+
+    /// `nr_pcp_free` (6.1): how many pages a bulk free returns when the list reached its
+    /// high mark. Doubles with each bulk free not separated by an allocation, keeps at
+    /// least `batch` pages on the list, and returns at least `batch`.
+    #[inline]
+    fn nr_pcp_free(&mut self, high: u32) -> u32 {
+        let batch = self.batch;
+        if high < batch {
+            return 1;
+        }
+        let (min_nr_free, max_nr_free) = (batch, high - batch);
+        let scaled = batch << self.free_factor;
+        if scaled < max_nr_free && self.free_factor < PCP_BATCH_SCALE_MAX {
+            self.free_factor += 1;
+        }
+        scaled.min(max_nr_free).max(min_nr_free)
     }
 }
 
@@ -64,6 +104,18 @@ pub struct AllocRequest {
     pub gfp: Gfp,
     pub owner: OwnerId,
     pub cpu: u32,
+}
+
+/// `nr_pcp_high` (6.1): while kswapd reclaims the node (`ZONE_RECLAIM_ACTIVE`, set by
+/// `balance_pgdat`), the lists keep at most `4 * batch` pages, so that what reclaim frees
+/// reaches the buddy lists.
+#[inline]
+fn nr_pcp_high(pcp: &PerCpuPages, reclaim_active: bool) -> u32 {
+    if reclaim_active {
+        (pcp.batch << 2).min(pcp.high)
+    } else {
+        pcp.high
+    }
 }
 
 impl Machine {
@@ -385,8 +437,11 @@ impl Machine {
         zi * self.cfg.cpus as usize + cpu as usize
     }
 
-    /// `free_unref_page`: onto the per-CPU list of the page's type (CMA pages on the
-    /// MOVABLE list), unless its pageblock is isolated (or the area is gcma's own pool).
+    /// `free_unref_page` + `free_unref_page_commit` (6.1): onto the head of the per-CPU
+    /// list of the page's type (CMA pages on the MOVABLE list), unless its pageblock is
+    /// isolated (or the area is gcma's own pool); when the lists reach their high mark
+    /// (`nr_pcp_high`), `nr_pcp_free` pages go back to the buddy lists, the list just
+    /// freed to first.
     fn free_unref_page(&mut self, pfn: Pfn, cpu: u32) {
         let mt = self.pageblocks.get(pfn);
         if mt == Migratetype::Isolate || (mt == Migratetype::Cma && self.cma_frees_bypass_pcp()) {
@@ -401,20 +456,30 @@ impl Machine {
         let zi = self.zone_idx(pfn);
         let idx = self.pcp_index(zi, cpu);
         self.pages[pfn].set_kind(Kind::Pcp);
+        let reclaim_active = self.kswapd.running;
         let pcp = &mut self.pcp[idx];
         pcp.lists[pcp_mt.index()].push_head(&mut self.pages, pfn);
         pcp.count += 1;
-        if pcp.count >= pcp.high {
-            let batch = pcp.batch;
-            self.free_pcppages_bulk(idx, batch);
+        let high = nr_pcp_high(pcp, reclaim_active);
+        if pcp.count >= high {
+            let count = pcp.nr_pcp_free(high);
+            self.free_pcppages_bulk(idx, count, pcp_mt.index());
         }
     }
 
-    /// `free_pcppages_bulk`: return `count` pages from the tails of the lists, round robin.
-    fn free_pcppages_bulk(&mut self, idx: usize, mut count: u32) {
-        let mut list = 0;
-        while count > 0 && self.pcp[idx].count > 0 {
-            if let Some(pfn) = self.pcp[idx].lists[list].pop_tail(&mut self.pages) {
+    /// `free_pcppages_bulk` (6.1): return `count` pages to the buddy lists, emptying one
+    /// list at a time from its tail (the coldest pages), round robin from list `first`.
+    fn free_pcppages_bulk(&mut self, idx: usize, count: u32, first: usize) {
+        let mut count = count.min(self.pcp[idx].count);
+        let mut list = first;
+        while count > 0 {
+            while self.pcp[idx].lists[list].is_empty() {
+                list = (list + 1) % MIGRATE_PCPTYPES;
+            }
+            while count > 0 {
+                let Some(pfn) = self.pcp[idx].lists[list].pop_tail(&mut self.pages) else {
+                    break;
+                };
                 self.pcp[idx].count -= 1;
                 count -= 1;
                 self.pages[pfn] = Page::FREE;
@@ -429,7 +494,7 @@ impl Machine {
         for cpu in 0..self.cfg.cpus {
             let idx = self.pcp_index(zi, cpu);
             let count = self.pcp[idx].count;
-            self.free_pcppages_bulk(idx, count);
+            self.free_pcppages_bulk(idx, count, 0);
         }
         self.charge += self.cfg.cost.drain_per_cpu_ns * self.cfg.cpus as u64;
     }
@@ -452,6 +517,8 @@ impl Machine {
         let mt = req.gfp.migratetype;
         if req.order == 0 && (flags.cma || mt != Migratetype::Movable) {
             let idx = self.pcp_index(zi, req.cpu);
+            // `rmqueue_pcplist`: an allocation halves the bulk-free scaling.
+            self.pcp[idx].free_factor >>= 1;
             if self.pcp[idx].lists[mt.index()].is_empty() {
                 self.rmqueue_bulk(zi, idx, mt, flags);
             }

@@ -1,12 +1,14 @@
 //! The buddy allocator and the per-CPU lists (`page_alloc.rs`): boot hands every page to
 //! the free lists; allocations and frees of every order keep the invariants and give every
-//! page back.
+//! page back; the per-CPU lists' sizes and bulk frees are 6.1's.
 
 mod common;
 
 use cmadev_mm::config::Placement;
 use cmadev_mm::gfp::Gfp;
 use cmadev_mm::page::Kind;
+use cmadev_mm::page_alloc::PerCpuPages;
+use cmadev_mm::zone::Wmark;
 use common::*;
 
 #[test]
@@ -52,4 +54,81 @@ fn alloc_free_roundtrip_keeps_invariants() {
         m.free_owned(owner, idx[0]).is_err(),
         "double free is refused"
     );
+}
+
+/// 6.1's `pcp->high` (5.14+, `zone_highsize`): the zone's low watermark split across the
+/// CPUs, at least `4 * batch`; `batch` as `zone_batchsize`. On a 512 MiB board that is
+/// several times the classic `6 * batch`.
+#[test]
+fn pcp_high_is_the_low_watermark_split_across_cpus() {
+    let m = machine(512, 128, Placement::Balanced);
+    let zone = &m.zones[0];
+    let low = zone.wmark(Wmark::Low);
+    let cpus = m.cfg.cpus as u64;
+    for pcp in &m.pcp {
+        assert_eq!(pcp.batch, PerCpuPages::batchsize(zone.managed_pages));
+        assert_eq!(pcp.high as u64, (low / cpus).max(4 * pcp.batch as u64));
+    }
+    assert_eq!(m.pcp[0].batch, 31);
+    assert!(m.pcp[0].high > 6 * m.pcp[0].batch, "{:?}", m.pcp[0]);
+}
+
+/// `nr_pcp_free` (6.1): each bulk free without an allocation in between returns twice as
+/// many pages as the last (`free_factor`), from `batch` up to `high - batch`; an allocation
+/// halves the factor again.
+#[test]
+fn pcp_bulk_frees_double_without_allocations() {
+    let mut m = machine(512, 128, Placement::Balanced);
+    let owner = m.owners.intern("drv").unwrap();
+    let cpu = m.owners.cpu(owner) as usize;
+    let pages: Vec<_> = (0..4000)
+        .map(|_| m.alloc_page_order0(Gfp::KERNEL, owner).unwrap())
+        .collect();
+    let (high, batch) = (m.pcp[cpu].high, m.pcp[cpu].batch);
+    let mut drops = Vec::new();
+    let mut before = m.pcp[cpu].count;
+    for &pfn in &pages {
+        m.free_page_order0(pfn).unwrap();
+        let now = m.pcp[cpu].count;
+        if now < before {
+            drops.push(before + 1 - now);
+        }
+        before = now;
+    }
+    let expected: Vec<u32> = (0..drops.len())
+        .map(|i| (batch << i.min(5)).clamp(batch, high - batch))
+        .collect();
+    assert_eq!(drops, expected, "high {high}, batch {batch}");
+    assert!(drops.len() >= 4 && *drops.last().unwrap() == high - batch);
+    m.alloc_page_order0(Gfp::KERNEL, owner).unwrap();
+    assert!(m.pcp[cpu].free_factor < 5, "an allocation halves the factor");
+    m.check_invariants().unwrap();
+}
+
+/// `free_pcppages_bulk` (6.1) returns the coldest pages, from the list's tail: the pages
+/// freed last stay on the list and are the next ones handed out.
+#[test]
+fn pcp_bulk_free_returns_the_coldest_pages() {
+    let mut m = machine(512, 128, Placement::Balanced);
+    let owner = m.owners.intern("drv").unwrap();
+    let cpu = m.owners.cpu(owner) as usize;
+    let pages: Vec<_> = (0..2000)
+        .map(|_| m.alloc_page_order0(Gfp::KERNEL, owner).unwrap())
+        .collect();
+    m.drain_all_pages(0);
+    let high = m.pcp[cpu].high as usize;
+    for &pfn in &pages[..high] {
+        m.free_page_order0(pfn).unwrap();
+    }
+    // The list reached `high` with the last free: the first `batch` freed went back.
+    let batch = m.pcp[cpu].batch as usize;
+    assert_eq!(m.pcp[cpu].count as usize, high - batch);
+    for &pfn in &pages[..batch] {
+        assert!(m.pages[pfn].kind().is_free() && m.pages[pfn].kind() != Kind::Pcp, "{pfn:#x}");
+    }
+    for &pfn in &pages[batch..high] {
+        assert_eq!(m.pages[pfn].kind(), Kind::Pcp, "{pfn:#x}");
+    }
+    let again = m.alloc_page_order0(Gfp::KERNEL, owner).unwrap();
+    assert_eq!(again, pages[high - 1], "LIFO: the page freed last comes back first");
 }
