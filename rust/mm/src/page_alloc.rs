@@ -89,6 +89,17 @@ impl PerCpuPages {
     }
 }
 
+/// The `fpi_t` flags of a free that matter here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fpi {
+    /// `FPI_NONE`: head or tail as `buddy_merge_likely` says.
+    None,
+    /// `FPI_TO_TAIL`: memory handed to the allocator at boot or when onlined
+    /// (`__free_pages_core`), and free blocks put back after isolation
+    /// (`__putback_isolated_page`), go to the tail (5.10+): untouched memory is used last.
+    ToTail,
+}
+
 /// How a request is allowed to allocate (the kernel's `alloc_flags`).
 #[derive(Clone, Copy, Debug)]
 pub struct AllocFlags {
@@ -135,12 +146,18 @@ impl Machine {
     }
 
     /// Put the free block at `pfn` on its free list: the head becomes PageBuddy with its
-    /// order, every other frame of the block is a plain free frame.
+    /// order, every other frame of the block is a plain free frame. `add_to_free_list`
+    /// puts it at the list's head (taken first by `__rmqueue_smallest`),
+    /// `add_to_free_list_tail` at its tail (taken last).
     #[inline]
-    fn add_to_free_list(&mut self, zi: usize, pfn: Pfn, order: u32, mt: Migratetype) {
+    fn add_to_free_list(&mut self, zi: usize, pfn: Pfn, order: u32, mt: Migratetype, tail: bool) {
         self.pages[pfn].make_free(Kind::Buddy, order);
         let area = &mut self.zones[zi].free_area[order as usize];
-        area.lists[mt.index()].push_head(&mut self.pages, pfn);
+        if tail {
+            area.lists[mt.index()].push_tail(&mut self.pages, pfn);
+        } else {
+            area.lists[mt.index()].push_head(&mut self.pages, pfn);
+        }
         area.nr_free += 1;
         self.account_freepages(zi, 1 << order, mt);
     }
@@ -159,7 +176,7 @@ impl Machine {
     fn expand(&mut self, zi: usize, pfn: Pfn, low: u32, mut high: u32, mt: Migratetype) {
         while high > low {
             high -= 1;
-            self.add_to_free_list(zi, pfn + (1 << high), high, mt);
+            self.add_to_free_list(zi, pfn + (1 << high), high, mt, false);
         }
     }
 
@@ -332,7 +349,7 @@ impl Machine {
                 let mt = self.pageblocks.get(head);
                 self.del_page_from_free_list(zi, head, big, mt);
                 for pb in Pfn::range_step(head, head + (1 << big), 1 << pb_order) {
-                    self.add_to_free_list(zi, pb, pb_order, mt);
+                    self.add_to_free_list(zi, pb, pb_order, mt, false);
                 }
                 return;
             }
@@ -340,7 +357,10 @@ impl Machine {
     }
 
     /// `move_freepages_block` + `set_pageblock_migratetype`: retype the pageblock of `pfn`
-    /// and move its free blocks to the new type's lists. Returns the free pages moved.
+    /// and move its free blocks to the tails of the new type's lists (`move_to_free_list`
+    /// is `list_move_tail` since 5.10, David Hildenbrand's "mm/page_alloc: move pages to
+    /// tail in move_to_free_list()": blocks that change type, as when a pageblock is
+    /// isolated, un-isolated or stolen, are taken last). Returns the free pages moved.
     pub(crate) fn move_freepages_block(&mut self, pfn: Pfn, new_mt: Migratetype) -> u32 {
         self.split_large_buddy(pfn);
         let start = self.pageblocks.start(pfn);
@@ -353,7 +373,7 @@ impl Machine {
             if page.kind() == Kind::Buddy {
                 let order = page.order();
                 self.del_page_from_free_list(zi, p, order, old_mt);
-                self.add_to_free_list(zi, p, order, new_mt);
+                self.add_to_free_list(zi, p, order, new_mt, true);
                 moved += 1 << order;
                 p += 1 << order;
             } else {
@@ -370,20 +390,27 @@ impl Machine {
     /// must already be in their free state (`free_pages_prepare`). A block larger than a
     /// pageblock may span pageblocks of different types (one of them isolated by a
     /// contiguous allocation): each pageblock goes to its own type's list, and they merge
-    /// again where the types allow (`split_large_buddy`, 6.10).
+    /// again where the types allow (`split_large_buddy`, 6.10). Where the merged block goes
+    /// on its list is `__free_one_page`'s choice (`buddy_merge_likely`).
     pub(crate) fn free_one_page(&mut self, pfn: Pfn, order: u32) {
+        self.free_one_page_fpi(pfn, order, Fpi::None);
+    }
+
+    /// `free_one_page` with the caller's `fpi_t`: `Fpi::ToTail` puts the merged block at
+    /// the tail of its list whatever its buddies.
+    pub(crate) fn free_one_page_fpi(&mut self, pfn: Pfn, order: u32, fpi: Fpi) {
         let pb_order = self.pageblocks.order;
         if order <= pb_order {
-            self.free_one_page_block(pfn, order);
+            self.free_one_page_block(pfn, order, fpi);
             return;
         }
         for pb in Pfn::range_step(pfn, pfn + (1 << order), 1 << pb_order) {
-            self.free_one_page_block(pb, pb_order);
+            self.free_one_page_block(pb, pb_order, fpi);
         }
     }
 
     /// `__free_one_page` for a block within one pageblock (or, at most, a pageblock).
-    fn free_one_page_block(&mut self, mut pfn: Pfn, mut order: u32) {
+    fn free_one_page_block(&mut self, mut pfn: Pfn, mut order: u32, fpi: Fpi) {
         let zi = self.zone_idx(pfn);
         let mt = self.pageblocks.get(pfn);
         let pb_order = self.pageblocks.order;
@@ -415,7 +442,28 @@ impl Machine {
             pfn = Pfn(pfn.0 & buddy.0);
             order += 1;
         }
-        self.add_to_free_list(zi, pfn, order, mt);
+        let to_tail = fpi == Fpi::ToTail || self.buddy_merge_likely(pfn, order, zstart, zend);
+        self.add_to_free_list(zi, pfn, order, mt, to_tail);
+    }
+
+    /// `buddy_merge_likely` (5.1+, Dan Williams' "mm: maintain randomization of page free
+    /// lists"; first as Aaron Lu's heuristic): a block whose buddy is in use, but whose
+    /// parent's buddy is free, is likely to merge into a larger block once its buddy is
+    /// freed, so `__free_one_page` puts it at the tail of its list where it is taken last.
+    /// Never for the two largest orders (`order >= MAX_ORDER - 2`).
+    #[inline]
+    fn buddy_merge_likely(&self, pfn: Pfn, order: u32, zstart: Pfn, zend: Pfn) -> bool {
+        if order >= MAX_PAGE_ORDER - 1 {
+            return false;
+        }
+        // `higher_page_pfn = buddy_pfn & pfn`: the order + 1 block holding this one.
+        let higher = Pfn(pfn.0 & !(1 << order));
+        let higher_buddy = higher.buddy(order + 1);
+        if higher_buddy < zstart || higher_buddy + (1 << (order + 1)) > zend {
+            return false;
+        }
+        let page = &self.pages[higher_buddy];
+        page.kind() == Kind::Buddy && page.order() == order + 1
     }
 
     /// `free_pages_prepare` + the free path: order-0 pages go to the CPU's list, larger
