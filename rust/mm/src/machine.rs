@@ -39,6 +39,8 @@ pub struct Machine {
     pub dma_requests: Vec<crate::dma_heap::DmaHeapRequest>,
     pub holds: Holds,
     pub lru: Lru,
+    /// Which CPUs hold pages in their LRU batches (`swap.rs`).
+    pub lru_batches: crate::swap::LruBatches,
     pub owners: Owners,
     pub workloads: Workloads,
     pub events: EventQueue,
@@ -90,6 +92,7 @@ impl Machine {
             dma_requests: Vec::new(),
             holds: Holds::default(),
             lru: Lru::default(),
+            lru_batches: crate::swap::LruBatches::new(cpus),
             owners: Owners::new(cpus),
             workloads: Workloads::default(),
             events: EventQueue::default(),

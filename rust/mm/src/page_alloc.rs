@@ -537,14 +537,21 @@ impl Machine {
         }
     }
 
-    /// `drain_all_pages(zone)`: every CPU gives its lists back (an IPI/work item each).
+    /// `drain_all_pages(zone)` (6.1): every CPU whose lists hold pages gives them back,
+    /// drained from the caller's CPU (`__drain_all_pages`: `cpus_with_pcps`, then
+    /// `drain_pages_zone` remotely under each list's lock; since 6.0 no IPI). Charges each
+    /// CPU drained and each page freed.
     pub fn drain_all_pages(&mut self, zi: usize) {
+        let cost = &self.cfg.cost;
+        let (per_cpu, per_page) = (cost.drain_per_cpu_ns, cost.page_alloc_ns);
         for cpu in 0..self.cfg.cpus {
             let idx = self.pcp_index(zi, cpu);
             let count = self.pcp[idx].count;
-            self.free_pcppages_bulk(idx, count, 0);
+            if count > 0 {
+                self.free_pcppages_bulk(idx, count, 0);
+                self.charge += per_cpu + per_page * count as u64;
+            }
         }
-        self.charge += self.cfg.cost.drain_per_cpu_ns * self.cfg.cpus as u64;
     }
 
     /// `rmqueue_bulk`: refill a per-CPU list with `batch` pages taken one by one.
@@ -664,6 +671,10 @@ impl Machine {
     ) -> Result<Pfn, Errno> {
         let pfn = self.alloc_pages_raw(req)?;
         self.prep_new_page(pfn, req.order, kind, req.owner, index, req.gfp);
+        if matches!(kind, Kind::Anon | Kind::File) {
+            // The caller puts the page on the LRU through its CPU's batch (`folio_add_lru`).
+            self.lru_batches.add(req.cpu);
+        }
         Ok(pfn)
     }
 

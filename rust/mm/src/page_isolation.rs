@@ -86,12 +86,14 @@ impl Machine {
 
     /// `undo_isolate_page_range`: give isolated pageblocks of `[start, end)` back their
     /// type (`unset_migratetype_isolate`).
+    /// Charges each pageblock as its isolation (the zone lock, the walk of its frames).
     pub(crate) fn undo_isolate_page_range(&mut self, start: Pfn, end: Pfn, mt: Migratetype) {
         let (first, last) = (self.pageblocks.start(start), self.pageblocks.align_up(end));
         let step = self.pageblocks.nr_pages();
         let mut pb = first;
         while pb < last {
             if self.pageblocks.get(pb) == Migratetype::Isolate {
+                self.charge += self.cfg.cost.isolate_pageblock_ns;
                 self.unset_migratetype_isolate(pb, mt);
             }
             pb += step;
@@ -132,21 +134,27 @@ impl Machine {
     }
 
     /// `__test_page_isolated_in_pageblock` over `[start, end)`: every frame must be free
-    /// in an isolated pageblock. Returns the first busy pfn otherwise.
-    pub(crate) fn test_pages_isolated(&self, start: Pfn, end: Pfn) -> Result<(), Pfn> {
-        let mut p = start;
-        while p < end {
+    /// in an isolated pageblock. Returns the first busy pfn otherwise. Charges the walk up
+    /// to there (a free block counts as one frame examined).
+    pub(crate) fn test_pages_isolated(&mut self, start: Pfn, end: Pfn) -> Result<(), Pfn> {
+        let (mut p, mut examined) = (start, 0u64);
+        let verdict = loop {
+            if p >= end {
+                break Ok(());
+            }
+            examined += 1;
             if self.pageblocks.get(p) != Migratetype::Isolate {
-                return Err(p);
+                break Err(p);
             }
             let page = &self.pages[p];
             match page.kind() {
                 Kind::Buddy => p += 1 << page.order(),
                 Kind::Free => p += 1,
-                _ => return Err(p),
+                _ => break Err(p),
             }
-        }
-        Ok(())
+        };
+        self.charge += examined * self.cfg.cost.pfn_walk_ns;
+        verdict
     }
 
     /// The head of the free buddy block containing `pfn`, if it is free.
