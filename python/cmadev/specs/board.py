@@ -68,8 +68,26 @@ class CostModel(Spec):
     )
     drain_per_cpu: Duration = Field(
         15_000,
-        description="Draining the per-CPU page lists, per CPU: an IPI and the drain "
-        "(drain_all_pages).",
+        description="Draining the per-CPU page lists of one CPU that holds pages "
+        "(drain_all_pages; remote since Linux 6.0, an IPI before); each page drained costs "
+        "page_alloc on top.",
+    )
+    lru_cache_disable: Duration = Field(
+        40_000,
+        description="lru_cache_disable's expedited RCU grace period "
+        "(synchronize_rcu_expedited: IPIs to the other CPUs, the caller sleeps until each "
+        "has passed a quiescent state), once per contiguous allocation.",
+    )
+    lru_drain_per_cpu: Duration = Field(
+        20_000,
+        description="lru_cache_disable's drain of one CPU's LRU batches: a work item "
+        "queued on that CPU and flushed (a kworker wake-up), per CPU that allocated LRU "
+        "pages since the last drain.",
+    )
+    pfn_walk: Duration = Field(
+        20,
+        description="Examining one struct page in a pfn walk (isolating pages to migrate, "
+        "test_pages_isolated, split_map_pages for the pages taken).",
     )
     storage_read_request: Duration = Field(
         150_000,

@@ -10,6 +10,13 @@
 //! (`isolate_freepages_range`), the parts of buddy blocks outside the range are freed back;
 //! on every exit the isolation is undone and unmigrated folios go back to the LRU.
 //!
+//! Per call, whatever the range's size (6.1): `lru_cache_disable` (an expedited RCU grace
+//! period and a drain work item on each CPU with pages in its LRU batches, `swap.rs`), the
+//! drain of every CPU's per-CPU lists that hold pages, the isolation and its undo for each
+//! pageblock; per page: the walks of `isolate_migratepages_range` and
+//! `test_pages_isolated` (free blocks skipped by their order), `split_map_pages` for each
+//! page taken, and the free of each page of a larger free block left outside the range.
+//!
 //! Each step (isolation + drain, one migration batch, the final check) charges its cost and
 //! the next step runs after it, so pins taken and released, writeback completing and other
 //! allocations interleave with the batches, as they do on a real machine.
@@ -130,12 +137,14 @@ impl Machine {
             Phase::Migrate => self.contig_migrate_batch(cr, owner),
             Phase::Finish => (None, Some(self.contig_finish(cr, owner))),
         };
+        if result.is_some() {
+            self.contig_cleanup(cr);
+        }
         // CPU time under the run queues' load, then the flushes slept through (`sched.rs`).
         let cpu = self.take_charge();
         let cost = self.cpu_wall_ns(cpu, crate::sched::Asker::Caller) + self.sched.take_sleep();
         self.charge = before;
         if let Some(res) = result {
-            self.contig_cleanup(cr);
             self.trace_contig_info(cr, owner);
             return Step {
                 cost,
@@ -150,15 +159,40 @@ impl Machine {
         }
     }
 
+    /// Whether `cr` is an allocation from a gcma area: `gcma_alloc_range` (2025 series)
+    /// takes each page from the backend's pool (discarding its cached contents) and
+    /// prepares it (`post_alloc_hook`, `set_page_refcounted`); it isolates no pageblock,
+    /// drains nothing and tests nothing. The model still isolates the range (so that
+    /// nothing else takes its pages meanwhile) but charges only the per-page work.
+    fn gcma_range(&self, cr: &ContigRange) -> bool {
+        cr.mt == Migratetype::Cma && self.cma_frees_bypass_pcp()
+    }
+
+    /// Run `f` without charging what it costs when `free` (for a gcma range).
+    fn charged_unless<R>(&mut self, free: bool, f: impl FnOnce(&mut Self) -> R) -> R {
+        let charge = self.charge;
+        let r = f(self);
+        if free {
+            self.charge = charge;
+        }
+        r
+    }
+
     fn contig_isolate(&mut self, cr: &mut ContigRange) -> Option<Result<(), Errno>> {
-        match self.start_isolate_page_range(cr.start, cr.end, cr.mt) {
+        let gcma = self.gcma_range(cr);
+        let isolated = self.charged_unless(gcma, |m| {
+            m.start_isolate_page_range(cr.start, cr.end, cr.mt)
+        });
+        match isolated {
             Ok(()) => {
                 cr.isolated = true;
                 // A gcma area never has pages on the per-CPU lists (`cma_frees_bypass_pcp`):
-                // `gcma_alloc_range` does not drain.
-                if !(cr.mt == Migratetype::Cma && self.cma_frees_bypass_pcp()) {
+                // `gcma_alloc_range` does not drain, and discards rather than migrates.
+                if !gcma {
                     let zi = self.zone_idx(cr.start);
                     self.drain_all_pages(zi);
+                    // `__alloc_contig_migrate_range` begins with `lru_cache_disable`.
+                    self.lru_cache_disable();
                 }
                 self.lru_add_drain_all_flushes();
                 cr.phase = Phase::Migrate;
@@ -239,8 +273,12 @@ impl Machine {
     }
 
     /// `isolate_migratepages_range`: take up to 32 LRU folios off the LRU, from the cursor.
+    /// Charges the walk: each frame examined, a free block or folio as one
+    /// (`isolate_migratepages_block` skips them by their order).
     fn isolate_migratepages_range(&mut self, cr: &mut ContigRange) {
+        let mut examined = 0u64;
         while cr.cursor < cr.end && cr.migratepages.len() < COMPACT_CLUSTER_MAX {
+            examined += 1;
             let pfn = cr.cursor;
             let page = self.pages[pfn];
             let step = match page.kind() {
@@ -268,6 +306,7 @@ impl Machine {
             self.vmstat.inc(Counter::CompactIsolated);
             cr.migratepages.push(pfn);
         }
+        self.charge += examined * self.cfg.cost.pfn_walk_ns;
     }
 
     /// `putback_movable_pages`: folios that did not move go back to the LRU.
@@ -286,7 +325,8 @@ impl Machine {
             .buddy_head_of(cr.start)
             .unwrap_or(cr.start)
             .min(cr.start);
-        let verdict = self.test_pages_isolated(outer_start, cr.end);
+        let gcma = self.gcma_range(cr);
+        let verdict = self.charged_unless(gcma, |m| m.test_pages_isolated(outer_start, cr.end));
         let fin_pfn = match verdict {
             Ok(()) => cr.end,
             Err(p) => p,
@@ -310,7 +350,10 @@ impl Machine {
     }
 
     /// Take the free blocks covering `[outer_start, end)`; frames outside `[start, end)`
-    /// go back to the allocator (`free_contig_range` on the head and tail).
+    /// go back to the allocator (`free_contig_range` on the head and tail). Charges
+    /// `split_map_pages` (each page of the blocks taken gets its own reference count) and
+    /// the free of each page given back: a small range taken from a large free block pays
+    /// for freeing the rest of the block one page at a time.
     fn isolate_freepages_range(&mut self, outer_start: Pfn, start: Pfn, end: Pfn, owner: OwnerId) {
         let mut pfn = outer_start;
         let mut outer_end = end;
@@ -329,13 +372,18 @@ impl Machine {
         for p in Pfn::range(outer_start, start).chain(Pfn::range(end, outer_end)) {
             self.free_one_page(p, 0);
         }
+        let cost = &self.cfg.cost;
+        let freed = (start - outer_start) as u64 + (outer_end - end) as u64;
+        self.charge += (outer_end - outer_start) as u64 * cost.pfn_walk_ns;
+        self.charge += freed * cost.page_alloc_ns;
     }
 
     /// Every exit: undo the isolation and put back what was not migrated.
     fn contig_cleanup(&mut self, cr: &mut ContigRange) {
         self.putback_movable_pages(&mut cr.migratepages);
         if cr.isolated {
-            self.undo_isolate_page_range(cr.start, cr.end, cr.mt);
+            let gcma = self.gcma_range(cr);
+            self.charged_unless(gcma, |m| m.undo_isolate_page_range(cr.start, cr.end, cr.mt));
             cr.isolated = false;
         }
     }

@@ -517,11 +517,27 @@ impl Machine {
             .expect("running job has a range");
         let owner = self.jobs[id as usize].owner;
         let step = self.contig_step(&mut cr, owner);
+        if let Some(Ok(())) = step.result {
+            // The frames are the caller's from now, while the last step's cost (taking the
+            // pages, undoing the isolation) elapses, as they are `alloc_contig_range`'s.
+            self.cma_record_allocation(id, cr.start);
+        }
         let job = &mut self.jobs[id as usize];
         job.pending = step.result;
         job.contig = Some(cr);
         let next = step.wait_until.unwrap_or(self.now).max(self.now) + step.cost;
         self.events.schedule(next, EventKind::CmaJob(id));
+    }
+
+    /// Record job `id`'s allocation of `[start, start + count)`, the range it has taken.
+    fn cma_record_allocation(&mut self, id: u32, start: Pfn) {
+        let job = &self.jobs[id as usize];
+        let (area, count, owner) = (job.area, job.count, job.owner);
+        let source = Source::Cma { area, job: id };
+        let allocation = self.allocations.insert(start, count, owner, source);
+        let job = &mut self.jobs[id as usize];
+        job.allocation = Some(allocation);
+        job.pfn = Some(start);
     }
 
     /// `alloc_contig_range` returned: drop the lock, then succeed, retry further on, or fail.
@@ -542,13 +558,9 @@ impl Machine {
         }
         match result {
             Ok(()) => {
-                // The frames are the caller's from now (the buffer is cleared next).
-                let (area, count, owner) = (job.area, job.count, job.owner);
-                let source = Source::Cma { area, job: id };
-                let allocation = self.allocations.insert(cr.start, count, owner, source);
+                // The allocation was recorded when the range was taken (the buffer is
+                // cleared next).
                 let job = &mut self.jobs[id as usize];
-                job.allocation = Some(allocation);
-                job.pfn = Some(cr.start);
                 if job.zero {
                     job.state = JobState::Zeroing;
                     let cost = self.cfg.cost.zero_page_ns * job.count as u64;
@@ -691,6 +703,11 @@ impl Machine {
     pub fn cma_release_job(&mut self, id: u32, caller: OwnerId) -> MmResult<()> {
         let job = self.job(id)?;
         let what = format!("cma_release of cma_alloc #{id}");
+        if !job.is_done() {
+            return Err(MmError::Misuse(format!(
+                "{what}: it is still running; run the machine until it is done"
+            )));
+        }
         let (Some(pfn), Some(alloc_id)) = (job.pfn, job.allocation) else {
             return Err(MmError::Misuse(format!(
                 "{what}: it did not allocate anything (it {}); there is nothing to release",

@@ -8,7 +8,18 @@
 //!   shootdown, remap, putback) ~ 4 us: the order reported for `migrate_pages` on ARM SoCs
 //!   in the CMA latency threads on linux-mm;
 //! - isolating a pageblock (zone lock, walk 512 struct pages, move free pages) ~ 5 us;
-//! - `drain_all_pages`: a work item queued and flushed on every CPU, ~ 15 us per CPU;
+//! - `drain_all_pages` (6.1): each CPU whose lists hold pages is drained from the caller
+//!   (remotely under its pcp lock since 6.0; before, a work item per CPU), ~ 15 us per CPU
+//!   plus the buddy free of each page drained (`page_alloc_ns`);
+//! - `lru_cache_disable`, once per `alloc_contig_range`: `synchronize_rcu_expedited` (IPIs
+//!   to the other CPUs, the caller sleeps until each reports a quiescent state, ~ 40 us on
+//!   a four-core A53 at 1.2 GHz: a few IPI round trips and two context switches), then a
+//!   work item queued on each CPU with pages in its LRU batches and flushed (a kworker
+//!   wakes there and the caller waits for it: ~ 20 us a CPU, scheduler wake-up latency on
+//!   an idle A53; far more behind a busy task);
+//! - a pfn walk, ~ 20 ns per `struct page` examined (64 bytes, one cache line read
+//!   sequentially with a few flag tests: `isolate_migratepages_block`,
+//!   `test_pages_isolated`, and `split_map_pages` setting each taken page's count);
 //! - eMMC 5.1: ~ 150 us latency per random read request and ~ 250 MB/s sequential read
 //!   (16 us a page); writes ~ 400 us a request and ~ 100 MB/s (40 us a page);
 //! - reclaim scanning ~ 150 ns a page (`shrink_folio_list` per-folio work without I/O);
@@ -32,8 +43,16 @@ pub struct CostModel {
     pub migrate_fail_ns: u64,
     /// Isolate one pageblock (`set_migratetype_isolate`).
     pub isolate_pageblock_ns: u64,
-    /// `drain_all_pages`: IPI/work on one CPU.
+    /// `drain_all_pages`: draining one CPU's lists that hold pages (each page drained
+    /// costs `page_alloc_ns` on top).
     pub drain_per_cpu_ns: u64,
+    /// `lru_cache_disable`'s `synchronize_rcu_expedited`, once per contiguous allocation.
+    pub lru_cache_disable_ns: u64,
+    /// `lru_cache_disable`'s drain work item, per CPU whose LRU batches hold pages.
+    pub lru_drain_per_cpu_ns: u64,
+    /// Examining one `struct page` in a pfn walk (isolating migrate pages, testing the
+    /// range, taking the free pages).
+    pub pfn_walk_ns: u64,
     pub storage_read_request_ns: u64,
     pub storage_read_page_ns: u64,
     pub storage_write_request_ns: u64,
@@ -63,6 +82,9 @@ impl CostModel {
         migrate_fail_ns: 300,
         isolate_pageblock_ns: 5_000,
         drain_per_cpu_ns: 15_000,
+        lru_cache_disable_ns: 40_000,
+        lru_drain_per_cpu_ns: 20_000,
+        pfn_walk_ns: 20,
         storage_read_request_ns: 150_000,
         storage_read_page_ns: 16_000,
         storage_write_request_ns: 400_000,
@@ -75,13 +97,16 @@ impl CostModel {
 
     /// Every cost with its name as the configuration JSON spells it (`page_copy_ns`, ...),
     /// in declaration order: `CostModel::DEFAULT.fields()` is the defaults table.
-    pub fn fields(&self) -> [(&'static str, u64); 13] {
+    pub fn fields(&self) -> [(&'static str, u64); 16] {
         [
             ("page_copy_ns", self.page_copy_ns),
             ("migrate_fixed_ns", self.migrate_fixed_ns),
             ("migrate_fail_ns", self.migrate_fail_ns),
             ("isolate_pageblock_ns", self.isolate_pageblock_ns),
             ("drain_per_cpu_ns", self.drain_per_cpu_ns),
+            ("lru_cache_disable_ns", self.lru_cache_disable_ns),
+            ("lru_drain_per_cpu_ns", self.lru_drain_per_cpu_ns),
+            ("pfn_walk_ns", self.pfn_walk_ns),
             ("storage_read_request_ns", self.storage_read_request_ns),
             ("storage_read_page_ns", self.storage_read_page_ns),
             ("storage_write_request_ns", self.storage_write_request_ns),

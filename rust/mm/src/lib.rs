@@ -13,6 +13,7 @@
 //! | `page_alloc.rs` | `mm/page_alloc.c` | buddy allocator, fallback, per-CPU lists |
 //! | `placement.rs` | (policy seam) | where movable requests take CMA pages |
 //! | `vmscan.rs` | `mm/vmscan.c` | LRU, reclaim, kswapd |
+//! | `swap.rs` | `mm/swap.c` | per-CPU LRU batches, `lru_cache_disable` |
 //! | `writeback.rs` | `mm/page-writeback.c` | dirty pages, writeback, swap, storage |
 //! | `memory.rs` | `mm/memory.c`, `mm/filemap.c` | faults, refaults, owners' pages |
 //! | `owner.rs` | `page->mapping`, page tables | owners and their mappings (slots) |
@@ -70,6 +71,7 @@ pub mod procfs;
 pub mod rng;
 pub mod sched;
 pub mod series;
+pub mod swap;
 pub mod trace;
 pub mod vmscan;
 pub mod vmstat;

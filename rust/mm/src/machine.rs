@@ -12,7 +12,7 @@ use crate::event::{EventKind, EventQueue};
 use crate::gup::Holds;
 use crate::owner::{Owners, OWNER_KERNEL};
 use crate::page::{Kind, Page};
-use crate::page_alloc::PerCpuPages;
+use crate::page_alloc::{Fpi, PerCpuPages};
 use crate::pageblock::{Migratetype, Pageblocks};
 use crate::pfn::Pfn;
 use crate::rng::Rng;
@@ -39,6 +39,8 @@ pub struct Machine {
     pub dma_requests: Vec<crate::dma_heap::DmaHeapRequest>,
     pub holds: Holds,
     pub lru: Lru,
+    /// Which CPUs hold pages in their LRU batches (`swap.rs`).
+    pub lru_batches: crate::swap::LruBatches,
     pub owners: Owners,
     pub workloads: Workloads,
     pub events: EventQueue,
@@ -94,6 +96,7 @@ impl Machine {
             dma_requests: Vec::new(),
             holds: Holds::default(),
             lru: Lru::default(),
+            lru_batches: crate::swap::LruBatches::new(cpus),
             owners: Owners::new(cpus),
             workloads: Workloads::default(),
             events: EventQueue::default(),
@@ -154,8 +157,9 @@ impl Machine {
     }
 
     /// `init_per_zone_wmark_min` + `zone_pcp_update`: watermarks, lowmem reserves and
-    /// per-CPU list sizes from the zones' managed pages (at boot, and again when memory
-    /// hotplug changes them).
+    /// per-CPU list sizes from the zones' managed pages and low watermarks (at boot, and
+    /// again when memory hotplug changes them: 6.1's `setup_per_zone_wmarks` ends with
+    /// `zone_pcp_update`, since `pcp->high` follows the low watermark).
     pub(crate) fn init_per_zone_wmark_min(&mut self) {
         let lowmem: u64 = self
             .zones
@@ -173,7 +177,9 @@ impl Machine {
             self.cfg.watermark_scale_factor,
         );
         for zi in 0..self.zones.len() {
-            let (high, batch) = PerCpuPages::sizes(self.zones[zi].managed_pages);
+            let zone = &self.zones[zi];
+            let low = zone.wmark(crate::zone::Wmark::Low);
+            let (high, batch) = PerCpuPages::sizes(zone.managed_pages, low, self.cfg.cpus);
             for cpu in 0..self.cfg.cpus as usize {
                 let pcp = &mut self.pcp[zi * self.cfg.cpus as usize + cpu];
                 pcp.high = high;
@@ -182,20 +188,31 @@ impl Machine {
         }
     }
 
-    /// Free `[start, end)` in the largest naturally aligned blocks (`__free_pages_core`).
+    /// Hand `[start, end)` to the buddy allocator as 6.1 does at boot: memory outside CMA
+    /// areas in the largest naturally aligned blocks, to the tails of the free lists
+    /// (`memblock_free_all` -> `__free_pages_core`, `FPI_TO_TAIL` since 5.10: the lowest
+    /// blocks end up first); each CMA pageblock on its own, in ascending order
+    /// (`cma_activate_area` -> `init_cma_reserved_pageblock` -> `__free_pages`, which merges
+    /// pairs into MAX_ORDER blocks at the head: the area is used from its top down).
     /// The frames are still `Page::FREE` from `Machine::new` (boot touches only the reserved
     /// ones, below `start`), so each block goes straight to the buddy lists.
     fn free_range_at_boot(&mut self, start: Pfn, end: Pfn) {
         let mut pfn = start;
+        let pb_order = self.pageblocks.order;
         while pfn < end {
-            let mut order = MAX_PAGE_ORDER;
+            let cma = self.pageblocks.get(pfn) == Migratetype::Cma;
+            let mut order = if cma { pb_order } else { MAX_PAGE_ORDER };
             while order > 0 && (!pfn.is_aligned(order) || pfn + (1 << order) > end) {
                 order -= 1;
             }
+            // CMA areas are whole MAX_ORDER blocks at the end of memory (`config.rs`): a
+            // block outside them never covers a CMA pageblock.
+            debug_assert!(cma || self.pageblocks.get(pfn + ((1 << order) - 1)) != Migratetype::Cma);
             debug_assert!(self.pages[pfn.idx()..(pfn + (1 << order)).idx()]
                 .iter()
                 .all(|p| *p == Page::FREE));
-            self.free_one_page(pfn, order);
+            let fpi = if cma { Fpi::None } else { Fpi::ToTail };
+            self.free_one_page_fpi(pfn, order, fpi);
             pfn += 1 << order;
         }
     }

@@ -344,7 +344,9 @@ impl Machine {
             for p in Pfn::range(pfn, pfn + block) {
                 self.pages[p] = Page::FREE;
             }
-            self.free_one_page(pfn, MAX_PAGE_ORDER);
+            // `generic_online_page` -> `__free_pages_core`: to the tail (`FPI_TO_TAIL`,
+            // 5.10), so that just onlined memory is used last.
+            self.free_one_page_fpi(pfn, MAX_PAGE_ORDER, crate::page_alloc::Fpi::ToTail);
         }
         self.zones[zi].managed_pages += (end - start) as u64;
         self.init_per_zone_wmark_min();

@@ -3,7 +3,7 @@
 //! `__free_one_page` with coalescing, per-CPU page lists and their drain, and the fast and
 //! slow paths of `__alloc_pages`.
 //!
-//! Reproduced from Linux 6.10 unless a placement says otherwise:
+//! Reproduced from Linux 6.10 (6.1 where it says so) unless a placement says otherwise:
 //! - a free block sits on the free list of its pageblock's migratetype; free pages in
 //!   ISOLATE pageblocks are not counted in NR_FREE_PAGES (`account_freepages`);
 //! - buddies merge across pageblocks only when both types are mergeable
@@ -11,6 +11,11 @@
 //! - per-CPU lists hold order-0 pages only (as before 5.13), one list per
 //!   UNMOVABLE/MOVABLE/RECLAIMABLE; a freed CMA page goes on the MOVABLE list; a movable
 //!   request that may not use CMA bypasses the lists (`rmqueue`, 5.x);
+//! - their size is 6.1's (5.14+): `high` is the zone's low watermark split across the CPUs
+//!   (`zone_highsize`), a bulk free returns `batch` pages doubled for each bulk free without
+//!   an allocation in between (`nr_pcp_free`, `free_factor`), emptying one list at a time
+//!   from its tail (`free_pcppages_bulk`), and while kswapd runs a list keeps at most
+//!   `4 * batch` pages (`nr_pcp_high`, `ZONE_RECLAIM_ACTIVE`);
 //! - `__rmqueue_fallback` takes the largest fallback block, claims its pageblock when
 //!   `can_steal_fallback` and enough of it is free or alike, else takes a single page.
 //!
@@ -36,17 +41,63 @@ pub struct PerCpuPages {
     pub count: u32,
     pub high: u32,
     pub batch: u32,
+    /// `pcp->free_factor`: how many times in a row the list was bulk-freed without an
+    /// allocation in between (each doubles the next bulk free, up to
+    /// `PCP_BATCH_SCALE_MAX`).
+    pub free_factor: u8,
 }
 
+/// `CONFIG_PCP_BATCH_SCALE_MAX` (default 5): a bulk free returns at most `batch << 5` pages.
+pub const PCP_BATCH_SCALE_MAX: u8 = 5;
+
 impl PerCpuPages {
-    /// `zone_batchsize` and the classic `high = 6 * batch`.
-    pub fn sizes(managed_pages: u64) -> (u32, u32) {
+    /// `zone_batchsize`: about 0.1% of the zone or 1 MiB, whichever is smaller, quartered
+    /// and clamped to 2^n - 1 (6.1, unchanged since 2.6).
+    pub fn batchsize(managed_pages: u64) -> u32 {
         let batch = ((managed_pages >> 10).min(256) / 4).max(1);
         let x = batch + batch / 2;
         let rounddown_pow2 = 1u64 << (63 - x.leading_zeros());
-        let batch = (rounddown_pow2 as u32).saturating_sub(1).max(1);
-        (6 * batch, batch)
+        (rounddown_pow2 as u32).saturating_sub(1).max(1)
     }
+
+    /// `zone_set_pageset_high_and_batch` (5.14+, Mel Gorman's "mm/page_alloc: scale the
+    /// number of pages that are batch freed" series): `batch` as `zone_batchsize`, `high`
+    /// as `zone_highsize`: the zone's low watermark split across the node's CPUs, at least
+    /// `4 * batch` (before 5.14 it was `6 * batch`, a few hundred KiB per CPU; since, the
+    /// lists together may hold the whole low watermark). Returns `(high, batch)`.
+    pub fn sizes(managed_pages: u64, low_wmark: u64, cpus: u32) -> (u32, u32) {
+        let batch = Self::batchsize(managed_pages);
+        let share = (low_wmark / cpus.max(1) as u64).min(u32::MAX as u64) as u32;
+        (share.max(batch << 2), batch)
+    }
+
+    /// `nr_pcp_free` (6.1): how many pages a bulk free returns when the list reached its
+    /// high mark. Doubles with each bulk free not separated by an allocation, keeps at
+    /// least `batch` pages on the list, and returns at least `batch`.
+    #[inline]
+    fn nr_pcp_free(&mut self, high: u32) -> u32 {
+        let batch = self.batch;
+        if high < batch {
+            return 1;
+        }
+        let (min_nr_free, max_nr_free) = (batch, high - batch);
+        let scaled = batch << self.free_factor;
+        if scaled < max_nr_free && self.free_factor < PCP_BATCH_SCALE_MAX {
+            self.free_factor += 1;
+        }
+        scaled.min(max_nr_free).max(min_nr_free)
+    }
+}
+
+/// The `fpi_t` flags of a free that matter here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fpi {
+    /// `FPI_NONE`: head or tail as `buddy_merge_likely` says.
+    None,
+    /// `FPI_TO_TAIL`: memory handed to the allocator at boot or when onlined
+    /// (`__free_pages_core`), and free blocks put back after isolation
+    /// (`__putback_isolated_page`), go to the tail (5.10+): untouched memory is used last.
+    ToTail,
 }
 
 /// How a request is allowed to allocate (the kernel's `alloc_flags`).
@@ -66,6 +117,18 @@ pub struct AllocRequest {
     pub cpu: u32,
 }
 
+/// `nr_pcp_high` (6.1): while kswapd reclaims the node (`ZONE_RECLAIM_ACTIVE`, set by
+/// `balance_pgdat`), the lists keep at most `4 * batch` pages, so that what reclaim frees
+/// reaches the buddy lists.
+#[inline]
+fn nr_pcp_high(pcp: &PerCpuPages, reclaim_active: bool) -> u32 {
+    if reclaim_active {
+        (pcp.batch << 2).min(pcp.high)
+    } else {
+        pcp.high
+    }
+}
+
 impl Machine {
     // ----- free lists -------------------------------------------------------------------
 
@@ -83,12 +146,18 @@ impl Machine {
     }
 
     /// Put the free block at `pfn` on its free list: the head becomes PageBuddy with its
-    /// order, every other frame of the block is a plain free frame.
+    /// order, every other frame of the block is a plain free frame. `add_to_free_list`
+    /// puts it at the list's head (taken first by `__rmqueue_smallest`),
+    /// `add_to_free_list_tail` at its tail (taken last).
     #[inline]
-    fn add_to_free_list(&mut self, zi: usize, pfn: Pfn, order: u32, mt: Migratetype) {
+    fn add_to_free_list(&mut self, zi: usize, pfn: Pfn, order: u32, mt: Migratetype, tail: bool) {
         self.pages[pfn].make_free(Kind::Buddy, order);
         let area = &mut self.zones[zi].free_area[order as usize];
-        area.lists[mt.index()].push_head(&mut self.pages, pfn);
+        if tail {
+            area.lists[mt.index()].push_tail(&mut self.pages, pfn);
+        } else {
+            area.lists[mt.index()].push_head(&mut self.pages, pfn);
+        }
         area.nr_free += 1;
         self.account_freepages(zi, 1 << order, mt);
     }
@@ -113,7 +182,7 @@ impl Machine {
     pub(crate) fn expand(&mut self, zi: usize, pfn: Pfn, low: u32, mut high: u32, mt: Migratetype) {
         while high > low {
             high -= 1;
-            self.add_to_free_list(zi, pfn + (1 << high), high, mt);
+            self.add_to_free_list(zi, pfn + (1 << high), high, mt, false);
         }
     }
 
@@ -289,7 +358,7 @@ impl Machine {
                 let mt = self.pageblocks.get(head);
                 self.del_page_from_free_list(zi, head, big, mt);
                 for pb in Pfn::range_step(head, head + (1 << big), 1 << pb_order) {
-                    self.add_to_free_list(zi, pb, pb_order, mt);
+                    self.add_to_free_list(zi, pb, pb_order, mt, false);
                 }
                 return;
             }
@@ -297,7 +366,10 @@ impl Machine {
     }
 
     /// `move_freepages_block` + `set_pageblock_migratetype`: retype the pageblock of `pfn`
-    /// and move its free blocks to the new type's lists. Returns the free pages moved.
+    /// and move its free blocks to the tails of the new type's lists (`move_to_free_list`
+    /// is `list_move_tail` since 5.10, David Hildenbrand's "mm/page_alloc: move pages to
+    /// tail in move_to_free_list()": blocks that change type, as when a pageblock is
+    /// isolated, un-isolated or stolen, are taken last). Returns the free pages moved.
     pub(crate) fn move_freepages_block(&mut self, pfn: Pfn, new_mt: Migratetype) -> u32 {
         self.split_large_buddy(pfn);
         let start = self.pageblocks.start(pfn);
@@ -310,7 +382,7 @@ impl Machine {
             if page.kind() == Kind::Buddy {
                 let order = page.order();
                 self.del_page_from_free_list(zi, p, order, old_mt);
-                self.add_to_free_list(zi, p, order, new_mt);
+                self.add_to_free_list(zi, p, order, new_mt, true);
                 moved += 1 << order;
                 p += 1 << order;
             } else {
@@ -327,20 +399,27 @@ impl Machine {
     /// must already be in their free state (`free_pages_prepare`). A block larger than a
     /// pageblock may span pageblocks of different types (one of them isolated by a
     /// contiguous allocation): each pageblock goes to its own type's list, and they merge
-    /// again where the types allow (`split_large_buddy`, 6.10).
+    /// again where the types allow (`split_large_buddy`, 6.10). Where the merged block goes
+    /// on its list is `__free_one_page`'s choice (`buddy_merge_likely`).
     pub(crate) fn free_one_page(&mut self, pfn: Pfn, order: u32) {
+        self.free_one_page_fpi(pfn, order, Fpi::None);
+    }
+
+    /// `free_one_page` with the caller's `fpi_t`: `Fpi::ToTail` puts the merged block at
+    /// the tail of its list whatever its buddies.
+    pub(crate) fn free_one_page_fpi(&mut self, pfn: Pfn, order: u32, fpi: Fpi) {
         let pb_order = self.pageblocks.order;
         if order <= pb_order {
-            self.free_one_page_block(pfn, order);
+            self.free_one_page_block(pfn, order, fpi);
             return;
         }
         for pb in Pfn::range_step(pfn, pfn + (1 << order), 1 << pb_order) {
-            self.free_one_page_block(pb, pb_order);
+            self.free_one_page_block(pb, pb_order, fpi);
         }
     }
 
     /// `__free_one_page` for a block within one pageblock (or, at most, a pageblock).
-    fn free_one_page_block(&mut self, mut pfn: Pfn, mut order: u32) {
+    fn free_one_page_block(&mut self, mut pfn: Pfn, mut order: u32, fpi: Fpi) {
         let zi = self.zone_idx(pfn);
         let mt = self.pageblocks.get(pfn);
         let pb_order = self.pageblocks.order;
@@ -372,7 +451,28 @@ impl Machine {
             pfn = Pfn(pfn.0 & buddy.0);
             order += 1;
         }
-        self.add_to_free_list(zi, pfn, order, mt);
+        let to_tail = fpi == Fpi::ToTail || self.buddy_merge_likely(pfn, order, zstart, zend);
+        self.add_to_free_list(zi, pfn, order, mt, to_tail);
+    }
+
+    /// `buddy_merge_likely` (5.1+, Dan Williams' "mm: maintain randomization of page free
+    /// lists"; first as Aaron Lu's heuristic): a block whose buddy is in use, but whose
+    /// parent's buddy is free, is likely to merge into a larger block once its buddy is
+    /// freed, so `__free_one_page` puts it at the tail of its list where it is taken last.
+    /// Never for the two largest orders (`order >= MAX_ORDER - 2`).
+    #[inline]
+    fn buddy_merge_likely(&self, pfn: Pfn, order: u32, zstart: Pfn, zend: Pfn) -> bool {
+        if order >= MAX_PAGE_ORDER - 1 {
+            return false;
+        }
+        // `higher_page_pfn = buddy_pfn & pfn`: the order + 1 block holding this one.
+        let higher = Pfn(pfn.0 & !(1 << order));
+        let higher_buddy = higher.buddy(order + 1);
+        if higher_buddy < zstart || higher_buddy + (1 << (order + 1)) > zend {
+            return false;
+        }
+        let page = &self.pages[higher_buddy];
+        page.kind() == Kind::Buddy && page.order() == order + 1
     }
 
     /// `free_pages_prepare` + the free path: order-0 pages go to the CPU's list, larger
@@ -397,8 +497,11 @@ impl Machine {
         zi * self.cfg.cpus as usize + cpu as usize
     }
 
-    /// `free_unref_page`: onto the per-CPU list of the page's type (CMA pages on the
-    /// MOVABLE list), unless its pageblock is isolated (or the area is gcma's own pool).
+    /// `free_unref_page` + `free_unref_page_commit` (6.1): onto the head of the per-CPU
+    /// list of the page's type (CMA pages on the MOVABLE list), unless its pageblock is
+    /// isolated (or the area is gcma's own pool); when the lists reach their high mark
+    /// (`nr_pcp_high`), `nr_pcp_free` pages go back to the buddy lists, the list just
+    /// freed to first.
     fn free_unref_page(&mut self, pfn: Pfn, cpu: u32) {
         let mt = self.pageblocks.get(pfn);
         if mt == Migratetype::Isolate || (mt == Migratetype::Cma && self.cma_frees_bypass_pcp()) {
@@ -413,20 +516,30 @@ impl Machine {
         let zi = self.zone_idx(pfn);
         let idx = self.pcp_index(zi, cpu);
         self.pages[pfn].set_kind(Kind::Pcp);
+        let reclaim_active = self.kswapd.running;
         let pcp = &mut self.pcp[idx];
         pcp.lists[pcp_mt.index()].push_head(&mut self.pages, pfn);
         pcp.count += 1;
-        if pcp.count >= pcp.high {
-            let batch = pcp.batch;
-            self.free_pcppages_bulk(idx, batch);
+        let high = nr_pcp_high(pcp, reclaim_active);
+        if pcp.count >= high {
+            let count = pcp.nr_pcp_free(high);
+            self.free_pcppages_bulk(idx, count, pcp_mt.index());
         }
     }
 
-    /// `free_pcppages_bulk`: return `count` pages from the tails of the lists, round robin.
-    fn free_pcppages_bulk(&mut self, idx: usize, mut count: u32) {
-        let mut list = 0;
-        while count > 0 && self.pcp[idx].count > 0 {
-            if let Some(pfn) = self.pcp[idx].lists[list].pop_tail(&mut self.pages) {
+    /// `free_pcppages_bulk` (6.1): return `count` pages to the buddy lists, emptying one
+    /// list at a time from its tail (the coldest pages), round robin from list `first`.
+    fn free_pcppages_bulk(&mut self, idx: usize, count: u32, first: usize) {
+        let mut count = count.min(self.pcp[idx].count);
+        let mut list = first;
+        while count > 0 {
+            while self.pcp[idx].lists[list].is_empty() {
+                list = (list + 1) % MIGRATE_PCPTYPES;
+            }
+            while count > 0 {
+                let Some(pfn) = self.pcp[idx].lists[list].pop_tail(&mut self.pages) else {
+                    break;
+                };
                 self.pcp[idx].count -= 1;
                 count -= 1;
                 self.pages[pfn] = Page::FREE;
@@ -436,14 +549,21 @@ impl Machine {
         }
     }
 
-    /// `drain_all_pages(zone)`: every CPU gives its lists back (an IPI/work item each).
+    /// `drain_all_pages(zone)` (6.1): every CPU whose lists hold pages gives them back,
+    /// drained from the caller's CPU (`__drain_all_pages`: `cpus_with_pcps`, then
+    /// `drain_pages_zone` remotely under each list's lock; since 6.0 no IPI). Charges each
+    /// CPU drained and each page freed.
     pub fn drain_all_pages(&mut self, zi: usize) {
+        let cost = &self.cfg.cost;
+        let (per_cpu, per_page) = (cost.drain_per_cpu_ns, cost.page_alloc_ns);
         for cpu in 0..self.cfg.cpus {
             let idx = self.pcp_index(zi, cpu);
             let count = self.pcp[idx].count;
-            self.free_pcppages_bulk(idx, count);
+            if count > 0 {
+                self.free_pcppages_bulk(idx, count, 0);
+                self.charge += per_cpu + per_page * count as u64;
+            }
         }
-        self.charge += self.cfg.cost.drain_per_cpu_ns * self.cfg.cpus as u64;
         self.drain_all_pages_flush();
     }
 
@@ -465,6 +585,8 @@ impl Machine {
         let mt = req.gfp.migratetype;
         if req.order == 0 && (flags.cma || mt != Migratetype::Movable) {
             let idx = self.pcp_index(zi, req.cpu);
+            // `rmqueue_pcplist`: an allocation halves the bulk-free scaling.
+            self.pcp[idx].free_factor >>= 1;
             if self.pcp[idx].lists[mt.index()].is_empty() {
                 self.rmqueue_bulk(zi, idx, mt, flags);
             }
@@ -562,6 +684,10 @@ impl Machine {
     ) -> Result<Pfn, Errno> {
         let pfn = self.alloc_pages_raw(req)?;
         self.prep_new_page(pfn, req.order, kind, req.owner, index, req.gfp);
+        if matches!(kind, Kind::Anon | Kind::File) {
+            // The caller puts the page on the LRU through its CPU's batch (`folio_add_lru`).
+            self.lru_batches.add(req.cpu);
+        }
         Ok(pfn)
     }
 

@@ -6,9 +6,11 @@
 //! except that CMA pageblocks are not checked when the caller allocates for CMA (the kernel
 //! skips the check for them, so pinned pages there are only found later); free pages move
 //! to the ISOLATE list and stop counting as free; undoing returns them to the original
-//! type and lets them merge again.
+//! type, at the tails of its free lists, and merges a pageblock-sized free block with its
+//! free buddy across the pageblock boundary (`unset_migratetype_isolate`, 6.1).
 
 use crate::page::Kind;
+use crate::page_alloc::Fpi;
 use crate::pageblock::Migratetype;
 use crate::pfn::Pfn;
 use crate::Machine;
@@ -83,61 +85,76 @@ impl Machine {
     }
 
     /// `undo_isolate_page_range`: give isolated pageblocks of `[start, end)` back their
-    /// type, re-freeing their free blocks so they merge with their buddies
-    /// (`unset_migratetype_isolate`).
+    /// type (`unset_migratetype_isolate`).
+    /// Charges each pageblock as its isolation (the zone lock, the walk of its frames).
     pub(crate) fn undo_isolate_page_range(&mut self, start: Pfn, end: Pfn, mt: Migratetype) {
         let (first, last) = (self.pageblocks.start(start), self.pageblocks.align_up(end));
         let step = self.pageblocks.nr_pages();
         let mut pb = first;
         while pb < last {
             if self.pageblocks.get(pb) == Migratetype::Isolate {
-                self.move_freepages_block(pb, mt);
-                self.remerge_pageblock(pb);
+                self.charge += self.cfg.cost.isolate_pageblock_ns;
+                self.unset_migratetype_isolate(pb, mt);
             }
             pb += step;
         }
     }
 
-    /// Take every free block of a pageblock off its list and free it again, so it merges.
-    fn remerge_pageblock(&mut self, pb: Pfn) {
-        let end = pb + self.pageblocks.nr_pages();
-        let mut blocks = Vec::new();
-        let mut p = pb;
-        while p < end {
-            let page = self.pages[p];
-            if page.kind() == Kind::Buddy {
-                blocks.push((p, page.order()));
-                p += 1 << page.order();
-            } else {
-                p += 1;
+    /// `unset_migratetype_isolate` (6.1): free blocks inside the pageblock are merged as far
+    /// as the pageblock allows already (frees into an isolated pageblock merge there); what
+    /// isolation prevented is a merge across pageblocks. So when the pageblock starts with
+    /// a free block of at least pageblock order whose buddy is free outside isolation, the
+    /// block is taken off (`__isolate_free_page`) and freed again, merging, to the tail of
+    /// its list (`__putback_isolated_page`, `FPI_TO_TAIL`); otherwise the free blocks move
+    /// to the tails of the type's lists (`move_freepages_block`). Either way they are the
+    /// last to be allocated again ("we didn't actually touch any of the isolated pages").
+    fn unset_migratetype_isolate(&mut self, pb: Pfn, mt: Migratetype) {
+        let page = self.pages[pb];
+        let (pb_order, max) = (self.pageblocks.order, crate::config::MAX_PAGE_ORDER);
+        if page.kind() == Kind::Buddy && page.order() >= pb_order && page.order() < max {
+            let order = page.order();
+            let buddy = pb.buddy(order);
+            let zi = self.zone_idx(pb);
+            let zone = &self.zones[zi];
+            let in_zone = buddy >= zone.start_pfn && buddy + (1 << order) <= zone.end_pfn;
+            if in_zone
+                && self.pages[buddy].kind() == Kind::Buddy
+                && self.pages[buddy].order() == order
+                && self.pageblocks.get(buddy) != Migratetype::Isolate
+            {
+                self.take_free_block(pb);
+                for p in Pfn::range_step(pb, pb + (1 << order), self.pageblocks.nr_pages()) {
+                    self.pageblocks.set(p, mt);
+                }
+                self.free_one_page_fpi(pb, order, Fpi::ToTail);
+                return;
             }
         }
-        for (p, order) in blocks {
-            // The block may already have merged into a neighbour freed just before.
-            let page = self.pages[p];
-            if page.kind() == Kind::Buddy && page.order() == order {
-                self.take_free_block(p);
-                self.free_one_page(p, order);
-            }
-        }
+        self.move_freepages_block(pb, mt);
     }
 
     /// `__test_page_isolated_in_pageblock` over `[start, end)`: every frame must be free
-    /// in an isolated pageblock. Returns the first busy pfn otherwise.
-    pub(crate) fn test_pages_isolated(&self, start: Pfn, end: Pfn) -> Result<(), Pfn> {
-        let mut p = start;
-        while p < end {
+    /// in an isolated pageblock. Returns the first busy pfn otherwise. Charges the walk up
+    /// to there (a free block counts as one frame examined).
+    pub(crate) fn test_pages_isolated(&mut self, start: Pfn, end: Pfn) -> Result<(), Pfn> {
+        let (mut p, mut examined) = (start, 0u64);
+        let verdict = loop {
+            if p >= end {
+                break Ok(());
+            }
+            examined += 1;
             if self.pageblocks.get(p) != Migratetype::Isolate {
-                return Err(p);
+                break Err(p);
             }
             let page = &self.pages[p];
             match page.kind() {
                 Kind::Buddy => p += 1 << page.order(),
                 Kind::Free => p += 1,
-                _ => return Err(p),
+                _ => break Err(p),
             }
-        }
-        Ok(())
+        };
+        self.charge += examined * self.cfg.cost.pfn_walk_ns;
+        verdict
     }
 
     /// The head of the free buddy block containing `pfn`, if it is free.
@@ -150,5 +167,49 @@ impl Machine {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{CmaAreaConfig, MachineConfig};
+    use crate::page::NIL;
+    use crate::pageblock::Migratetype;
+    use crate::Machine;
+
+    fn machine() -> Machine {
+        let mut cfg = MachineConfig::with_ram(256 << 20);
+        cfg.cma_areas = vec![CmaAreaConfig {
+            name: "cma".into(),
+            size: 64 << 20,
+            order_per_bit: 0,
+        }];
+        Machine::new(cfg).unwrap()
+    }
+
+    /// `unset_migratetype_isolate` (6.1): undoing the isolation of one pageblock of a free
+    /// MAX_ORDER block merges it again with its buddy, at the tail of the list
+    /// (`__putback_isolated_page`): the next allocation takes another block first.
+    #[test]
+    fn undoing_an_isolation_merges_again_at_the_tail() {
+        let mut m = machine();
+        let zi = 0;
+        let cma = Migratetype::Cma.index();
+        let top = m.zones[zi].free_area[10].lists[cma].head;
+        assert_eq!(top, m.end_pfn() - 1024, "the area is used from its top");
+        let nr_free = m.zones[zi].free_area[10].nr_free;
+        m.start_isolate_page_range(top, top + 512, Migratetype::Cma)
+            .unwrap();
+        assert_eq!(
+            m.zones[zi].free_area[10].nr_free,
+            nr_free - 1,
+            "split for isolation"
+        );
+        m.undo_isolate_page_range(top, top + 512, Migratetype::Cma);
+        let list = m.zones[zi].free_area[10].lists[cma];
+        assert_eq!(m.zones[zi].free_area[10].nr_free, nr_free, "merged again");
+        assert_eq!(list.tail, top, "put back at the tail");
+        assert!(list.head != top && list.head != NIL);
+        m.check_invariants().unwrap();
     }
 }
