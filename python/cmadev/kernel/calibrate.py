@@ -27,8 +27,10 @@ quietest call of each size where the host's load only ever adds delay):
                           ``start_isolate_page_range`` with the per-page walks over the range
                           (``isolate_migratepages_range``, ``test_pages_isolated``,
                           ``isolate_freepages_range``), which the model has no field for
-``drain_per_cpu``         the traced drain (``mm_page_pcpu_drain`` from first to last) per CPU:
-                          6.1 drains every CPU's lists from the caller, page by page
+``drain_per_cpu``         the pages a traced call drained (``mm_page_pcpu_drain``) per CPU, at
+                          the cost of freeing a page into the buddy lists (the finishing phase
+                          of calls smaller than a MAX_ORDER block, which free its tail back
+                          page by page); 6.1 drains every CPU's lists from the caller
 ``reclaim_scan_page``     kswapd's CPU time, and the filler's beyond its faults, per page
                           scanned, while an anonymous process pushes clean page cache out
 ``storage_*``             ``O_DIRECT`` requests of 4 KiB and 1 MiB on the guest's virtio disk
@@ -37,8 +39,10 @@ quietest call of each size where the host's load only ever adds delay):
 
 ``migrate_fail`` is not measured (the input board's value is kept). The fixed per-call cost
 of a contiguous allocation, which the model does not charge yet, is fitted as
-:data:`FIXED_FIELD`: the idle latency left once the per-pageblock and drain costs are taken
-out (mostly ``lru_cache_disable``'s ``synchronize_rcu_expedited``, and the system call).
+:data:`FIXED_FIELD`: the quietest idle latency left once the per-pageblock and drain costs
+are taken out (``lru_cache_disable``, the tail of the buddy block freed back, the system
+call). On a loaded host a call also waits, switched out, for ``synchronize_rcu_expedited``
+(its other vCPUs must run): :attr:`CostFit.figures` has that wait (``call_wait_ns``).
 
 A TCG guest is slower than the hardware it runs on, and by different factors for different
 work: :attr:`CostFit.ratio` gives guest / host for each memory figure the agent measured on
@@ -69,6 +73,8 @@ from cmadev.units import PAGE_SIZE, format_duration, format_size
 
 PAGEBLOCK_PAGES = 512
 """Pages per pageblock in the x86-64 guest (``pageblock_order`` 9)."""
+MAX_ORDER_PAGES = 1024
+"""Pages of the largest buddy block (order 10, ``MAX_ORDER`` 11 in 6.1)."""
 
 FIXED_FIELD = "alloc_contig_fixed"
 """The cost field the model lacks: a fixed cost per ``alloc_contig_range`` call (6.1:
@@ -84,6 +90,7 @@ MEMORY_RATIO_KEYS = ("memcpy_page_ns", "zero_page_ns")
 ``cleancache_hit``."""
 
 Progress = Callable[[str], None]
+_CALIBRATED = "Costs calibrated by 'cmadev kernel calibrate'"
 
 
 @dataclass(frozen=True)
@@ -165,7 +172,7 @@ class CostFit:
         )
         ratios = ", ".join(f"{k.removesuffix('_ns')} x{v:.1f}" for k, v in self.ratio.items())
         return (
-            f"Costs calibrated by 'cmadev kernel calibrate' ({where}): "
+            f"{_CALIBRATED} ({where}): "
             + "; ".join(parts)
             + f". Not measured: {', '.join(sorted(set(CostModel.model_fields) - set(self.costs)))}"
             + f" (kept). The model has no field yet for the fixed cost of a contiguous allocation "
@@ -276,6 +283,12 @@ def _blocks(pages: int) -> int:
     return -(-pages // PAGEBLOCK_PAGES)
 
 
+def _tail(pages: int) -> int:
+    """Pages of the MAX_ORDER block that an idle ``alloc_contig_range`` of ``pages`` from
+    a block's start takes with it and frees back (``outer_end - end``)."""
+    return -pages % MAX_ORDER_PAGES
+
+
 def _ns(value: float) -> int:
     return max(1, round(value))
 
@@ -384,6 +397,7 @@ def fit(raw: Mapping[str, Any]) -> CostFit:
     phases = [p for p in raw.get("phases") or () if p.get("finish_s") and p.get("isolated_s")]
     drained: list[float] = []
     work_by_size: dict[int, float] = {}
+    finish_by_size: dict[int, float] = {}
     waits: list[float] = []
     for p in phases:
         window = 0.0
@@ -392,42 +406,64 @@ def fit(raw: Mapping[str, Any]) -> CostFit:
             drained.append(float(p["drained_pages"]))
         off = p.get("offcpu_isolating_s", 0.0) + p.get("offcpu_finishing_s", 0.0)
         work = (p["finish_s"] - p["start_s"] - off - window) * 1e9
+        finishing = (p["finish_s"] - p["isolated_s"] - p.get("offcpu_finishing_s", 0.0)) * 1e9
         n = int(p["count"])
         work_by_size[n] = min(work, work_by_size.get(n, math.inf))
+        finish_by_size[n] = min(finishing, finish_by_size.get(n, math.inf))
         waits.append(off * 1e9)
-    block_fit = _line([(float(_blocks(n)), w) for n, w in work_by_size.items()])
-    if block_fit is None or block_fit[0] <= 0 or not waits:
+    # alloc_contig_range takes the whole MAX_ORDER buddy block and frees its tail back page
+    # by page (free_contig_range): the finishing phase against the tail's pages is the cost
+    # of freeing a page into the buddy lists, as a drain does
+    tails = [(float(_tail(n)), t) for n, t in finish_by_size.items() if n <= MAX_ORDER_PAGES]
+    free_fit = _line(tails)
+    if free_fit is None or free_fit[0] <= 0 or not waits:
         raise CalibrationError(
             "the traced idle sweep has too few calls to time their phases (is the trace on? "
-            "measure with trace=True and phase_reps of 3 or more)"
+            "measure with trace=True, phase_reps of 3 or more, and sizes of 1 to 1024 pages)"
         )
-    slope, intercept = block_fit
-    wait = statistics.median(waits)
-    figures["call_work_ns"], figures["call_wait_ns"] = intercept, wait
-    figures["call_wait_max_ns"] = max(waits)
+    free_page = free_fit[0]
+    figures["free_page_ns"] = free_page
+    block_fit = _line(
+        [(float(_blocks(n)), w - free_page * _tail(n)) for n, w in work_by_size.items()]
+    )
+    if block_fit is None or block_fit[0] <= 0:
+        raise CalibrationError("the traced idle calls do not grow with the range: no slope")
     costs["isolate_pageblock"] = Fitted(
-        _ns(slope),
+        _ns(block_fit[0]),
         f"CPU time of traced idle calls per pageblock ({len(work_by_size)} sizes of "
-        f"{min(work_by_size)}-{max(work_by_size)} pages, quietest of each): the isolation "
-        f"with the per-page walks over the range",
+        f"{min(work_by_size)}-{max(work_by_size)} pages, quietest of each; the buddy block's "
+        f"tail freed back taken out): the isolation with the per-page walks over the range",
     )
     if drained:
         per_cpu = statistics.median(drained) / cpus
         figures["drained_pages_per_cpu"] = per_cpu
         costs["drain_per_cpu"] = Fitted(
-            _ns(per_cpu * costs["page_alloc"].ns),
+            _ns(per_cpu * free_page),
             f"{per_cpu:.0f} pages on a CPU's lists at a traced call (mm_page_pcpu_drain, "
-            f"median), freed at page_alloc each",
+            f"median) at {free_page:.0f} ns a page freed (the tail of the buddy block that "
+            f"alloc_contig_range frees back)",
         )
     else:
         notes.append("drain_per_cpu: the trace has no mm_page_pcpu_drain: kept")
+    wait = statistics.median(waits)
+    figures["call_wait_ns"], figures["call_wait_max_ns"] = wait, max(waits)
+
+    # the fixed per-call cost: the quietest untraced idle calls less what the model charges
+    drain_ns = costs["drain_per_cpu"].ns * cpus if "drain_per_cpu" in costs else 0
+    rest = [
+        lat - costs["isolate_pageblock"].ns * _blocks(n) - drain_ns
+        for n in _sizes(guest, "idle_debugfs")
+        if (lat := _quietest(guest, "idle_debugfs", n)) is not None
+    ]
+    if not rest:
+        raise CalibrationError("the calibration lacks the idle debugfs sweep")
     fixed = Fitted(
-        _ns(intercept + wait),
-        f"the CPU time of a traced idle call that does not grow with the range "
-        f"({format_duration(intercept)}: lru_cache_disable, the tail of the buddy block freed "
-        f"back, the bitmap) and the time the caller waits switched out "
-        f"({format_duration(wait)}, median of {len(waits)} calls: synchronize_rcu_expedited; "
-        f"up to {format_duration(max(waits))} on a loaded host)",
+        _ns(max(statistics.median(rest), 1.0)),
+        f"the quietest idle debugfs call of each of {len(rest)} sizes, less isolate_pageblock "
+        f"per pageblock and the drain, median (lru_cache_disable, the buddy block's tail freed "
+        f"back, the system call); traced calls also waited {format_duration(wait)} switched "
+        f"out (median, up to {format_duration(max(waits))}: synchronize_rcu_expedited on a "
+        f"loaded host)",
     )
 
     # reclaim: kswapd's CPU time, and the filler's beyond its own faults, per page scanned
@@ -551,6 +587,7 @@ def calibrated_board(
         if costs.min_free_kbytes is not None:
             data["min_free_kbytes"] = costs.min_free_kbytes
     head = board.description if description is None else description
+    head = head.split(_CALIBRATED)[0].strip()  # a board calibrated before: the new figures
     data["description"] = f"{head} {costs.describe()}".strip()
     return validate_model(Board, data, source="the calibrated board")
 
