@@ -293,7 +293,8 @@ RUN_OPTIONS: dict[str, Value] = {
 kmem:mm_page_alloc/free only for pfns in the CMA area; ``all``; ``off``), ``trace_buffer_kb``
 (per-CPU ring buffer), ``trace_limit_bytes`` (trace text kept at most), ``drop_caches``
 (before time 0), ``request_grace_ns`` (how long requests in flight at the end may take),
-``trace_extra`` (more trace events, ``system:event`` joined by commas), ``thp``
+``trace_extra`` (more trace events, ``system:event`` joined by commas; ``-system:event``
+turns one of the default systems' events off), ``thp``
 (``always``/``madvise``/``never``; absent: the kernel's default, madvise), and for the
 calibration :data:`CALIBRATION_OPTIONS`."""
 
