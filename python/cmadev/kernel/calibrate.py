@@ -11,7 +11,8 @@ quietest call of each size where the host's load only ever adds delay):
 
 ========================  ====================================================================
 ``zero_page``             the dma-heap's idle latency minus debugfs's at the same size (the
-                          heap clears every page; debugfs does not), per page, sizes >= 4 MiB
+                          heap clears every page; debugfs does not), per page: the quickest
+                          rate of the sizes >= 4 MiB (a longer clear is preempted more)
 ``page_alloc``            ``munmap`` per page: zap the PTE and free the page (the buddy
                           allocator's work on one page, without a fault's trap or clearing)
 ``page_copy``             a copy-on-write fault minus an anonymous fault, plus the clearing
@@ -19,8 +20,9 @@ quietest call of each size where the host's load only ever adds delay):
                           bookkeeping (an upper bound; a user-space memcpy under TCG runs SSE
                           code that the kernel's copy does not, and is slower still)
 ``migrate_fixed``         with memory filled, a debugfs allocation's latency minus the idle one,
-                          per page migrated, minus ``page_copy`` and two ``page_alloc`` (the
-                          target's allocation, the source's free)
+                          per page migrated (the quickest of the filled sweeps), minus
+                          ``page_copy`` and two ``page_alloc`` (the target's allocation, the
+                          source's free)
 ``isolate_pageblock``     the CPU time of a traced idle call (its phases from
                           ``cma_alloc_start``, ``test_pages_isolated``, ``cma_alloc_finish``,
                           less the time switched out and the drain) per pageblock of the range:
@@ -85,9 +87,11 @@ KERNEL_RATIO_KEYS = ("anon_fault_ns", "anon_unmap_page_ns", "cow_fault_ns", "pop
 """The memory figures that are mostly kernel work (faults, frees): their ratio scales
 ``page_alloc``, ``migrate_fixed``, ``isolate_pageblock``, ``drain_per_cpu``,
 ``reclaim_scan_page`` and the fixed per-call cost."""
-MEMORY_RATIO_KEYS = ("memcpy_page_ns", "zero_page_ns")
-"""The figures that are memory bandwidth: their ratio scales ``page_copy``, ``zero_page``,
-``cleancache_hit``."""
+MEMORY_RATIO_KEYS = ("zero_page_ns",)
+"""The figure that is memory bandwidth as the kernel uses it: its ratio scales ``page_copy``,
+``zero_page``, ``cleancache_hit`` (the kernel copies and clears pages with plain string
+instructions; ``memcpy_page_ns``, a user-space memcpy, runs SSE code, which TCG emulates
+instruction by instruction, so its ratio is several times larger and scales only that)."""
 
 Progress = Callable[[str], None]
 _CALIBRATED = "Costs calibrated by 'cmadev kernel calibrate'"
@@ -305,7 +309,7 @@ def _need(guest: Mapping[str, float], *keys: str) -> list[float]:
 
 def _ratios(guest: Mapping[str, float], host: Mapping[str, float]) -> dict[str, float]:
     out = {}
-    for key in (*MEMORY_RATIO_KEYS, *KERNEL_RATIO_KEYS):
+    for key in ("memcpy_page_ns", *MEMORY_RATIO_KEYS, *KERNEL_RATIO_KEYS):
         pick = f"{key}_min" if f"{key}_min" in guest and f"{key}_min" in host else key
         g, h = guest.get(pick), host.get(pick)
         if g and h and g > 0 and h > 0:
@@ -328,20 +332,22 @@ def fit(raw: Mapping[str, Any]) -> CostFit:
     # zero_page: the dma-heap clears every page, debugfs does not
     both = [n for n in _sizes(guest, "idle_dma_heap") if n >= 1024]
     both = [n for n in both if n in _sizes(guest, "idle_debugfs")]
-    diffs = [
+    rates = [
         (
-            float(n),
             (_quietest(guest, "idle_dma_heap", n) or 0.0)
-            - (_quietest(guest, "idle_debugfs", n) or 0.0),
+            - (_quietest(guest, "idle_debugfs", n) or 0.0)
         )
+        / n
         for n in both
     ]
-    zero = _through_origin(diffs)
-    if zero is not None and zero > 0:
+    rates = [r for r in rates if r > 0]
+    if rates:
+        # the host's load adds delay, the more the longer a call: the slowest clear of 64 MiB
+        # is preempted, the quickest rate is the least disturbed
         costs["zero_page"] = Fitted(
-            _ns(zero),
-            f"dma-heap minus debugfs idle latency per page, {len(diffs)} sizes of "
-            f"{format_size(both[0] * PAGE_SIZE)} to {format_size(both[-1] * PAGE_SIZE)}",
+            _ns(min(rates)),
+            f"dma-heap minus debugfs idle latency per page, the quickest of {len(rates)} "
+            f"sizes of {format_size(both[0] * PAGE_SIZE)} to {format_size(both[-1] * PAGE_SIZE)}",
         )
     else:
         (memset,) = _need(guest, "zero_page_ns")
@@ -367,20 +373,27 @@ def fit(raw: Mapping[str, Any]) -> CostFit:
         notes.append("page_copy: a COW fault cost less than an anonymous one; memcpy instead")
     costs["cleancache_hit"] = Fitted(costs["page_copy"].ns, "one page_copy")
 
-    # migration: the filled sweep against the idle one, per page migrated
-    points = []
-    for n in _sizes(guest, "fill_debugfs"):
-        migrated = float(guest.get(f"fill_debugfs_alloc_{n}_migrated", 0))
-        lat, idle = _quietest(guest, "fill_debugfs", n), _quietest(guest, "idle_debugfs", n)
-        if migrated >= 256 and lat is not None and idle is not None:
-            points.append((migrated, lat - idle))
-    per_page = _through_origin(points)
-    if per_page is None:
+    # migration: each filled sweep against the idle one, per page migrated; the quickest
+    sweeps = []
+    for tag in ["fill", *(f"fill{r}" for r in range(1, 10))]:
+        points = []
+        for n in _sizes(guest, f"{tag}_debugfs"):
+            migrated = float(guest.get(f"{tag}_debugfs_alloc_{n}_migrated", 0))
+            lat = _quietest(guest, f"{tag}_debugfs", n)
+            idle = _quietest(guest, "idle_debugfs", n)
+            if migrated >= 256 and lat is not None and idle is not None:
+                points.append((migrated, lat - idle))
+        slope = _through_origin(points)
+        if slope is not None and slope > 0:
+            sweeps.append((slope, points))
+    if not sweeps:
         raise CalibrationError(
             "no allocation under fill migrated 256 pages or more: the fill did not put pages "
             "in the CMA area (raise fill_fraction)"
         )
+    per_page, points = min(sweeps)
     figures["migrated_page_ns"] = per_page
+    figures["migrated_page_sweeps"] = float(len(sweeps))
     fixed_part = per_page - costs["page_copy"].ns - 2 * costs["page_alloc"].ns
     if fixed_part < 1:
         notes.append(
@@ -389,8 +402,9 @@ def fit(raw: Mapping[str, Any]) -> CostFit:
         )
     costs["migrate_fixed"] = Fitted(
         _ns(fixed_part),
-        f"{format_duration(per_page)} per page migrated under fill ({len(points)} sizes, "
-        f"{sum(int(x) for x, _ in points)} pages) less page_copy and two page_alloc",
+        f"{format_duration(per_page)} per page migrated under fill (the quickest of "
+        f"{len(sweeps)} sweeps: {len(points)} sizes, {sum(int(x) for x, _ in points)} pages) "
+        f"less page_copy and two page_alloc",
     )
 
     # isolation, drain and the fixed cost: the traced idle calls

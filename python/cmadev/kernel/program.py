@@ -306,6 +306,7 @@ CALIBRATION_OPTIONS: dict[str, Value] = {
     "small_reps": 31,
     "phase_reps": 5,
     "fill_fraction": 0.85,
+    "fill_reps": 2,
     "calib_file_pages": 65536,
 }
 """The calibration's options (:func:`calibration_program`) and their defaults: ``trace``
@@ -314,7 +315,8 @@ extra events are the per-CPU list drains, the workqueue items of ``lru_add_drain
 the caller's context switches),
 ``small_reps`` (calls of 1 and 16 pages; 5 of the larger sizes), ``phase_reps`` (calls per size
 in the traced sweep), ``fill_fraction`` (of ``MemAvailable``, held by an anonymous process
-while the ``fill_`` sweep runs, and again for the reclaim measurement), ``calib_file_pages``
+while the ``fill_`` sweep runs, and again for the reclaim measurement), ``fill_reps`` (more
+filled sweeps through debugfs, ``fill1_``..., each with a new filler), ``calib_file_pages``
 (a file on the data disk for the storage and reclaim measurements; 0: none)."""
 
 
