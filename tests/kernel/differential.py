@@ -11,7 +11,7 @@ the two agree within 2x; where the model lacks a mechanism today, the figure say
 (``xfail``), and the test is a strict xfail, so that it turns into a failure the day the
 model gains it and the mark must go.
 
-The whole table, for the README (about six minutes on two shared cores)::
+The whole table, for the README (about four minutes on two shared cores)::
 
     python -m tests.kernel.differential                    # every case
     python -m tests.kernel.differential latency_debugfs    # some of them
@@ -352,10 +352,6 @@ def unmovable_blocks_gained(run: Run) -> float:
     return float(run.end.blocks_of("Unmovable") - run.start.blocks_of("Unmovable"))
 
 
-def cma_blocks(run: Run) -> float:
-    return float(run.end.blocks_of("CMA"))
-
-
 def cma_blocks_lost(run: Run) -> float:
     return float(run.start.blocks_of("CMA") - run.end.blocks_of("CMA"))
 
@@ -370,13 +366,6 @@ def request_ok(device: str, index: int = 0) -> Callable[[Run], Value]:
 def busy_retries(device: str, index: int = 0) -> Callable[[Run], Value]:
     def get(run: Run) -> Value:
         return float(run.request(device, index).busy_retries)
-
-    return get
-
-
-def latency_ms(device: str, index: int = 0) -> Callable[[Run], Value]:
-    def get(run: Run) -> Value:
-        return _ms(run.request(device, index).latency_ns)
 
     return get
 
@@ -418,29 +407,6 @@ def migrated_sum(which: Requests) -> Callable[[Run], Value]:
     return get
 
 
-def _median_ms(run: Run, device: str, indices: Sequence[int]) -> float:
-    values = sorted(run.request(device, i).latency_ns for i in indices)
-    return _ms(values[len(values) // 2])
-
-
-def median_latency_ms(device: str, indices: Sequence[int]) -> Callable[[Run], Value]:
-    """The median latency of some of a device's requests (ms)."""
-
-    def get(run: Run) -> Value:
-        return _median_ms(run, device, indices)
-
-    return get
-
-
-def latency_ratio(device: str, slow: int, fast: Sequence[int]) -> Callable[[Run], Value]:
-    """One request's latency over the median of others, in the same run."""
-
-    def get(run: Run) -> Value:
-        return _ms(run.request(device, slow).latency_ns) / max(_median_ms(run, device, fast), 1e-6)
-
-    return get
-
-
 def free_cma_in_pageblocks(run: Run) -> float:
     """The share of the area's free pages in free blocks of a whole pageblock or more
     (pagetypeinfo, CMA free lists of order >= 9): 1 when the area's users are packed into
@@ -471,6 +437,19 @@ def inner_error(device: str, index: int = 0) -> Callable[[Run], Value]:
         names = {-12: "ENOMEM", -16: "EBUSY"}
         rets = [f.ret for f in run.guest.cma_failures() if f.pages == req.pages]
         return names.get(rets[-1], str(rets[-1])) if rets else "?"
+
+    return get
+
+
+def hog_full_by(seconds: float) -> Callable[[Run], Value]:
+    """Whether the hog had all its pages before ``seconds`` (a TCG guest faults them in
+    several times slower than the hog's rate)."""
+
+    def get(run: Run) -> Value:
+        w = run.workload("hog")
+        if run.kernel:
+            return bool(0 < w["full_at_ns"] < seconds * 1e9)
+        return bool(w["resident_pages"] == w["populated"] > 0)
 
     return get
 
@@ -713,19 +692,26 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "memory_full",
-        "a whole-area request with a 440 MiB hog in the 512 MiB guest",
+        "a whole-area request with a 440 MiB hog in the 512 MiB guest (five boots)",
         _scenario(
             "memory_full",
-            "5s",
+            "7s",
+            # the request once the hog is whole: while it still faults pages in, one of them
+            # can be busy at test_pages_isolated and the call end in -EBUSY first
+            sample="1s",
             devices=[_device("cam", "128MiB", clear=True)],
             workloads=[_hog("440MiB")],
-            timeline=[_step("4s", "cam")],
+            timeline=[_step("6s", "cam")],
         ),
         (
+            Figure("the hog was whole before the request", hog_full_by(6.0), "same"),
             Figure("allocated", request_ok("cam"), "same"),
-            Figure("cma_alloc's error", inner_error("cam"), "same"),
-            Figure("busy retries", busy_retries("cam")),
+            Figure("cma_alloc's error, in most boots", inner_error("cam"), "same"),
+            Figure("pages migrated before it failed", migrated("cam")),
         ),
+        # 6.1 races here: about one call in six meets a page still busy at
+        # test_pages_isolated before a migration target is refused, and ends in -EBUSY
+        boots=5,
     ),
     _latency_case("debugfs"),
     _latency_case("dma_heap"),
