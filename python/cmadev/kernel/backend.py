@@ -266,7 +266,7 @@ def _buffer(run: GuestRun, r: BufferRequest, area: str, call: Any) -> CmaResult:
         errno=None if r.ok else r.errno.lstrip("-") or "ENOMEM",
         busy_retries=call.busy_retries if call is not None else 0,
         passes=1,
-        pages_migrated=call.migrated if call is not None else 0,
+        pages_migrated=call.migrated if call is not None else r.migrated or 0,
         pages_reclaimed=0,
         pages_discarded=0,
         failed_attempts=call.isolation_failures if call is not None else 0,

@@ -174,22 +174,6 @@ static uint64_t heap_once(uint64_t pages, uint64_t *free_ns)
 	return dt;
 }
 
-static uint64_t vmstat(const char *name)
-{
-	char *s = read_file("/proc/vmstat", NULL);
-	if (!s)
-		return 0;
-	size_t n = strlen(name);
-	uint64_t v = 0;
-	for (char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (strncmp(p, name, n) == 0 && p[n] == ' ') {
-			v = strtoull(p + n + 1, NULL, 10);
-			break;
-		}
-	free(s);
-	return v;
-}
-
 typedef uint64_t (*alloc_fn)(uint64_t pages, uint64_t *free_ns);
 
 /* Median latency of `reps` allocations of `pages` (and of their release); how many failed
@@ -199,7 +183,7 @@ static void measure(const char *path, alloc_fn fn, uint64_t pages, int reps,
 {
 	uint64_t lat[64], rel[64];
 	int ok = 0, failed = 0;
-	uint64_t mig0 = vmstat("pgmigrate_success");
+	uint64_t mig0 = vmstat_value("pgmigrate_success");
 	for (int r = 0; r < reps && r < 64; r++) {
 		uint64_t f = 0, dt = fn(pages, &f);
 		if (!dt) {
@@ -222,7 +206,7 @@ static void measure(const char *path, alloc_fn fn, uint64_t pages, int reps,
 	snprintf(key, sizeof key, "%s_alloc_%" PRIu64 "_failed", path, pages);
 	emit(key, failed);
 	snprintf(key, sizeof key, "%s_alloc_%" PRIu64 "_migrated", path, pages);
-	emit(key, (double)(vmstat("pgmigrate_success") - mig0));
+	emit(key, (double)(vmstat_value("pgmigrate_success") - mig0));
 }
 
 static const uint64_t sizes[] = { 1, 16, 256, 1024, 4096, 16384, 65536 };
@@ -392,7 +376,7 @@ static void calibrate_reclaim(const char *path, uint64_t file_pages, double frac
 						"pgsteal_direct" };
 	uint64_t before[4];
 	for (int i = 0; i < 4; i++)
-		before[i] = vmstat(counters[i]);
+		before[i] = vmstat_value(counters[i]);
 	uint64_t k0 = kswapd > 0 ? cpu_ns(kswapd) : 0;
 	uint64_t fill = (uint64_t)((double)meminfo_kb("MemAvailable:") * frac) / 4;
 	t = now_ns();
@@ -411,7 +395,7 @@ static void calibrate_reclaim(const char *path, uint64_t file_pages, double frac
 	for (int i = 0; i < 4; i++) {
 		char key[64];
 		snprintf(key, sizeof key, "reclaim_%s", counters[i]);
-		emit(key, (double)(vmstat(counters[i]) - before[i]));
+		emit(key, (double)(vmstat_value(counters[i]) - before[i]));
 	}
 	emit("reclaim_cached_after_kb", (double)meminfo_kb("Cached:"));
 	kill(pid, SIGKILL);
