@@ -705,23 +705,26 @@ CASES: tuple[Case, ...] = (
         "a whole-area request with a 440 MiB hog in the 512 MiB guest (five boots)",
         _scenario(
             "memory_full",
-            "7s",
-            # the request once the hog is whole: while it still faults pages in, one of them
-            # can be busy at test_pages_isolated and the call end in -EBUSY first
-            sample="1s",
+            "7.5s",
+            # the request once the hog is whole (while it still faults pages in, one of them
+            # can be busy at test_pages_isolated), and away from the samples: a GFP_KERNEL
+            # allocation while the migration has used up the memory outside CMA wakes the
+            # OOM killer, and a hog killed during the call lets it succeed
+            sample="2s",
             devices=[_device("cam", "128MiB", clear=True)],
             workloads=[_hog("440MiB")],
-            timeline=[_step("6s", "cam")],
+            timeline=[_step("6.5s", "cam")],
         ),
         (
-            Figure("the hog was whole before the request", hog_full_by(6.0), "same"),
+            Figure("the hog was whole before the request", hog_full_by(6.5), "same"),
             Figure("allocated", request_ok("cam"), "same"),
             Figure("cma_alloc's error, in most boots", inner_error("cam"), "same"),
             Figure("pages migrated before it failed", migrated("cam")),
         ),
-        # 6.1 races here: about one call in six meets a page still busy at
-        # test_pages_isolated before a migration target is refused, and ends in -EBUSY
+        # 6.1 races here: a call may meet a page still busy at test_pages_isolated before a
+        # migration target is refused (-EBUSY), or the OOM killer may free memory under it
         boots=5,
+        options={"trace": False},  # the error from dmesg, the pages migrated from vmstat
     ),
     _latency_case("debugfs"),
     _latency_case("dma_heap"),
