@@ -1,9 +1,11 @@
 """The differential suite: the same scenarios on the model and on Linux 6.1 under QEMU.
 
 Each :class:`Case` is one scenario on the ``qemu_x86_512m`` board (the kernel backend's own
-guest, its costs calibrated in it), run on the Rust model under ``mainline-today`` (the
-policy 6.1 has: balanced placement, migration before a long-term pin, unmovable superblocks)
-and on the real kernel (one boot). Each :class:`Figure` is computed the same way from both
+guest), run on the Rust model under ``mainline-today`` (the policy 6.1 has: balanced
+placement, migration before a long-term pin, unmovable superblocks) and on the real kernel
+(one boot, or five for the timing cases). The model runs on the board with its costs fitted
+by a calibration run at the start of the session (:func:`session_board`), since a TCG guest's
+speed follows the host's load. Each :class:`Figure` is computed the same way from both
 runs where the two backends share a view (``/proc/meminfo``, ``/proc/pagetypeinfo``, the
 device requests, vmstat), and from each backend's own counters where they do not (a
 workload's statistics). A figure passes when the effect has the same direction on both and
@@ -32,13 +34,17 @@ from typing import Any, Callable, Literal, Optional, Union
 
 from cmadev.kernel import parsers
 from cmadev.kernel.backend import ARCH_NOTE, guest_result, scenario_program
+from cmadev.kernel.calibrate import FIXED_FIELD, CostFit, calibrated_board, fit, measure
 from cmadev.kernel.results import GuestRun
 from cmadev.kernel.runner import KernelArg, run_program
 from cmadev.results import DeviceResult, ScenarioResult
 from cmadev.sim.machine import Machine
 from cmadev.sim.runner import ScenarioRun
 from cmadev.specs.base import validate_model
+from cmadev.specs.board import Board
+from cmadev.specs.catalog import load_board
 from cmadev.specs.scenario import Scenario
+from cmadev.units import format_duration
 
 BOARD = "qemu_x86_512m"
 POLICY = "mainline-today"
@@ -124,8 +130,10 @@ class Case:
     options: dict[str, Value] = field(default_factory=dict)
     """Run options of the kernel side, over :data:`QUIET`."""
 
-    def model_scenario(self) -> Scenario:
-        data = _with_extras(self.scenario, self.extras)
+    def model_scenario(self, board: Union[str, Board] = BOARD) -> Scenario:
+        """The scenario for the model, on ``board`` (default: the shipped preset; the suite
+        gives the preset with costs fitted in the same session)."""
+        data = {**_with_extras(self.scenario, self.extras), "board": board}
         return validate_model(Scenario, data, source=f"differential case {self.name!r}")
 
     def kernel_scenario(self) -> Scenario:
@@ -141,9 +149,21 @@ def _pagetypes(text: str) -> parsers.PageTypeInfo:
     return parsers.parse_pagetypeinfo(text)
 
 
-def run_model(case: Case) -> Run:
-    """The case on the model, under :data:`POLICY`."""
-    scenario = case.model_scenario()
+def session_board(
+    kernel: KernelArg = None, accel: str = "tcg", progress: Optional[Callable[[str], None]] = None
+) -> tuple[Board, CostFit]:
+    """:data:`BOARD` with its costs fitted by one calibration run now: a TCG guest's speed
+    follows the host's load, which changes from hour to hour, so the model's timings are
+    compared with costs measured minutes before the kernel's (the shipped preset's come from
+    another day; its memory, CPUs and area are the same)."""
+    preset = load_board(BOARD)
+    fitted = fit(measure(preset, kernel=kernel, accel=accel, progress=progress))
+    return calibrated_board(preset, fitted, as_guest=True), fitted
+
+
+def run_model(case: Case, board: Union[str, Board] = BOARD) -> Run:
+    """The case on the model, under :data:`POLICY`, on ``board``."""
+    scenario = case.model_scenario(board)
     t0 = time.perf_counter()
     start = Machine(scenario.board_spec(), POLICY, seed=scenario.seed).pagetypeinfo()
     run = ScenarioRun(scenario, POLICY)
@@ -759,16 +779,28 @@ def case(name: str) -> Case:
     raise KeyError(f"no differential case {name!r}; the cases: {', '.join(CASE_NAMES)}")
 
 
+def costs_line(fitted: CostFit) -> str:
+    """The session's fitted costs, one line."""
+    wall = float(fitted.context.get("wall_s", 0.0))
+    costs = ", ".join(f"{k} {format_duration(v.ns)}" for k, v in fitted.costs.items())
+    return (
+        f"{BOARD} calibrated in this session ({wall:.0f} s, load {fitted.context.get('load')}): "
+        f"{costs}; {FIXED_FIELD} {format_duration(fitted.fixed.ns)} (not in the model)"
+    )
+
+
 def rows_of(c: Case, model: Optional[Run], kernel: Sequence[Run]) -> list[Row]:
     return [row(c, f, model, kernel) for f in c.figures]
 
 
-def run_case(c: Case, **kernel_options: Any) -> tuple[Optional[Run], list[Run], Optional[str]]:
-    """Both sides of a case (the kernel's ``c.boots`` times); the model's is None (with the
-    reason) when it cannot run it."""
+def run_case(
+    c: Case, board: Union[str, Board] = BOARD, **kernel_options: Any
+) -> tuple[Optional[Run], list[Run], Optional[str]]:
+    """Both sides of a case (the kernel's ``c.boots`` times, the model's on ``board``); the
+    model's is None (with the reason) when it cannot run it."""
     kernel = [run_kernel(c, **kernel_options) for _ in range(c.boots)]
     try:
-        model: Optional[Run] = run_model(c)
+        model: Optional[Run] = run_model(c, board)
         why = None
     except Exception as err:  # the model's specs reject what it lacks
         model, why = None, f"{type(err).__name__}: {err}"
@@ -793,9 +825,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     chosen = [case(n) for n in args.cases] if args.cases else list(CASES)
     rows: list[Row] = []
     t0 = time.perf_counter()
+    board, fitted = session_board(args.kernel, args.accel)
+    print(costs_line(fitted), flush=True)
     print(HEADER, flush=True)
     for c in chosen:
-        model, kernel, why = run_case(c, kernel=args.kernel, accel=args.accel)
+        model, kernel, why = run_case(c, board, kernel=args.kernel, accel=args.accel)
         for r in rows_of(c, model, kernel):
             rows.append(r)
             print(line(r), flush=True)

@@ -7,8 +7,10 @@ xfail naming it: when the model gains the mechanism the test passes, strict turn
 a failure, and the mark comes off. Each test prints its table row (``-s`` to see them); the
 whole table: ``python -m tests.kernel.differential``.
 
-Each case boots once (its ``boots`` times for the timing cases) and its figures share the
-boot; the QEMU tests skip, naming the missing Debian packages, where a guest cannot boot.
+A calibration run starts the module (the model's costs, fitted now: a TCG guest's speed
+follows the host's load); each case boots once (its ``boots`` times for the timing cases) and
+its figures share the boot; the QEMU tests skip, naming the missing Debian packages, where a
+guest cannot boot.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from differential import (
     Row,
     Run,
     agree,
+    costs_line,
     line,
     markdown,
     row,
     run_case,
     run_model,
+    session_board,
 )
 
 from cmadev.errors import SpecError
@@ -137,24 +141,26 @@ Both = tuple[Optional[Run], list[Run], Optional[str]]
 
 
 class Sides:
-    """Each case on both backends, run the first time one of its figures asks, and the rows
-    the tests made (printed as one table at the end of the module)."""
+    """Each case on both backends, run the first time one of its figures asks (the model on
+    the board calibrated at the start of the module), and the rows the tests made (printed
+    as one table at the end of the module)."""
 
     def __init__(self, kernel: KernelImage, initramfs: Initramfs, accel: str) -> None:
         self.options = {"kernel": kernel, "initramfs": initramfs, "accel": accel}
+        self.board, self.fitted = session_board(kernel, accel)
         self.done: dict[str, Both] = {}
         self.rows: list[Row] = []
 
     def __call__(self, case: Case) -> Both:
         if case.name not in self.done:
-            self.done[case.name] = run_case(case, **self.options)
+            self.done[case.name] = run_case(case, self.board, **self.options)
         return self.done[case.name]
 
 
 @pytest.fixture(scope="module")
 def sides(guest_kernel: KernelImage, guest_initramfs: Initramfs, accel: str) -> Iterator[Sides]:
     both = Sides(guest_kernel, guest_initramfs, accel)
-    print(f"\n{HEADER}")
+    print(f"\n{costs_line(both.fitted)}\n{HEADER}")
     yield both
     print("\n" + markdown(both.rows))
 
