@@ -17,7 +17,15 @@ from cmadev.units import MiB
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "python" / "cmadev" / "devices"
 
-BOARDS = ["camera_512m", "desktop_16g", "kvm_1g_cma512", "phone_4g", "rpi2_800m", "tv_1g"]
+BOARDS = [
+    "camera_512m",
+    "desktop_16g",
+    "kvm_1g_cma512",
+    "phone_4g",
+    "qemu_x86_512m",
+    "rpi2_800m",
+    "tv_1g",
+]
 DEVICES = ["camera_sensor", "tv_pipeline", "video_decoder"]
 
 # Which shipped device is meant for which shipped board (devices/README.md).

@@ -39,6 +39,7 @@ from rich.text import Text
 
 from cmadev.capture import Snapshot, read_meminfo, read_pagetypeinfo, read_trace, read_vmstat
 from cmadev.errors import CmadevError, SpecError
+from cmadev.kernel import calibrate
 from cmadev.report.comparison import Comparison, compare
 from cmadev.report.folder import host_document, write_report
 from cmadev.report.format import (
@@ -53,6 +54,7 @@ from cmadev.report.plots import preload as preload_plots
 from cmadev.report.trace_export import write_trace
 from cmadev.results import ScenarioResult
 from cmadev.sim.replay import build_replay, compare_replay
+from cmadev.specs.board import Board
 from cmadev.specs.catalog import (
     list_boards,
     list_devices,
@@ -540,6 +542,90 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kernel_calibrate(args: argparse.Namespace) -> int:
+    """Fit BOARD's cost model in a Linux guest (or from saved measurements) and write it."""
+    board = load_board(args.board)
+    console = _console(stderr=args.json)
+    if args.from_raw:
+        raws = [run for path in args.from_raw for run in _raw_runs(Path(path))]
+    else:
+        raws = []
+        for i in range(args.runs):
+            console.print(
+                f"calibration run {i + 1} of {args.runs} on a {format_size(board.ram)} guest "
+                f"({board.cpus} CPUs): about a minute under TCG",
+                markup=False,
+                highlight=False,
+            )
+            raws.append(
+                calibrate.measure(
+                    board,
+                    kernel=args.kernel,
+                    accel=args.accel,
+                    progress=None if args.json else _say(console),
+                )
+            )
+        if args.raw:
+            Path(args.raw).write_text(json.dumps(raws, indent=1) + "\n")
+    costs = calibrate.fit_runs(raws)
+    out = calibrate.calibrated_board(board, costs, name=args.name, as_guest=args.as_guest)
+    calibrate.write_board(out, args.out)
+    if args.json:
+        _print_json({"board": str(args.out), "fit": costs.to_dict()})
+        return 0
+    _console().print(_calibration_table(board, costs))
+    _console().print(_calibration_lines(costs, args.out), markup=False, highlight=False)
+    return 0
+
+
+def _raw_runs(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CmadevError(f"{path}: cannot read saved measurements: {err}") from None
+    return data if isinstance(data, list) else [data]
+
+
+def _say(console: Console) -> Callable[[str], None]:
+    return lambda message: console.print(f"  {message}", markup=False, highlight=False)
+
+
+def _calibration_table(board: Board, costs: calibrate.CostFit) -> Table:
+    table = Table(title=f"{board.name}: cost model fitted in the guest", title_justify="left")
+    for name in ("cost", "fitted", f"{board.name} had", "from"):
+        table.add_column(name, justify="right" if name != "from" else "left")
+    before = board.cost.model_dump()
+    for name, fitted in costs.costs.items():
+        table.add_row(
+            name, format_duration(fitted.ns), format_duration(before[name]), fitted.source
+        )
+    table.add_row(
+        f"{calibrate.FIXED_FIELD} (proposed)",
+        format_duration(costs.fixed.ns),
+        "-",
+        costs.fixed.source,
+    )
+    return table
+
+
+def _calibration_lines(costs: calibrate.CostFit, out: str) -> str:
+    ratio = ", ".join(f"{k.removesuffix('_ns')} x{v:.1f}" for k, v in costs.ratio.items())
+    ctx = costs.context
+    lines = [
+        f"The model has no field for the fixed cost of a contiguous allocation: "
+        f"{calibrate.FIXED_FIELD} is the figure it should get.",
+        f"Guest / host, measured in the same run: {ratio}. TCG times are not hardware times: "
+        f"divide kernel-path costs by x{costs.kernel_ratio or 0:.1f} and memory-bandwidth "
+        f"costs by x{costs.memory_ratio or 0:.1f} for this host's hardware.",
+        f"Linux {ctx.get('kernel', '?')} ({ctx.get('accel', '?')}), "
+        f"{ctx.get('runs', 1)} run(s), {float(ctx.get('wall_s', 0.0)):.0f} s of wall time; "
+        f"host load {ctx.get('load', '?')}.",
+    ]
+    lines += [f"note: {note}" for note in costs.notes]
+    lines.append(f"Wrote {out}.")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------------------
 # The catalog
 
@@ -957,7 +1043,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     kernel = commands.add_parser(
         "kernel",
-        help="the real-kernel backend: set it up (host packages, kernel build)",
+        help="the real-kernel backend: set it up (host packages, kernel build), calibrate a board",
         description="The kernel backend runs scenarios on Linux 6.1 under QEMU "
         "(run/compare --backend kernel, or the policy 'kernel').",
     )
@@ -978,6 +1064,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("model", nargs="?", metavar="MODEL")
     schema.set_defaults(handler=cmd_schema)
+
+    cal = kernel_commands.add_parser(
+        "calibrate",
+        parents=[json_opt],
+        help="fit a board's cost model in a Linux guest and write the board file",
+        description="Boot a guest with BOARD's memory, CPUs and CMA area, measure what the "
+        "cost model needs (page copy and clearing, a page's allocation, migration, isolation, "
+        "drain, reclaim scanning, storage, the fixed cost of a contiguous allocation) and the "
+        "guest/host ratio in the same run, and write BOARD with the fitted costs.",
+    )
+    cal.add_argument("board", metavar="BOARD", help="a shipped board's name or a board file")
+    cal.add_argument("--out", required=True, metavar="FILE", help="the board file to write")
+    cal.add_argument(
+        "--runs", type=_positive, default=1, metavar="N", help="calibration runs (median)"
+    )
+    cal.add_argument("--name", help="the written board's name (default: BOARD's)")
+    cal.add_argument(
+        "--as-guest",
+        action="store_true",
+        help="the board describes the QEMU guest itself: take its reserved memory and "
+        "min_free_kbytes from the guest too",
+    )
+    cal.add_argument("--raw", metavar="FILE", help="also save the raw measurements here")
+    cal.add_argument(
+        "--from-raw",
+        nargs="+",
+        metavar="FILE",
+        help="fit saved measurements (--raw) instead of booting a guest",
+    )
+    cal.add_argument("--kernel", metavar="BZIMAGE", help="boot this kernel (default: cmadev's)")
+    cal.add_argument("--accel", default="tcg", choices=("tcg", "kvm"), help="default: tcg")
+    cal.set_defaults(handler=cmd_kernel_calibrate)
     return parser
 
 

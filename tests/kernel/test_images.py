@@ -68,6 +68,8 @@ def test_the_agent_compiles_without_a_warning(tmp_path: Path) -> None:
     # on the host it only calibrates, and refuses to run as anything but PID 1 otherwise
     out = subprocess.run([str(agent), "--host-calibrate"], capture_output=True, text=True)
     assert out.returncode == 0 and "memcpy_page_ns=" in out.stdout
+    # the figures the fit scales by: a COW fault and a fault's work without the trap
+    assert "cow_fault_ns=" in out.stdout and "populate_page_ns=" in out.stdout
     assert subprocess.run([str(agent)], capture_output=True).returncode == 2
 
 

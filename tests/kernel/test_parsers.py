@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from cmadev.kernel.parsers import (
+    cma_call_phases,
     cma_calls,
     free_runs,
     parse_buddyinfo,
@@ -130,6 +131,45 @@ def test_trace_line_forms() -> None:
     ]
     assert events[0].int_field("pfn") == 0x100 and events[0].int_field("nope") is None
     assert events[2].time_s == 6.0
+
+
+def test_cma_call_phases() -> None:
+    """One traced idle call (the calibration's events, 6.1's formats) and another task's
+    events around it, which belong to no call."""
+    t = "init-1 [000] ..... "
+    lines = [
+        f"{t} 1.000000: cma_alloc_start: name=reserved count=256 align=0",
+        "  sh-40 [001] ..... 1.000001: mm_page_pcpu_drain: page=(____ptrval____) pfn=0x9 order=0 "
+        "migratetype=1",
+        f"{t} 1.000010: mm_page_pcpu_drain: page=(____ptrval____) pfn=0x10 order=0 migratetype=4",
+        f"{t} 1.000020: mm_page_pcpu_drain: page=(____ptrval____) pfn=0x11 order=0 migratetype=4",
+        f"{t} 1.000030: mm_page_pcpu_drain: page=(____ptrval____) pfn=0x12 order=1 migratetype=4",
+        f"{t} 1.000100: sched_switch: prev_comm=init prev_pid=1 prev_prio=120 prev_state=D ==> "
+        "next_comm=swapper/0 next_pid=0 next_prio=120",
+        "  <idle>-0 [000] d..2. 1.000400: sched_switch: prev_comm=swapper/0 prev_pid=0 "
+        "prev_prio=120 prev_state=R ==> next_comm=init next_pid=1 next_prio=120",
+        f"{t} 1.000410: workqueue_queue_work: work struct=(____ptrval____) "
+        "function=lru_add_drain_per_cpu workqueue=mm_percpu_wq req_cpu=1 cpu=1",
+        "  kworker/1:1-30 [001] ..... 1.000500: workqueue_execute_end: work struct "
+        "(____ptrval____): function lru_add_drain_per_cpu",
+        f"{t} 1.000600: mm_migrate_pages: nr_succeeded=0 nr_failed=0 nr_thp_succeeded=0 "
+        "nr_thp_failed=0 nr_thp_split=0 mode=MIGRATE_SYNC reason=contig_range",
+        f"{t} 1.000700: test_pages_isolated: start_pfn=0x10 end_pfn=0x110 fin_pfn=0x110 "
+        "ret=success",
+        f"{t} 1.000800: cma_alloc_finish: name=reserved pfn=0x10 page=(____ptrval____) count=256 "
+        "align=0",
+        f"{t} 2.000000: cma_alloc_start: name=reserved count=1 align=0",
+    ]
+    first, unfinished = cma_call_phases(parse_trace("\n".join(lines)))
+    assert first.count == 256 and first.start_s == 1.0 and first.finish_s == 1.0008
+    assert first.isolated_s == 1.0007
+    # the caller's own drain events only: 2 order-0 pages and an order-1
+    assert (first.drain_first_s, first.drain_last_s, first.drained_pages) == (1.00001, 1.00003, 4)
+    assert first.lru_queued_s == 1.00041 and first.lru_done_s == 1.0005 and first.lru_cpus == 1
+    assert first.migrations == 1
+    assert round(first.offcpu_isolating_s, 6) == 0.0003 and first.offcpu_finishing_s == 0
+    assert unfinished.count == 1 and unfinished.finish_s is None and unfinished.isolated_s is None
+    assert set(first.to_dict()) >= {"count", "drained_pages", "offcpu_isolating_s"}
 
 
 def test_cma_failures_from_dmesg() -> None:

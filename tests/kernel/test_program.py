@@ -230,7 +230,18 @@ def test_calibration_program() -> None:
     board = GuestBoard(ram=512 * MiB, cpus=2, cma_bytes=128 * MiB)
     p = calibration_program(board, small_reps=9)
     [run] = _lines(p, "run")
-    assert run["mode"] == "calibrate" and run["trace"] == "0" and run["small_reps"] == "9"
+    assert run["mode"] == "calibrate" and run["small_reps"] == "9"
+    # the traced sweep: cma, page_isolation and the extra events that time the phases
+    assert run["trace"] == "1" and run["trace_kmem"] == "off"
+    extra = run["trace_extra"].split(",")
+    assert {"kmem:mm_page_pcpu_drain", "sched:sched_switch"} <= set(extra)
+    # the data disk holds the storage and reclaim file; none without it
+    assert [(f.name, f.pages) for f in p.data_files()] == [("calib.dat", 65536)]
+    assert calibration_program(board, calib_file_pages=0).data_files() == []
+    # a run program never gets the calibration file, whatever its options
+    assert GuestProgram(board, 1, options=(("calib_file_pages", 9),)).data_files() == []
+    with pytest.raises(ProgramError, match="unknown run option 'reps'"):
+        calibration_program(board, reps=3)
 
 
 def test_tv_evening_converts_whole() -> None:

@@ -21,6 +21,7 @@ The API::
     )
     run = kernel.run_program(program)         # a GuestRun: samples, requests, trace, dmesg
     costs = kernel.measure_costs(program.board)
+    fit = calibrate.fit(calibrate.measure(board))  # cmadev.kernel.calibrate: a CostModel
 
 Host packages (Debian): ``qemu-system-x86 e2fsprogs`` to run; ``linux-source-6.1 bc bison
 flex libelf-dev libssl-dev build-essential`` to build the kernel; ``busybox-static`` and

@@ -25,10 +25,10 @@ every result says so in its ``notes``, with everything else the guest could not 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
-from cmadev.kernel.program import program_from_scenario
+from cmadev.kernel.program import GuestProgram, Value, program_from_scenario
 from cmadev.kernel.results import BufferRequest, GuestRun, Sample
 from cmadev.kernel.runner import run_program
 from cmadev.results import CmaResult, DeviceResult, ScenarioResult
@@ -72,6 +72,51 @@ def scenario_timeline(scenario: Scenario) -> list[TimelineEntry]:
     return out
 
 
+def device_paths(scenario: Scenario) -> dict[str, str]:
+    """The request path of each device in the timeline: ``debugfs`` (``cma_alloc`` without
+    clearing) for a device whose buffers are not cleared (``zero_buffers`` false), else the
+    CMA dma-heap, which clears every page as the model's dma-heap does."""
+    specs = scenario.device_specs()
+    return {
+        step.device: "dma_heap" if specs[step.device].zero_buffers else "debugfs"
+        for step in scenario.timeline
+    }
+
+
+def scenario_program(
+    scenario: Scenario,
+    seed: Optional[int] = None,
+    *,
+    workloads: Optional[Sequence[Mapping[str, Any]]] = None,
+    time_scale: float = 1.0,
+    via: Union[str, Mapping[str, str], None] = None,
+    merge_areas: bool = False,
+    fs_types: Optional[Mapping[str, str]] = None,
+    options: Optional[Mapping[str, Value]] = None,
+) -> GuestProgram:
+    """The guest program of ``scenario``: its board, workloads (``workloads``: their engine
+    form instead, e.g. with a field the model does not have yet) and timeline. ``via``: the
+    request path of every device or of each (default: :func:`device_paths`). ``options``:
+    run options (:data:`cmadev.kernel.program.RUN_OPTIONS`)."""
+    seed = scenario.seed if seed is None else seed
+    # The model runs requests still in flight at the end to completion: let the guest run
+    # on by the longest deadline, so that they finish there too.
+    grace = max((spec.deadline for spec in scenario.device_specs().values()), default=0)
+    return program_from_scenario(
+        scenario.board_spec().to_engine("balanced", seed=seed),
+        [w.to_engine() for w in scenario.workloads] if workloads is None else workloads,
+        scenario_timeline(scenario),
+        duration_ns=scenario.duration + grace,
+        sample_interval_ns=scenario.sample_interval,
+        seed=seed,
+        time_scale=time_scale,
+        via=device_paths(scenario) if via is None else via,
+        merge_areas=merge_areas,
+        fs_types=fs_types,
+        options=options,
+    )
+
+
 def run_on_kernel(
     scenario: Scenario,
     policy: Union[Policy, str, None] = None,
@@ -84,24 +129,18 @@ def run_on_kernel(
     """Run ``scenario`` on a real kernel (see the module docstring). ``options``: ``kernel``
     (a bzImage path: a vendor tree, a kernel with GCMA or ZONE_CMA patches; default: the
     cmadev kernel, built and cached), ``accel`` (``tcg`` or ``kvm``), ``time_scale``,
-    ``via`` (``dma_heap`` or ``debugfs``), ``merge_areas``, ``fs_types``, ``timeout``."""
+    ``via`` (``dma_heap`` or ``debugfs``, or a mapping per device; default: debugfs for a
+    device that does not clear its buffers, else the dma-heap), ``merge_areas``,
+    ``fs_types``, ``timeout``."""
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise TypeError(f"unknown kernel backend options {sorted(unknown)}; use {_OPTIONS}")
     seed = scenario.seed if seed is None else seed
-    board = scenario.board_spec()
-    # The model runs requests still in flight at the end to completion: let the guest run
-    # on by the longest deadline, so that they finish there too.
-    grace = max((spec.deadline for spec in scenario.device_specs().values()), default=0)
-    program = program_from_scenario(
-        board.to_engine("balanced", seed=seed),
-        [w.to_engine() for w in scenario.workloads],
-        scenario_timeline(scenario),
-        duration_ns=scenario.duration + grace,
-        sample_interval_ns=scenario.sample_interval,
-        seed=seed,
+    program = scenario_program(
+        scenario,
+        seed,
         time_scale=float(options.get("time_scale", 1.0)),
-        via=options.get("via", "dma_heap"),
+        via=options.get("via"),
         merge_areas=bool(options.get("merge_areas", False)),
         fs_types=options.get("fs_types"),
     )
@@ -230,7 +269,7 @@ def _buffer(run: GuestRun, r: BufferRequest, area: str, call: Any) -> CmaResult:
         errno=None if r.ok else r.errno.lstrip("-") or "ENOMEM",
         busy_retries=call.busy_retries if call is not None else 0,
         passes=1,
-        pages_migrated=call.migrated if call is not None else 0,
+        pages_migrated=call.migrated if call is not None else r.migrated or 0,
         pages_reclaimed=0,
         pages_discarded=0,
         failed_attempts=call.isolation_failures if call is not None else 0,
@@ -313,4 +352,11 @@ def _cma_files(sample: Sample) -> dict[str, int]:
 
 register_backend("kernel", run_on_kernel)
 
-__all__ = ["ARCH_NOTE", "guest_result", "run_on_kernel", "scenario_timeline"]
+__all__ = [
+    "ARCH_NOTE",
+    "device_paths",
+    "guest_result",
+    "run_on_kernel",
+    "scenario_program",
+    "scenario_timeline",
+]

@@ -34,6 +34,11 @@ class GuestError(KernelBackendError):
         self.command = command
 
 
+class CalibrationError(KernelBackendError):
+    """A calibration's measurements cannot give a cost model: a figure the fit needs is
+    missing (the message says which, and how to measure it)."""
+
+
 class ProgramError(KernelBackendError, SpecError):
     """A guest program, or the scenario pieces it is made from, cannot run on the guest."""
 

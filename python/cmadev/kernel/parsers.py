@@ -11,7 +11,7 @@ holds real examples.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 MIGRATE_TYPES_6_1 = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
@@ -313,6 +313,124 @@ def cma_calls(events: list[TraceEvent]) -> list[CmaCall]:
     return sorted(done, key=lambda c: c.start_s)
 
 
+@dataclass(frozen=True)
+class CmaPhases:
+    """When each phase of one ``cma_alloc`` ended, from the events of a traced call (times on
+    the trace clock, seconds). 6.1's ``alloc_contig_range`` runs, in the caller's task:
+    ``start_isolate_page_range``; ``drain_all_pages`` (remote since 6.0: the caller frees each
+    CPU's lists itself, one ``mm_page_pcpu_drain`` per page); ``lru_cache_disable``
+    (``synchronize_rcu_expedited``, then ``__lru_add_drain_all``: a
+    ``lru_add_drain_per_cpu`` work item queued on every CPU and flushed); the migration loop
+    with its ``isolate_migratepages_range`` walk; ``test_pages_isolated`` (its event ends the
+    walk over the range); then ``isolate_freepages_range`` and ``undo_isolate_page_range``
+    until ``cma_alloc_finish``. Fields are None where the trace has no such event."""
+
+    count: int
+    start_s: float
+    isolated_s: Optional[float]
+    """The first ``test_pages_isolated`` of the call."""
+    finish_s: Optional[float]
+    drain_first_s: Optional[float]
+    drain_last_s: Optional[float]
+    drained_pages: int
+    lru_queued_s: Optional[float]
+    """The first ``workqueue_queue_work`` of ``lru_add_drain_per_cpu`` by the caller: the end
+    of ``synchronize_rcu_expedited``."""
+    lru_done_s: Optional[float]
+    """The last ``workqueue_execute_end`` of ``lru_add_drain_per_cpu`` before the walk."""
+    lru_cpus: int
+    migrations: int
+    """``mm_migrate_pages`` batches during the call (an idle area has one, of no page)."""
+    offcpu_isolating_s: float = 0.0
+    """Time the caller was switched out (``sched_switch``) before ``test_pages_isolated``:
+    waiting, on an idle area, for ``synchronize_rcu_expedited`` and the flushes."""
+    offcpu_finishing_s: float = 0.0
+    """The same from ``test_pages_isolated`` to ``cma_alloc_finish``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_LRU_WORK = "lru_add_drain_per_cpu"
+
+
+def _work_function(e: TraceEvent) -> str:
+    """The function of a workqueue event (``function=f`` or ``...: function f``)."""
+    return e.fields.get("function") or e.text.rsplit(" ", 1)[-1]
+
+
+def cma_call_phases(events: list[TraceEvent]) -> list[CmaPhases]:
+    """The phases of each ``cma_alloc`` in ``events`` (see :class:`CmaPhases`), in order. It
+    needs ``cma:*`` and ``page_isolation:*``; the drain, the LRU drain and the time off the
+    CPU also need ``kmem:mm_page_pcpu_drain``, ``workqueue:*`` and ``sched:sched_switch`` (the
+    calibration's ``trace_extra``)."""
+    out: list[CmaPhases] = []
+    open_calls: dict[int, dict[str, Any]] = {}
+    switched_out: dict[int, float] = {}
+
+    def close(pid: int, finish: Optional[float]) -> None:
+        c = open_calls.pop(pid)
+        switched_out.pop(pid, None)
+        out.append(CmaPhases(finish_s=finish, **c))
+
+    for e in events:
+        if e.event == "sched_switch":
+            prev, nxt = e.int_field("prev_pid"), e.int_field("next_pid")
+            if prev in open_calls:
+                switched_out[prev] = e.time_s
+            if nxt in open_calls and nxt in switched_out:
+                back = open_calls[nxt]
+                key = "offcpu_isolating_s" if back["isolated_s"] is None else "offcpu_finishing_s"
+                back[key] += e.time_s - switched_out.pop(nxt)
+            continue
+        if e.event == "cma_alloc_start":
+            if e.pid in open_calls:
+                close(e.pid, None)
+            open_calls[e.pid] = {
+                "count": e.int_field("count") or 0,
+                "start_s": e.time_s,
+                "isolated_s": None,
+                "drain_first_s": None,
+                "drain_last_s": None,
+                "drained_pages": 0,
+                "lru_queued_s": None,
+                "lru_done_s": None,
+                "lru_cpus": 0,
+                "migrations": 0,
+                "offcpu_isolating_s": 0.0,
+                "offcpu_finishing_s": 0.0,
+            }
+            continue
+        if e.event == "workqueue_execute_end" and _work_function(e) == _LRU_WORK:
+            # a kworker finished its item: the flush of every open call that queued one
+            for waiting in open_calls.values():
+                if waiting["lru_queued_s"] is not None and waiting["isolated_s"] is None:
+                    waiting["lru_done_s"] = e.time_s
+            continue
+        c = open_calls.get(e.pid)
+        if c is None:
+            continue
+        before_walk = c["isolated_s"] is None
+        if e.event == "mm_page_pcpu_drain" and before_walk and c["lru_queued_s"] is None:
+            if c["drain_first_s"] is None:
+                c["drain_first_s"] = e.time_s
+            c["drain_last_s"] = e.time_s
+            c["drained_pages"] += 1 << (e.int_field("order") or 0)
+        elif e.event == "workqueue_queue_work" and _work_function(e) == _LRU_WORK and before_walk:
+            if c["lru_queued_s"] is None:
+                c["lru_queued_s"] = e.time_s
+            c["lru_cpus"] += 1
+        elif e.event == "mm_migrate_pages":
+            c["migrations"] += 1
+        elif e.event == "test_pages_isolated" and before_walk:
+            c["isolated_s"] = e.time_s
+        elif e.event == "cma_alloc_finish":
+            close(e.pid, e.time_s)
+    for pid in list(open_calls):
+        close(pid, None)
+    return sorted(out, key=lambda c: c.start_s)
+
+
 # --------------------------------------------------------------------------------------------
 # dmesg and the CMA bitmap
 
@@ -383,8 +501,10 @@ __all__ = [
     "BuddyZone",
     "CmaCall",
     "CmaFailure",
+    "CmaPhases",
     "PageTypeInfo",
     "TraceEvent",
+    "cma_call_phases",
     "cma_calls",
     "free_runs",
     "parse_buddyinfo",

@@ -71,6 +71,7 @@ _FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
         ("growth_pages_per_s", True),
         ("touch_rate_pages_per_s", False),
         ("write_fraction", False),
+        ("mlock", False),
     ),
     "direct_io": (
         ("buffer_pages", True),
@@ -286,13 +287,37 @@ RUN_OPTIONS: dict[str, Value] = {
     "trace_limit_bytes": 64 << 20,
     "drop_caches": True,
     "request_grace_ns": 120_000_000_000,
+    "trace_extra": "",
 }
 """The run options and their defaults: ``trace`` (ftrace events on), ``trace_kmem`` (``cma``:
 kmem:mm_page_alloc/free only for pfns in the CMA area; ``all``; ``off``), ``trace_buffer_kb``
 (per-CPU ring buffer), ``trace_limit_bytes`` (trace text kept at most), ``drop_caches``
 (before time 0), ``request_grace_ns`` (how long requests in flight at the end may take),
-``thp`` (``always``/``madvise``/``never``; absent: the kernel's default, madvise),
-``small_reps`` and ``fill_fraction`` (calibration)."""
+``trace_extra`` (more trace events, ``system:event`` joined by commas; ``-system:event``
+turns one of the default systems' events off), ``thp``
+(``always``/``madvise``/``never``; absent: the kernel's default, madvise), and for the
+calibration :data:`CALIBRATION_OPTIONS`."""
+
+CALIBRATION_OPTIONS: dict[str, Value] = {
+    "trace": True,
+    "trace_kmem": "off",
+    "trace_extra": "kmem:mm_page_pcpu_drain,workqueue:workqueue_queue_work,"
+    "workqueue:workqueue_execute_end,sched:sched_switch",
+    "small_reps": 31,
+    "phase_reps": 5,
+    "fill_fraction": 0.85,
+    "fill_reps": 2,
+    "calib_file_pages": 65536,
+}
+"""The calibration's options (:func:`calibration_program`) and their defaults: ``trace``
+(a second idle sweep through debugfs, traced, whose events time each call's phases; the
+extra events are the per-CPU list drains, the workqueue items of ``lru_add_drain_all`` and
+the caller's context switches),
+``small_reps`` (calls of 1 and 16 pages; 5 of the larger sizes), ``phase_reps`` (calls per size
+in the traced sweep), ``fill_fraction`` (of ``MemAvailable``, held by an anonymous process
+while the ``fill_`` sweep runs, and again for the reclaim measurement), ``fill_reps`` (more
+filled sweeps through debugfs, ``fill1_``..., each with a new filler), ``calib_file_pages``
+(a file on the data disk for the storage and reclaim measurements; 0: none)."""
 
 
 @dataclass(frozen=True)
@@ -329,12 +354,10 @@ class GuestProgram:
                     f"step {step.seq} names device {step.device!r}, which the program does not "
                     f"declare (devices: {', '.join(names) or 'none'})"
                 )
+        known = [*RUN_OPTIONS, "thp", *(k for k in CALIBRATION_OPTIONS if k not in RUN_OPTIONS)]
         for key, _ in self.options:
-            if key not in RUN_OPTIONS and key not in ("thp", "small_reps", "fill_fraction"):
-                raise ProgramError(
-                    f"unknown run option {key!r}: use one of "
-                    f"{', '.join([*RUN_OPTIONS, 'thp', 'small_reps', 'fill_fraction'])}"
-                )
+            if key not in known:
+                raise ProgramError(f"unknown run option {key!r}: use one of {', '.join(known)}")
 
     def option(self, key: str) -> Value:
         for k, v in self.options:
@@ -354,12 +377,17 @@ class GuestProgram:
         return replace(self, options=tuple(merged.items()))
 
     def data_files(self) -> list[DataFile]:
-        """The files the readers and writers need on the data disk."""
-        return [
+        """The files the readers and writers need on the data disk (and the calibration's
+        ``calib.dat``)."""
+        files = [
             DataFile(w.file, int(w.param("file_pages", 1) or 1))
             for w in self.workloads
             if w.kind in ("page_cache_reader", "writer")
         ]
+        calib = int(self.option("calib_file_pages") or 0) if self.mode == "calibrate" else 0
+        if calib > 0:
+            files.append(DataFile("calib.dat", calib))
+        return files
 
     def dio_disks(self) -> list[DioDisk]:
         """One latency disk per O_DIRECT workload (``hold`` = ``pin``)."""
@@ -706,18 +734,20 @@ def program_from_scenario(
 
 
 def calibration_program(board: GuestBoard, **options: Value) -> GuestProgram:
-    """The program of :func:`cmadev.kernel.measure_costs`: micro-measurements, no workloads."""
+    """The program of :func:`cmadev.kernel.measure_costs`: micro-measurements, no workloads.
+    ``options`` override :data:`CALIBRATION_OPTIONS` (and may set run options)."""
     return GuestProgram(
         board=board,
         duration_ns=1,
         sample_interval_ns=0,
         mode="calibrate",
-        options=tuple({"trace": False, **options}.items()),
+        options=tuple({**CALIBRATION_OPTIONS, **options}.items()),
     )
 
 
 __all__ = [
     "ACTIONS",
+    "CALIBRATION_OPTIONS",
     "FS_TYPES",
     "GUEST_AREA",
     "RUN_OPTIONS",

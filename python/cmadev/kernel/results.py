@@ -151,6 +151,9 @@ class BufferRequest:
     latency_ns: int
     result: int
     errno: str
+    migrated: Optional[int] = None
+    """``pgmigrate_success``'s growth over the call (all migrations in the guest meanwhile);
+    None from an agent that did not record it."""
 
     @property
     def ok(self) -> bool:
@@ -410,6 +413,7 @@ def assemble(
                     latency_ns=_int(kv, "latency_ns"),
                     result=_int(kv, "result"),
                     errno=kv.get("errno", ""),
+                    migrated=_int(kv, "migrated") if "migrated" in kv else None,
                 )
             )
         elif rec.tag == "action":

@@ -15,6 +15,7 @@ from cmadev.kernel.build import KernelImage, ensure_kernel, kernel_image
 from cmadev.kernel.disks import data_image, fs_image, sparse_file, write_swap_header
 from cmadev.kernel.errors import GuestError, ResultsError
 from cmadev.kernel.initramfs import Initramfs, ensure_initramfs, write_initrd
+from cmadev.kernel.parsers import cma_call_phases
 from cmadev.kernel.program import GuestBoard, GuestProgram, calibration_program
 from cmadev.kernel.results import GuestRun, agent_error, assemble, read_records
 
@@ -238,7 +239,14 @@ def host_memory_costs(agent: Path) -> dict[str, float]:
     return out
 
 
-RATIO_KEYS = ("memcpy_page_ns", "zero_page_ns", "anon_fault_ns", "anon_unmap_page_ns")
+RATIO_KEYS = (
+    "memcpy_page_ns",
+    "zero_page_ns",
+    "anon_fault_ns",
+    "anon_unmap_page_ns",
+    "cow_fault_ns",
+    "populate_page_ns",
+)
 
 
 def measure_costs(
@@ -263,11 +271,19 @@ def measure_costs(
       ``_release_`` counterparts and ``_failed``/``_migrated`` counts; the same with
       ``fill_`` while an anonymous process holds ``fill_pages`` (so the area holds pages to
       migrate; ``fill_cma_free_kb`` says how full it was);
+      the traced sweep's latencies as ``phase_debugfs_alloc_<pages>_ns``; ``cow_fault_ns``
+      (a copy-on-write fault: the kernel copies the page), ``populate_page_ns``
+      (``MADV_POPULATE_WRITE``: a fault's work without the trap); the board's memory
+      (``mem_total_kb``, ``mem_free_kb``, ``min_free_kbytes``); with a data disk
+      (``calib_file_pages``), ``storage_{read,write}_{4k,1m}_ns`` (O_DIRECT) and
+      ``reclaim_*`` (kswapd's and the filler's CPU time, pages scanned and stolen);
+    - ``phases``: one :class:`~cmadev.kernel.parsers.CmaPhases` (as a dict) per traced call;
     - ``host``: the memory figures on this host;
     - ``ratio``: guest / host for each memory figure (TCG is roughly 15x for memcpy);
     - ``kernel``, ``accel``, ``wall_s``, ``qemu_command``.
 
-    ``options`` go to the calibration program (``small_reps``, ``fill_fraction``).
+    ``options`` go to the calibration program (:data:`~cmadev.kernel.program.
+    CALIBRATION_OPTIONS`). :mod:`cmadev.kernel.calibrate` fits a cost model to them.
     """
     base = ensure_initramfs(cache_dir=cache_dir)
     program = calibration_program(board, **options)
@@ -288,6 +304,7 @@ def measure_costs(
     }
     return {
         "guest": dict(run.calibration),
+        "phases": [p.to_dict() for p in cma_call_phases(run.trace_events())],
         "host": host,
         "ratio": ratio,
         "kernel": run.kernel_version,

@@ -78,6 +78,8 @@ const char *errno_name(int err);
 /* How many of the pages at addr are mapped to frames of the CMA area, from
  * /proc/self/pagemap (PFNs are shown to CAP_SYS_ADMIN: the agent is root); -1 if unknown. */
 int64_t pages_in_cma(const void *addr, uint64_t pages);
+/* A counter of /proc/vmstat (0 if absent). */
+uint64_t vmstat_value(const char *name);
 
 /* ---------------------------------------------------------------- results stream */
 

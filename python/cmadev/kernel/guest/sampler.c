@@ -187,6 +187,35 @@ int trace_setup(const struct line *cfg)
 	e = trace_write("events/kmem/mm_page_alloc_extfrag/enable", "1");
 	if (e)
 		results_note("trace: cannot enable kmem:mm_page_alloc_extfrag: %s", errno_name(e));
+	/* trace_extra: more events, "system:event,system:event" (the calibration times the
+	 * phases of cma_alloc with kmem:mm_page_pcpu_drain and the workqueue events); with a
+	 * leading '-', an event of the systems above turned off (the per-page ones of a
+	 * migration, "-migrate:set_migration_pte", for a run that should be disturbed less) */
+	const char *extra = kv_str(cfg, "trace_extra", "");
+	while (extra && *extra) {
+		const char *comma = strchr(extra, ',');
+		size_t n = comma ? (size_t)(comma - extra) : strlen(extra);
+		char name[96], file[160];
+		int on = 1;
+		if (n && *extra == '-') {
+			on = 0;
+			extra++;
+			n--;
+		}
+		if (n && n < sizeof name) {
+			memcpy(name, extra, n);
+			name[n] = 0;
+			char *colon = strchr(name, ':');
+			if (colon)
+				*colon = '/';
+			snprintf(file, sizeof file, "events/%s/enable", name);
+			e = trace_write(file, on ? "1" : "0");
+			if (e)
+				results_note("trace: cannot enable %.*s: %s", (int)n, extra,
+					     errno_name(e));
+		}
+		extra = comma ? comma + 1 : NULL;
+	}
 	trace_fd = open(TRACING "/trace_pipe", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (trace_fd < 0)
 		return -errno;

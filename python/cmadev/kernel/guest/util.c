@@ -339,3 +339,19 @@ int64_t pages_in_cma(const void *addr, uint64_t pages)
 	close(fd);
 	return (int64_t)in;
 }
+
+uint64_t vmstat_value(const char *name)
+{
+	char *s = read_file("/proc/vmstat", NULL);
+	if (!s)
+		return 0;
+	size_t n = strlen(name);
+	uint64_t v = 0;
+	for (char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == ' ') {
+			v = strtoull(p + n + 1, NULL, 10);
+			break;
+		}
+	free(s);
+	return v;
+}

@@ -222,7 +222,9 @@ static int pipe_for(uint32_t pages, int fds[2])
 /* ---------------------------------------------------------------- anon_hog */
 
 /* v[0] pages faulted in, v[1] re-touches, v[2] of them writes, v[3] when the hog reached
- * its size (ns since t0, 0: never), v[4] of its pages in the CMA area when it stopped. */
+ * its size (ns since t0, 0: never), v[4] of its pages in the CMA area when it stopped, v[5]
+ * the errno of mlock2 (with mlock=1: MLOCK_ONFAULT, each page locked, Unevictable, as it is
+ * faulted in). */
 static void run_anon_hog(const struct line *l, struct wstats *st, uint64_t start,
 			 uint64_t stop)
 {
@@ -236,6 +238,13 @@ static void run_anon_hog(const struct line *l, struct wstats *st, uint64_t start
 		st->last_errno = (uint64_t)errno;
 		note(st, "mmap of %" PRIu64 " pages failed: %s", target, errno_name(errno));
 		return;
+	}
+	if (kv_u64(l, "mlock", 0) && mlock2(p, target * PAGE_SZ, MLOCK_ONFAULT) != 0) {
+		st->v[5] = (uint64_t)errno;
+		st->failures++;
+		st->last_errno = (uint64_t)errno;
+		note(st, "mlock2(MLOCK_ONFAULT) of %" PRIu64 " pages failed: %s", target,
+		     errno_name(errno));
 	}
 	struct rng r;
 	rng_seed(&r, g.seed * 1000003 + kv_u64(l, "id", 0));
@@ -702,7 +711,7 @@ static const struct {
 	runner run;
 	const char *counters; /* names of v[0..], space separated (reported to the host) */
 } kinds[] = {
-	{ "anon_hog", run_anon_hog, "pages_faulted touches write_touches full_at_ns pages_in_cma" },
+	{ "anon_hog", run_anon_hog, "pages_faulted touches write_touches full_at_ns pages_in_cma mlock_errno" },
 	{ "page_cache_reader", run_reader, "reads read_ns read_max_ns read_errors" },
 	{ "writer", run_writer, "pages_written fsyncs fsync_ns fsync_max_ns" },
 	{ "direct_io", run_direct_io,
