@@ -43,6 +43,7 @@ impl Machine {
         self.check_gcma()?;
         self.check_holds()?;
         self.check_allocations()?;
+        self.check_node_stat()?;
         Ok(())
     }
 

@@ -13,6 +13,7 @@
 //! | `page_alloc.rs` | `mm/page_alloc.c` | buddy allocator, fallback, per-CPU lists |
 //! | `placement.rs` | (policy seam) | where movable requests take CMA pages |
 //! | `vmscan.rs` | `mm/vmscan.c` | LRU, reclaim, kswapd |
+//! | `meminfo.rs` | `fs/proc/meminfo.c`, `si_mem_available` | node page counters, meminfo values |
 //! | `writeback.rs` | `mm/page-writeback.c` | dirty pages, writeback, swap, storage |
 //! | `memory.rs` | `mm/memory.c`, `mm/filemap.c` | faults, refaults, owners' pages |
 //! | `owner.rs` | `page->mapping`, page tables | owners and their mappings (slots) |
@@ -49,6 +50,7 @@ pub mod gfp;
 pub mod gup;
 pub mod list;
 pub mod machine;
+pub mod meminfo;
 pub mod memory;
 pub mod memory_hotplug;
 pub mod migrate;

@@ -62,6 +62,8 @@ pub struct Machine {
     pub series: crate::series::Series,
     /// The guaranteed-CMA backend's cache pages (`gcma.rs`).
     pub gcma: crate::gcma::Gcma,
+    /// The node page counters behind `/proc/meminfo` (`meminfo.rs`).
+    pub node_stat: crate::meminfo::NodeStat,
 }
 
 impl Machine {
@@ -106,6 +108,7 @@ impl Machine {
             writeback: Default::default(),
             series: Default::default(),
             gcma: Default::default(),
+            node_stat: Default::default(),
             cfg,
         };
         m.boot(cma_start)?;

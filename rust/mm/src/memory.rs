@@ -133,6 +133,7 @@ impl Machine {
         })?;
         if kind.is_movable_kind() {
             self.lru_add(pfn);
+            self.account_page_mapped(pfn);
         }
         Ok(pfn)
     }
@@ -175,6 +176,7 @@ impl Machine {
                 self.owners.name(owner)
             ));
         }
+        self.account_page_unmapped(pfn);
         if page.test(pg::LRU) {
             self.lru_del(pfn);
         }

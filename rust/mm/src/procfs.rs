@@ -3,39 +3,16 @@
 
 use std::fmt::Write;
 
-use crate::config::{MAX_PAGE_ORDER, PAGE_SIZE};
+use crate::config::MAX_PAGE_ORDER;
 use crate::page::Kind;
 use crate::pageblock::{Migratetype, MIGRATE_TYPES};
 use crate::pfn::Pfn;
 use crate::Machine;
 
 impl Machine {
-    /// `/proc/meminfo`, in kB.
+    /// `/proc/meminfo`, in kB: the lines whose values the model keeps (`meminfo.rs`).
     pub fn meminfo(&self) -> Vec<(&'static str, u64)> {
-        let kb = |pages: u64| pages * PAGE_SIZE / 1024;
-        let managed: u64 = self.zones.iter().map(|z| z.managed_pages).sum();
-        let free: u64 = self.zones.iter().map(|z| z.nr_free_pages).sum();
-        let lru = self.lru_sizes();
-        let cma_total: u64 = self.cma.iter().map(|a| a.count as u64).sum();
-        let cma_free: u64 = self.zones.iter().map(|z| z.nr_free_cma).sum();
-        let swap_total = self.cfg.swap / PAGE_SIZE;
-        vec![
-            ("MemTotal", kb(managed)),
-            ("MemFree", kb(free)),
-            ("Active(anon)", kb(lru[1])),
-            ("Inactive(anon)", kb(lru[0])),
-            ("Active(file)", kb(lru[3])),
-            ("Inactive(file)", kb(lru[2])),
-            ("SwapTotal", kb(swap_total)),
-            (
-                "SwapFree",
-                kb(swap_total - self.writeback.swap_used.min(swap_total)),
-            ),
-            ("Dirty", kb(self.writeback.nr_dirty)),
-            ("Writeback", kb(self.writeback.nr_writeback)),
-            ("CmaTotal", kb(cma_total)),
-            ("CmaFree", kb(cma_free)),
-        ]
+        self.meminfo_values().lines()
     }
 
     pub fn meminfo_text(&self) -> String {
@@ -133,6 +110,11 @@ impl Machine {
             ("nr_dirty".into(), self.writeback.nr_dirty),
             ("nr_writeback".into(), self.writeback.nr_writeback),
         ];
+        v.extend(
+            self.node_stat_gauges()
+                .into_iter()
+                .map(|(k, n)| (k.into(), n)),
+        );
         v.extend(self.vmstat.iter().map(|(k, n)| (k.to_string(), n)));
         v
     }

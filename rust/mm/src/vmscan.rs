@@ -320,6 +320,7 @@ impl Machine {
             }
         }
         self.clear_dirty_accounting(pfn);
+        self.account_page_unmapped(pfn);
         let cpu = self.owners.cpu(page.owner);
         self.free_pages(pfn, page.order(), cpu);
     }

@@ -1,0 +1,239 @@
+//! The values of `/proc/meminfo` a user looks at first, from engine state: the node page
+//! counters the kernel keeps for them (`enum node_stat_item`, kept up to date where a page
+//! enters or leaves its owner's mapping, as `__filemap_add_folio`, `shmem_add_to_page_cache`,
+//! `page_add_new_anon_rmap` and their removals do), and the functions that turn them into
+//! the lines `fs/proc/meminfo.c` (`meminfo_proc_show`) prints, `si_mem_available`
+//! (`mm/page_alloc.c`, 6.1) first. Every value is O(zones + workloads): nothing walks the
+//! frames.
+//!
+//! The layout of `/proc/meminfo` (every line, in order, with the kernel's widths) is
+//! `procfs.rs`'s; this file gives it [`MemInfo`], in pages.
+//!
+//! What the model does not track, and so does not put here: `Shmem`, `Mlocked` and
+//! `Unevictable` (no shmem, no mlock yet), `SwapCached` (no swap cache:
+//! a page swapped in leaves swap at once), `Slab`/`SReclaimable`/`SUnreclaim`/`KReclaimable`
+//! (the model's kernel pages are not slab and nothing reclaims them), page tables, kernel
+//! stacks, vmalloc, per-CPU memory, huge pages.
+
+use crate::config::PAGE_SIZE;
+use crate::error::{MmError, MmResult};
+use crate::owner::{pfn_slot, slot_is_resident, slot_pfn};
+use crate::page::Kind;
+use crate::pfn::Pfn;
+use crate::workload::WorkloadKind;
+use crate::zone::Wmark;
+use crate::Machine;
+
+/// The node page counters the model keeps (`enum node_stat_item`), in pages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStat {
+    /// `NR_ANON_MAPPED`: anonymous pages mapped by their owner (`AnonPages`).
+    pub nr_anon_mapped: u64,
+    /// `NR_FILE_PAGES`: page cache (`Cached` + `Buffers` + `SwapCached`).
+    pub nr_file_pages: u64,
+}
+
+/// `/proc/meminfo`'s values that come from the engine's state, in pages: what
+/// `Machine::meminfo_values` computes, for `procfs.rs` to print.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemInfo {
+    pub mem_total: u64,
+    pub mem_free: u64,
+    /// `si_mem_available`.
+    pub mem_available: u64,
+    /// `nr_blockdev_pages`: the block devices' page cache (the `fs_mount` workloads'
+    /// superblock and group-descriptor buffers).
+    pub buffers: u64,
+    /// `NR_FILE_PAGES - SwapCached - Buffers`: the page cache.
+    pub cached: u64,
+    pub active_anon: u64,
+    pub inactive_anon: u64,
+    pub active_file: u64,
+    pub inactive_file: u64,
+    pub swap_total: u64,
+    pub swap_free: u64,
+    pub dirty: u64,
+    pub writeback: u64,
+    /// `NR_ANON_MAPPED`.
+    pub anon_pages: u64,
+    /// `NR_FILE_MAPPED`: file pages mapped into page tables. The model's readers use
+    /// `read()` and no program text is modelled: always 0, its true figure.
+    pub mapped: u64,
+    pub cma_total: u64,
+    pub cma_free: u64,
+}
+
+impl MemInfo {
+    /// `(key, kB)` for each line this struct has, with the kernel's names, in the kernel's
+    /// order (`Active` and `Inactive` are the sums `meminfo_proc_show` prints).
+    pub fn lines(&self) -> Vec<(&'static str, u64)> {
+        let kb = |pages: u64| pages * PAGE_SIZE / 1024;
+        vec![
+            ("MemTotal", kb(self.mem_total)),
+            ("MemFree", kb(self.mem_free)),
+            ("MemAvailable", kb(self.mem_available)),
+            ("Buffers", kb(self.buffers)),
+            ("Cached", kb(self.cached)),
+            ("Active", kb(self.active_anon + self.active_file)),
+            ("Inactive", kb(self.inactive_anon + self.inactive_file)),
+            ("Active(anon)", kb(self.active_anon)),
+            ("Inactive(anon)", kb(self.inactive_anon)),
+            ("Active(file)", kb(self.active_file)),
+            ("Inactive(file)", kb(self.inactive_file)),
+            ("SwapTotal", kb(self.swap_total)),
+            ("SwapFree", kb(self.swap_free)),
+            ("Dirty", kb(self.dirty)),
+            ("Writeback", kb(self.writeback)),
+            ("AnonPages", kb(self.anon_pages)),
+            ("Mapped", kb(self.mapped)),
+            ("CmaTotal", kb(self.cma_total)),
+            ("CmaFree", kb(self.cma_free)),
+        ]
+    }
+}
+
+impl Machine {
+    /// A user page just entered its owner's mapping (a first touch, a refault, a swap-in, a
+    /// page allocated from Python): count it.
+    #[inline]
+    pub(crate) fn account_page_mapped(&mut self, pfn: Pfn) {
+        let page = self.pages[pfn];
+        let n = 1u64 << page.order();
+        let s = &mut self.node_stat;
+        match page.kind() {
+            Kind::Anon => s.nr_anon_mapped += n,
+            Kind::File => s.nr_file_pages += n,
+            _ => {}
+        }
+    }
+
+    /// A user page leaves its owner's mapping (freed, evicted, swapped out): the reverse of
+    /// `account_page_mapped`.
+    #[inline]
+    pub(crate) fn account_page_unmapped(&mut self, pfn: Pfn) {
+        let page = self.pages[pfn];
+        let n = 1u64 << page.order();
+        let s = &mut self.node_stat;
+        match page.kind() {
+            Kind::Anon => s.nr_anon_mapped -= n,
+            Kind::File => s.nr_file_pages -= n,
+            _ => {}
+        }
+    }
+
+    /// `totalreserve_pages` (`calculate_totalreserve_pages`): per zone, its largest
+    /// `lowmem_reserve` plus its high watermark, at most its managed pages.
+    pub fn totalreserve_pages(&self) -> u64 {
+        self.zones
+            .iter()
+            .map(|z| {
+                let max =
+                    z.lowmem_reserve.iter().copied().max().unwrap_or(0) + z.wmark(Wmark::High);
+                max.min(z.managed_pages)
+            })
+            .sum()
+    }
+
+    /// `si_mem_available` (6.1): free pages less the reserves, plus the page cache on the
+    /// file LRU that could go without swapping (less half of it or the low watermarks,
+    /// whichever is smaller), plus the same share of reclaimable kernel memory, which the
+    /// model does not have (its kernel pages are never reclaimed).
+    pub fn si_mem_available(&self) -> u64 {
+        let free: i64 = self.zones.iter().map(|z| z.nr_free_pages as i64).sum();
+        let wmark_low: i64 = self.zones.iter().map(|z| z.wmark(Wmark::Low) as i64).sum();
+        let mut available = free - self.totalreserve_pages() as i64;
+        let lru = self.lru_sizes();
+        let pagecache = (lru[2] + lru[3]) as i64;
+        available += pagecache - (pagecache / 2).min(wmark_low);
+        available.max(0) as u64
+    }
+
+    /// `nr_blockdev_pages`: pages of the block devices' page cache, which the model has for
+    /// the mounted filesystems' superblock buffers (`fs_mount`).
+    pub fn nr_blockdev_pages(&self) -> u64 {
+        self.workloads
+            .list
+            .iter()
+            .filter(|w| matches!(w.kind, WorkloadKind::FsMount(_)))
+            .map(|w| {
+                self.owners.list[w.owner as usize]
+                    .map
+                    .iter()
+                    .filter(|&&s| slot_is_resident(s))
+                    .count() as u64
+            })
+            .sum()
+    }
+
+    /// The values of `/proc/meminfo` the model keeps, in pages ([`MemInfo`]).
+    pub fn meminfo_values(&self) -> MemInfo {
+        let lru = self.lru_sizes();
+        let s = &self.node_stat;
+        let swap_total = self.cfg.swap / PAGE_SIZE;
+        let buffers = self.nr_blockdev_pages();
+        MemInfo {
+            mem_total: self.zones.iter().map(|z| z.managed_pages).sum(),
+            mem_free: self.zones.iter().map(|z| z.nr_free_pages).sum(),
+            mem_available: self.si_mem_available(),
+            buffers,
+            cached: s.nr_file_pages.saturating_sub(buffers),
+            active_anon: lru[1],
+            inactive_anon: lru[0],
+            active_file: lru[3],
+            inactive_file: lru[2],
+            swap_total,
+            swap_free: swap_total - self.writeback.swap_used.min(swap_total),
+            dirty: self.writeback.nr_dirty,
+            writeback: self.writeback.nr_writeback,
+            anon_pages: s.nr_anon_mapped,
+            mapped: 0,
+            cma_total: self.cma.iter().map(|a| a.count as u64).sum(),
+            cma_free: self.zones.iter().map(|z| z.nr_free_cma).sum(),
+        }
+    }
+
+    /// The gauges of `/proc/vmstat` these counters give (`nr_anon_pages`, `nr_file_pages`,
+    /// `nr_mapped`), in pages.
+    pub fn node_stat_gauges(&self) -> Vec<(&'static str, u64)> {
+        let s = &self.node_stat;
+        vec![
+            ("nr_anon_pages", s.nr_anon_mapped),
+            ("nr_mapped", 0),
+            ("nr_file_pages", s.nr_file_pages),
+        ]
+    }
+
+    /// The node counters against the frames: every user page its owner maps, by kind.
+    pub(crate) fn check_node_stat(&self) -> MmResult<()> {
+        let mut counted = NodeStat::default();
+        for (owner, o) in self.owners.list.iter().enumerate() {
+            for &slot in &o.map {
+                if !slot_is_resident(slot) {
+                    continue;
+                }
+                let pfn = slot_pfn(slot);
+                let Some(page) = self.pages.get(pfn.idx()) else {
+                    continue;
+                };
+                if page.owner as usize != owner
+                    || o.map.get(page.index as usize) != Some(&pfn_slot(pfn))
+                {
+                    continue;
+                }
+                let n = 1u64 << page.order();
+                match page.kind() {
+                    Kind::Anon => counted.nr_anon_mapped += n,
+                    Kind::File => counted.nr_file_pages += n,
+                    _ => {}
+                }
+            }
+        }
+        if counted != self.node_stat {
+            return Err(MmError::Bug(format!(
+                "node counters {:?}, the mappings hold {counted:?}",
+                self.node_stat
+            )));
+        }
+        Ok(())
+    }
+}
