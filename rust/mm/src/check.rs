@@ -43,6 +43,7 @@ impl Machine {
         self.check_gcma()?;
         self.check_holds()?;
         self.check_allocations()?;
+        self.check_mlock()?;
         self.check_node_stat()?;
         Ok(())
     }
@@ -220,7 +221,7 @@ impl Machine {
                 }
             }
         }
-        let lru_total: u64 = self.lru_sizes().iter().sum();
+        let lru_total: u64 = self.lru_sizes().iter().sum::<u64>() + self.lru.nr_unevictable;
         if lru_total != on_lru {
             return bug(format!(
                 "LRU lists hold {lru_total} pages, {on_lru} frames have PG_lru"

@@ -13,6 +13,7 @@
 //! | `page_alloc.rs` | `mm/page_alloc.c` | buddy allocator, fallback, per-CPU lists |
 //! | `placement.rs` | (policy seam) | where movable requests take CMA pages |
 //! | `vmscan.rs` | `mm/vmscan.c` | LRU, reclaim, kswapd |
+//! | `mlock.rs` | `mm/mlock.c` | mlock and the unevictable LRU |
 //! | `meminfo.rs` | `fs/proc/meminfo.c`, `si_mem_available` | node page counters, meminfo values |
 //! | `writeback.rs` | `mm/page-writeback.c` | dirty pages, writeback, swap, storage |
 //! | `memory.rs` | `mm/memory.c`, `mm/filemap.c` | faults, refaults, owners' pages |
@@ -54,6 +55,7 @@ pub mod meminfo;
 pub mod memory;
 pub mod memory_hotplug;
 pub mod migrate;
+pub mod mlock;
 pub mod owner;
 pub mod page;
 pub mod page_alloc;

@@ -9,8 +9,8 @@
 //! The layout of `/proc/meminfo` (every line, in order, with the kernel's widths) is
 //! `procfs.rs`'s; this file gives it [`MemInfo`], in pages.
 //!
-//! What the model does not track, and so does not put here: `Shmem`, `Mlocked` and
-//! `Unevictable` (no shmem, no mlock yet), `SwapCached` (no swap cache:
+//! What the model does not track, and so does not put here: `Shmem` (no shmem yet),
+//! `SwapCached` (no swap cache:
 //! a page swapped in leaves swap at once), `Slab`/`SReclaimable`/`SUnreclaim`/`KReclaimable`
 //! (the model's kernel pages are not slab and nothing reclaims them), page tables, kernel
 //! stacks, vmalloc, per-CPU memory, huge pages.
@@ -31,6 +31,8 @@ pub struct NodeStat {
     pub nr_anon_mapped: u64,
     /// `NR_FILE_PAGES`: page cache (`Cached` + `Buffers` + `SwapCached`).
     pub nr_file_pages: u64,
+    /// `NR_MLOCK`: mlocked pages (`Mlocked`), `mlock.rs`.
+    pub nr_mlock: u64,
 }
 
 /// `/proc/meminfo`'s values that come from the engine's state, in pages: what
@@ -50,6 +52,10 @@ pub struct MemInfo {
     pub inactive_anon: u64,
     pub active_file: u64,
     pub inactive_file: u64,
+    /// `NR_UNEVICTABLE`.
+    pub unevictable: u64,
+    /// `NR_MLOCK`.
+    pub mlocked: u64,
     pub swap_total: u64,
     pub swap_free: u64,
     pub dirty: u64,
@@ -80,6 +86,8 @@ impl MemInfo {
             ("Inactive(anon)", kb(self.inactive_anon)),
             ("Active(file)", kb(self.active_file)),
             ("Inactive(file)", kb(self.inactive_file)),
+            ("Unevictable", kb(self.unevictable)),
+            ("Mlocked", kb(self.mlocked)),
             ("SwapTotal", kb(self.swap_total)),
             ("SwapFree", kb(self.swap_free)),
             ("Dirty", kb(self.dirty)),
@@ -94,7 +102,7 @@ impl MemInfo {
 
 impl Machine {
     /// A user page just entered its owner's mapping (a first touch, a refault, a swap-in, a
-    /// page allocated from Python): count it.
+    /// page allocated from Python): count it, and mlock it if the owner is locked.
     #[inline]
     pub(crate) fn account_page_mapped(&mut self, pfn: Pfn) {
         let page = self.pages[pfn];
@@ -103,12 +111,16 @@ impl Machine {
         match page.kind() {
             Kind::Anon => s.nr_anon_mapped += n,
             Kind::File => s.nr_file_pages += n,
-            _ => {}
+            _ => return,
+        }
+        if self.page_unevictable(pfn) {
+            self.mlock_new_page(pfn);
         }
     }
 
     /// A user page leaves its owner's mapping (freed, evicted, swapped out): the reverse of
-    /// `account_page_mapped`.
+    /// `account_page_mapped`, munlocking it first if it was mlocked. Called while the page
+    /// is still on the LRU, if it is.
     #[inline]
     pub(crate) fn account_page_unmapped(&mut self, pfn: Pfn) {
         let page = self.pages[pfn];
@@ -117,7 +129,10 @@ impl Machine {
         match page.kind() {
             Kind::Anon => s.nr_anon_mapped -= n,
             Kind::File => s.nr_file_pages -= n,
-            _ => {}
+            _ => return,
+        }
+        if self.page_unevictable(pfn) {
+            self.munlock_unmapped_page(pfn);
         }
     }
 
@@ -181,6 +196,8 @@ impl Machine {
             inactive_anon: lru[0],
             active_file: lru[3],
             inactive_file: lru[2],
+            unevictable: self.lru.nr_unevictable,
+            mlocked: s.nr_mlock,
             swap_total,
             swap_free: swap_total - self.writeback.swap_used.min(swap_total),
             dirty: self.writeback.nr_dirty,
@@ -192,11 +209,14 @@ impl Machine {
         }
     }
 
-    /// The gauges of `/proc/vmstat` these counters give (`nr_anon_pages`, `nr_file_pages`,
-    /// `nr_mapped`), in pages.
+    /// The gauges of `/proc/vmstat` these counters give (`nr_mlock`, `nr_unevictable`,
+    /// `nr_anon_pages`, `nr_file_pages`, `nr_mapped`), in pages.
     pub fn node_stat_gauges(&self) -> Vec<(&'static str, u64)> {
         let s = &self.node_stat;
         vec![
+            ("nr_zone_unevictable", self.lru.nr_unevictable),
+            ("nr_mlock", s.nr_mlock),
+            ("nr_unevictable", self.lru.nr_unevictable),
             ("nr_anon_pages", s.nr_anon_mapped),
             ("nr_mapped", 0),
             ("nr_file_pages", s.nr_file_pages),
@@ -205,7 +225,10 @@ impl Machine {
 
     /// The node counters against the frames: every user page its owner maps, by kind.
     pub(crate) fn check_node_stat(&self) -> MmResult<()> {
-        let mut counted = NodeStat::default();
+        let mut counted = NodeStat {
+            nr_mlock: self.node_stat.nr_mlock,
+            ..NodeStat::default()
+        };
         for (owner, o) in self.owners.list.iter().enumerate() {
             for &slot in &o.map {
                 if !slot_is_resident(slot) {

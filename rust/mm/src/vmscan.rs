@@ -15,6 +15,10 @@
 //! `zone_watermark_ok_safe` with `alloc_flags == 0`): the check that lets the CMA area sit
 //! idle while kswapd throws page cache away (the seed's second problem).
 //!
+//! Mlocked pages are on the unevictable LRU, which has no list
+//! (6.1: `lruvec_add_folio` counts an LRU_UNEVICTABLE folio but links it nowhere), so
+//! reclaim never meets them (`mlock.rs`).
+//!
 //! Simplified: no MGLRU, no swappiness-driven cost model beyond a fixed anon/file split, no
 //! workingset activation of refaulting pages, anon writeout to swap completes without
 //! holding the page (it is freed at once and the write occupies the storage queue).
@@ -37,6 +41,14 @@ pub const SWAP_CLUSTER_MAX: usize = 32;
 #[derive(Clone, Debug, Default)]
 pub struct Lru {
     pub lists: [List; 4],
+    /// `NR_UNEVICTABLE`: pages on the unevictable LRU, which links them on no list.
+    pub nr_unevictable: u64,
+    /// Owners with `VM_LOCKED` (`mlock.rs`): while there are none, no page is unevictable
+    /// and the LRU's hot paths skip the owner lookup.
+    pub locked_owners: u32,
+    /// `lru_disable_count` (`lru_cache_disable`, `mm/swap.c`): callers migrating in bulk
+    /// bypass the LRU batches while it is above 0.
+    pub lru_disable_count: u32,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -68,25 +80,36 @@ impl Machine {
         base + page.test(pg::ACTIVE) as usize
     }
 
-    /// `lruvec_add_folio`: onto the head of its list.
+    /// `lruvec_add_folio`: onto the head of its list; an unevictable page is only counted.
     pub(crate) fn lru_add(&mut self, pfn: Pfn) {
+        if self.page_unevictable(pfn) {
+            self.pages[pfn].set(pg::LRU);
+            self.lru.nr_unevictable += 1;
+            return;
+        }
         let idx = self.lru_index(pfn);
         self.pages[pfn].set(pg::LRU);
         self.lru.lists[idx].push_head(&mut self.pages, pfn);
     }
 
     pub(crate) fn lru_del(&mut self, pfn: Pfn) {
+        if self.page_unevictable(pfn) {
+            self.lru.nr_unevictable -= 1;
+            self.pages[pfn].clear(pg::LRU);
+            return;
+        }
         let idx = self.lru_index(pfn);
         self.lru.lists[idx].remove(&mut self.pages, pfn);
         self.pages[pfn].clear(pg::LRU);
     }
 
-    /// `folio_mark_accessed`: the first access sets PG_referenced, the second activates.
+    /// `folio_mark_accessed`: the first access sets PG_referenced, the second activates (an
+    /// unevictable page is never activated).
     pub(crate) fn mark_page_accessed(&mut self, pfn: Pfn) {
         let page = self.pages[pfn];
         if !page.test(pg::REFERENCED) {
             self.pages[pfn].set(pg::REFERENCED);
-        } else if !page.test(pg::ACTIVE) && page.test(pg::LRU) {
+        } else if !page.test(pg::ACTIVE) && page.test(pg::LRU) && !self.page_unevictable(pfn) {
             self.lru_del(pfn);
             let p = &mut self.pages[pfn];
             p.set(pg::ACTIVE);
@@ -96,6 +119,8 @@ impl Machine {
         }
     }
 
+    /// The four evictable lists' lengths (inactive anon, active anon, inactive file, active
+    /// file); the unevictable LRU is `lru.nr_unevictable`.
     pub fn lru_sizes(&self) -> [u64; 4] {
         [0, 1, 2, 3].map(|i| self.lru.lists[i].len as u64)
     }

@@ -63,6 +63,12 @@ counters! {
     DirtyMigrations => "dirty_migrations",
     OomKill => "oom_kill",
     AllocFail => "alloc_fail",
+    UnevictablePgsCulled => "unevictable_pgs_culled",
+    UnevictablePgsRescued => "unevictable_pgs_rescued",
+    UnevictablePgsMlocked => "unevictable_pgs_mlocked",
+    UnevictablePgsMunlocked => "unevictable_pgs_munlocked",
+    UnevictablePgsCleared => "unevictable_pgs_cleared",
+    UnevictablePgsStranded => "unevictable_pgs_stranded",
 }
 
 #[derive(Clone, Debug)]

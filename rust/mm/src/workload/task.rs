@@ -288,6 +288,10 @@ impl Machine {
         for hid in holds {
             self.release_hold(hid)?;
         }
+        // Exit munlocks the whole mapping before it unmaps it (`exit_mmap` -> `munlock_vma_page`).
+        if self.owner_locked(owner) {
+            self.mlock_owner(owner, false)?;
+        }
         self.reap_workload(id);
         self.charge = saved;
         Ok(())
