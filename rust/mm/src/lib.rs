@@ -14,6 +14,7 @@
 //! | `placement.rs` | (policy seam) | where movable requests take CMA pages |
 //! | `vmscan.rs` | `mm/vmscan.c` | LRU, reclaim, kswapd |
 //! | `mlock.rs` | `mm/mlock.c` | mlock and the unevictable LRU |
+//! | `shmem.rs` | `mm/shmem.c` | shmem/tmpfs pages: swap-backed page cache |
 //! | `meminfo.rs` | `fs/proc/meminfo.c`, `si_mem_available` | node page counters, meminfo values |
 //! | `writeback.rs` | `mm/page-writeback.c` | dirty pages, writeback, swap, storage |
 //! | `memory.rs` | `mm/memory.c`, `mm/filemap.c` | faults, refaults, owners' pages |
@@ -67,6 +68,7 @@ pub mod prefetch;
 pub mod procfs;
 pub mod rng;
 pub mod series;
+pub mod shmem;
 pub mod trace;
 pub mod vmscan;
 pub mod vmstat;

@@ -9,8 +9,7 @@
 //! The layout of `/proc/meminfo` (every line, in order, with the kernel's widths) is
 //! `procfs.rs`'s; this file gives it [`MemInfo`], in pages.
 //!
-//! What the model does not track, and so does not put here: `Shmem` (no shmem yet),
-//! `SwapCached` (no swap cache:
+//! What the model does not track, and so does not put here: `SwapCached` (no swap cache:
 //! a page swapped in leaves swap at once), `Slab`/`SReclaimable`/`SUnreclaim`/`KReclaimable`
 //! (the model's kernel pages are not slab and nothing reclaims them), page tables, kernel
 //! stacks, vmalloc, per-CPU memory, huge pages.
@@ -29,8 +28,10 @@ use crate::Machine;
 pub struct NodeStat {
     /// `NR_ANON_MAPPED`: anonymous pages mapped by their owner (`AnonPages`).
     pub nr_anon_mapped: u64,
-    /// `NR_FILE_PAGES`: page cache (`Cached` + `Buffers` + `SwapCached`).
+    /// `NR_FILE_PAGES`: page cache, shmem included (`Cached` + `Buffers` + `SwapCached`).
     pub nr_file_pages: u64,
+    /// `NR_SHMEM`: shmem/tmpfs pages (`Shmem`), a part of `nr_file_pages`.
+    pub nr_shmem: u64,
     /// `NR_MLOCK`: mlocked pages (`Mlocked`), `mlock.rs`.
     pub nr_mlock: u64,
 }
@@ -46,7 +47,7 @@ pub struct MemInfo {
     /// `nr_blockdev_pages`: the block devices' page cache (the `fs_mount` workloads'
     /// superblock and group-descriptor buffers).
     pub buffers: u64,
-    /// `NR_FILE_PAGES - SwapCached - Buffers`: the page cache.
+    /// `NR_FILE_PAGES - SwapCached - Buffers`: page cache and shmem.
     pub cached: u64,
     pub active_anon: u64,
     pub inactive_anon: u64,
@@ -62,9 +63,12 @@ pub struct MemInfo {
     pub writeback: u64,
     /// `NR_ANON_MAPPED`.
     pub anon_pages: u64,
-    /// `NR_FILE_MAPPED`: file pages mapped into page tables. The model's readers use
-    /// `read()` and no program text is modelled: always 0, its true figure.
+    /// `NR_FILE_MAPPED`: file pages mapped into page tables. The model's readers and tmpfs
+    /// files use `read()`/`write()` and no program text is modelled: always 0, its true
+    /// figure.
     pub mapped: u64,
+    /// `NR_SHMEM`.
+    pub shmem: u64,
     pub cma_total: u64,
     pub cma_free: u64,
 }
@@ -94,6 +98,7 @@ impl MemInfo {
             ("Writeback", kb(self.writeback)),
             ("AnonPages", kb(self.anon_pages)),
             ("Mapped", kb(self.mapped)),
+            ("Shmem", kb(self.shmem)),
             ("CmaTotal", kb(self.cma_total)),
             ("CmaFree", kb(self.cma_free)),
         ]
@@ -111,6 +116,10 @@ impl Machine {
         match page.kind() {
             Kind::Anon => s.nr_anon_mapped += n,
             Kind::File => s.nr_file_pages += n,
+            Kind::Shmem => {
+                s.nr_file_pages += n;
+                s.nr_shmem += n;
+            }
             _ => return,
         }
         if self.page_unevictable(pfn) {
@@ -129,6 +138,10 @@ impl Machine {
         match page.kind() {
             Kind::Anon => s.nr_anon_mapped -= n,
             Kind::File => s.nr_file_pages -= n,
+            Kind::Shmem => {
+                s.nr_file_pages -= n;
+                s.nr_shmem -= n;
+            }
             _ => return,
         }
         if self.page_unevictable(pfn) {
@@ -152,7 +165,8 @@ impl Machine {
     /// `si_mem_available` (6.1): free pages less the reserves, plus the page cache on the
     /// file LRU that could go without swapping (less half of it or the low watermarks,
     /// whichever is smaller), plus the same share of reclaimable kernel memory, which the
-    /// model does not have (its kernel pages are never reclaimed).
+    /// model does not have (its kernel pages are never reclaimed). Shmem is on the anon LRU:
+    /// like anonymous memory it is not counted.
     pub fn si_mem_available(&self) -> u64 {
         let free: i64 = self.zones.iter().map(|z| z.nr_free_pages as i64).sum();
         let wmark_low: i64 = self.zones.iter().map(|z| z.wmark(Wmark::Low) as i64).sum();
@@ -204,13 +218,14 @@ impl Machine {
             writeback: self.writeback.nr_writeback,
             anon_pages: s.nr_anon_mapped,
             mapped: 0,
+            shmem: s.nr_shmem,
             cma_total: self.cma.iter().map(|a| a.count as u64).sum(),
             cma_free: self.zones.iter().map(|z| z.nr_free_cma).sum(),
         }
     }
 
     /// The gauges of `/proc/vmstat` these counters give (`nr_mlock`, `nr_unevictable`,
-    /// `nr_anon_pages`, `nr_file_pages`, `nr_mapped`), in pages.
+    /// `nr_anon_pages`, `nr_file_pages`, `nr_shmem`, `nr_mapped`), in pages.
     pub fn node_stat_gauges(&self) -> Vec<(&'static str, u64)> {
         let s = &self.node_stat;
         vec![
@@ -220,6 +235,7 @@ impl Machine {
             ("nr_anon_pages", s.nr_anon_mapped),
             ("nr_mapped", 0),
             ("nr_file_pages", s.nr_file_pages),
+            ("nr_shmem", s.nr_shmem),
         ]
     }
 
@@ -247,6 +263,10 @@ impl Machine {
                 match page.kind() {
                     Kind::Anon => counted.nr_anon_mapped += n,
                     Kind::File => counted.nr_file_pages += n,
+                    Kind::Shmem => {
+                        counted.nr_file_pages += n;
+                        counted.nr_shmem += n;
+                    }
                     _ => {}
                 }
             }

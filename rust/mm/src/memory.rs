@@ -225,7 +225,12 @@ impl Machine {
             Some(cache_pfn) => self.gcma_is_frontswap(cache_pfn),
             None => slot == SLOT_SWAPPED,
         };
-        let kind = if anon { Kind::Anon } else { Kind::File };
+        let shmem = self.owners.list[owner as usize].shmem;
+        let kind = match (anon, shmem) {
+            (true, true) => Kind::Shmem,
+            (true, false) => Kind::Anon,
+            (false, _) => Kind::File,
+        };
         let pfn = self.alloc_for_slot(owner, Gfp::HIGHUSER_MOVABLE, 0, kind, index)?;
         // Reclaim for that allocation may have evicted the cache copy: look again.
         let slot = self.owners.list[owner as usize].map[index as usize];
@@ -240,7 +245,11 @@ impl Machine {
         } else if anon {
             self.writeback.swap_used -= 1;
             self.vmstat.inc(Counter::Pswpin);
-            self.vmstat.inc(Counter::Pgmajfault);
+            if !shmem {
+                // A shmem page comes back through read()/write() (`shmem_swapin_folio`
+                // without a fault), not a page fault.
+                self.vmstat.inc(Counter::Pgmajfault);
+            }
             self.vmstat.inc(Counter::WorkingsetRefaultAnon);
             self.charge += self.storage_read(1);
             Access::SwapIn

@@ -66,6 +66,9 @@ pub struct Owner {
     /// `VM_LOCKED` on the owner's whole mapping (`mlock.rs`): its user pages are mlocked
     /// and unevictable.
     pub vm_locked: bool,
+    /// The mapping is a shmem/tmpfs file (`shmem.rs`): its swapped-out pages come back as
+    /// shmem pages. An owner is a tmpfs file or an address space, not both.
+    pub shmem: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -106,6 +109,7 @@ impl Owners {
             cpu,
             map: Vec::new(),
             vm_locked: false,
+            shmem: false,
         });
         self.by_name.insert(name.to_string(), id);
         Ok(id)

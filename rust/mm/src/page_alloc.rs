@@ -256,7 +256,9 @@ impl Machine {
                     p += 1 << page.order();
                     continue;
                 }
-                Kind::Anon | Kind::File if page.test(pg::LRU) || page.test(pg::ISOLATED) => {
+                Kind::Anon | Kind::File | Kind::Shmem
+                    if page.test(pg::LRU) || page.test(pg::ISOLATED) =>
+                {
                     movable += 1
                 }
                 _ => {}

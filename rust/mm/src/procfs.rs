@@ -145,7 +145,7 @@ impl Machine {
             };
             match kind {
                 Kind::Free | Kind::Buddy | Kind::Pcp => u.free += 1,
-                Kind::Anon => u.anon += 1,
+                Kind::Anon | Kind::Shmem => u.anon += 1,
                 Kind::File => u.file += 1,
                 Kind::Device => u.device += 1,
                 Kind::Cache => u.cache += 1,

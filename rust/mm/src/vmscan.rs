@@ -15,7 +15,8 @@
 //! `zone_watermark_ok_safe` with `alloc_flags == 0`): the check that lets the CMA area sit
 //! idle while kswapd throws page cache away (the seed's second problem).
 //!
-//! Mlocked pages are on the unevictable LRU, which has no list
+//! Swap-backed pages (anonymous and shmem, `Kind::is_swap_backed`) are on the anon lists
+//! and reclaimed only to swap; mlocked pages are on the unevictable LRU, which has no list
 //! (6.1: `lruvec_add_folio` counts an LRU_UNEVICTABLE folio but links it nowhere), so
 //! reclaim never meets them (`mlock.rs`).
 //!
@@ -289,11 +290,15 @@ impl Machine {
         r
     }
 
-    /// Decide one isolated folio's fate: reclaim it (true) or put it back.
+    /// Decide one isolated folio's fate: reclaim it (true) or put it back. A shmem page is
+    /// swap-backed like an anonymous one, but read and written through the page cache, not
+    /// mapped: PG_referenced alone does not keep it (`folio_check_references` activates
+    /// swap-backed folios for referenced ptes only).
     fn shrink_folio(&mut self, pfn: Pfn) -> bool {
         let page = self.pages[pfn];
         let busy = page.test(pg::EXTRA) || page.test(pg::WRITEBACK);
         let anon = page.kind() == Kind::Anon;
+        let swap_backed = page.kind().is_swap_backed();
         if busy || (anon && page.test(pg::REFERENCED)) {
             // Pinned or referenced pages cannot be freed (`__remove_mapping` refcount
             // freeze fails); a referenced mapped page is activated.
@@ -306,7 +311,7 @@ impl Machine {
             self.lru_add(pfn);
             return false;
         }
-        if !anon && page.test(pg::DIRTY) {
+        if !swap_backed && page.test(pg::DIRTY) {
             // Reclaim does not write file pages itself: the flusher is asked to, and the
             // page rotates (`PG_reclaim`). Back on the LRU first: with
             // `migrate_on_first_dirty` the start of writeback may move the page.
@@ -314,7 +319,7 @@ impl Machine {
             self.writeback_pages(&[pfn]);
             return false;
         }
-        if anon {
+        if swap_backed {
             self.swap_out(pfn);
         }
         self.evict_page(pfn);

@@ -65,10 +65,11 @@ impl Machine {
             return pfn;
         }
         let pfn = self.migrate_if_first_dirty(pfn);
-        if self.pages[pfn].kind() == crate::page::Kind::Anon {
+        if self.pages[pfn].kind().is_swap_backed() {
             // An anonymous page's dirtiness lives in its page table entry: it is not page
             // cache, not counted in nr_dirty, and never written back by the flusher (reclaim
-            // swaps it out).
+            // swaps it out). A shmem page is page cache, but its mapping cannot write back
+            // (`noop_dirty_folio`: PG_dirty without NR_FILE_DIRTY): the same here.
             return pfn;
         }
         self.pages[pfn].set(pg::DIRTY);

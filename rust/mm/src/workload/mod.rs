@@ -21,6 +21,7 @@
 //! | `longterm_pinner.rs` | RDMA/vfio/io_uring FOLL_LONGTERM pins |
 //! | `fs_mount.rs` | a mounted filesystem's superblock buffers |
 //! | `kernel_alloc.rs` | slab-like unmovable kernel allocations |
+//! | `tmpfs_file.rs` | a tmpfs file written and read (shmem pages) |
 
 mod ahead;
 mod anon_hog;
@@ -31,6 +32,7 @@ mod longterm_pinner;
 mod page_cache_reader;
 mod spec;
 mod task;
+mod tmpfs_file;
 mod writer;
 mod zipf;
 
@@ -43,6 +45,7 @@ pub use kernel_alloc::KernelAlloc;
 pub use longterm_pinner::LongtermPinner;
 pub use page_cache_reader::PageCacheReader;
 pub use task::{Workload, WorkloadStats, Workloads};
+pub use tmpfs_file::TmpfsFile;
 pub use writer::Writer;
 
 use crate::error::MmResult;
@@ -96,6 +99,7 @@ pub enum WorkloadKind {
     LongtermPinner(LongtermPinner),
     FsMount(FsMount),
     KernelAlloc(KernelAlloc),
+    TmpfsFile(TmpfsFile),
 }
 
 /// `each_kind!(kind, k => expr)`: `expr` for the struct inside `kind`, whatever its kind.
@@ -109,6 +113,7 @@ macro_rules! each_kind {
             $crate::workload::WorkloadKind::LongtermPinner($k) => $body,
             $crate::workload::WorkloadKind::FsMount($k) => $body,
             $crate::workload::WorkloadKind::KernelAlloc($k) => $body,
+            $crate::workload::WorkloadKind::TmpfsFile($k) => $body,
         }
     };
 }
