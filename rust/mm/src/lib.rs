@@ -15,6 +15,7 @@
 //! | `vmscan.rs` | `mm/vmscan.c` | LRU, reclaim, kswapd |
 //! | `mlock.rs` | `mm/mlock.c` | mlock and the unevictable LRU |
 //! | `shmem.rs` | `mm/shmem.c` | shmem/tmpfs pages: swap-backed page cache |
+//! | `oom_kill.rs` | `mm/oom_kill.c` | the OOM killer, and the allocator's retries before it |
 //! | `meminfo.rs` | `fs/proc/meminfo.c`, `si_mem_available` | node page counters, meminfo values |
 //! | `writeback.rs` | `mm/page-writeback.c` | dirty pages, writeback, swap, storage |
 //! | `memory.rs` | `mm/memory.c`, `mm/filemap.c` | faults, refaults, owners' pages |
@@ -57,6 +58,7 @@ pub mod memory;
 pub mod memory_hotplug;
 pub mod migrate;
 pub mod mlock;
+pub mod oom_kill;
 pub mod owner;
 pub mod page;
 pub mod page_alloc;

@@ -64,6 +64,8 @@ pub struct Machine {
     pub gcma: crate::gcma::Gcma,
     /// The node page counters behind `/proc/meminfo` (`meminfo.rs`).
     pub node_stat: crate::meminfo::NodeStat,
+    /// The OOM killer's view of the tasks (`oom_kill.rs`).
+    pub oom: crate::oom_kill::Oom,
 }
 
 impl Machine {
@@ -109,6 +111,7 @@ impl Machine {
             series: Default::default(),
             gcma: Default::default(),
             node_stat: Default::default(),
+            oom: Default::default(),
             cfg,
         };
         m.boot(cma_start)?;

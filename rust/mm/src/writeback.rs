@@ -104,9 +104,10 @@ impl Machine {
             return pfn;
         }
         let cpu = self.owners.cpu(page.owner);
+        // Best effort: a target that would take an OOM kill is not worth it.
         let gfp = crate::gfp::Gfp {
             direct_reclaim: may_reclaim,
-            ..crate::gfp::Gfp::HIGHUSER_MOVABLE.pinned()
+            ..crate::gfp::Gfp::HIGHUSER_MOVABLE.pinned().retry_mayfail()
         };
         match self.migrate_folio(pfn, MigrateMode::Sync, gfp, cpu, true) {
             Ok(new) => {
