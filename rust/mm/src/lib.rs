@@ -15,6 +15,7 @@
 //! | `vmscan.rs` | `mm/vmscan.c` | LRU, reclaim, kswapd |
 //! | `mlock.rs` | `mm/mlock.c` | mlock and the unevictable LRU |
 //! | `shmem.rs` | `mm/shmem.c` | shmem/tmpfs pages: swap-backed page cache |
+//! | `readahead.rs` | `mm/readahead.c` | readahead of a sequential reader |
 //! | `oom_kill.rs` | `mm/oom_kill.c` | the OOM killer, and the allocator's retries before it |
 //! | `meminfo.rs` | `fs/proc/meminfo.c`, `si_mem_available` | node page counters, meminfo values |
 //! | `writeback.rs` | `mm/page-writeback.c` | dirty pages, writeback, swap, storage |
@@ -68,6 +69,7 @@ pub mod pfn;
 pub mod placement;
 pub mod prefetch;
 pub mod procfs;
+pub mod readahead;
 pub mod rng;
 pub mod series;
 pub mod shmem;
