@@ -46,6 +46,7 @@ from cmadev.specs.workloads import (
     KernelAlloc,
     LongtermPinner,
     PageCacheReader,
+    TmpfsFile,
     Writer,
 )
 
@@ -91,6 +92,7 @@ __all__ = [
     "Scenario",
     "ScenarioResult",
     "SpecError",
+    "TmpfsFile",
     "TvPipeline",
     "VideoDecoder",
     "Writer",

@@ -545,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the JSON schema of the models",
         description="Print the JSON schema of MODEL (Board, CmaArea, CostModel, Policy, "
         "DeviceSpec, Buffer, Scenario, Workload, or a workload: PageCacheReader, Writer, "
-        "AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc), or of all by name.",
+        "AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc, TmpfsFile), or of all by name.",
     )
     schema.add_argument("model", nargs="?", metavar="MODEL")
     schema.set_defaults(handler=cmd_schema)
