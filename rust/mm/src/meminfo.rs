@@ -23,17 +23,32 @@ use crate::workload::WorkloadKind;
 use crate::zone::Wmark;
 use crate::Machine;
 
-/// The node page counters the model keeps (`enum node_stat_item`), in pages.
+/// The node page counters the model keeps (`enum node_stat_item`), in pages: the user
+/// pages mapped by their owners, by kind (one add on the fault path, whatever the kind), and
+/// `NR_MLOCK`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeStat {
-    /// `NR_ANON_MAPPED`: anonymous pages mapped by their owner (`AnonPages`).
-    pub nr_anon_mapped: u64,
-    /// `NR_FILE_PAGES`: page cache, shmem included (`Cached` + `Buffers` + `SwapCached`).
-    pub nr_file_pages: u64,
-    /// `NR_SHMEM`: shmem/tmpfs pages (`Shmem`), a part of `nr_file_pages`.
-    pub nr_shmem: u64,
+    /// Pages mapped by their owners, indexed by `Kind as usize` (user kinds only).
+    pub mapped: [u64; 16],
     /// `NR_MLOCK`: mlocked pages (`Mlocked`), `mlock.rs`.
     pub nr_mlock: u64,
+}
+
+impl NodeStat {
+    /// `NR_ANON_MAPPED`: anonymous pages mapped by their owner (`AnonPages`).
+    pub fn nr_anon_mapped(&self) -> u64 {
+        self.mapped[Kind::Anon as usize]
+    }
+
+    /// `NR_FILE_PAGES`: page cache, shmem included (`Cached` + `Buffers` + `SwapCached`).
+    pub fn nr_file_pages(&self) -> u64 {
+        self.mapped[Kind::File as usize] + self.mapped[Kind::Shmem as usize]
+    }
+
+    /// `NR_SHMEM`: shmem/tmpfs pages (`Shmem`), a part of `nr_file_pages`.
+    pub fn nr_shmem(&self) -> u64 {
+        self.mapped[Kind::Shmem as usize]
+    }
 }
 
 /// `/proc/meminfo`'s values that come from the engine's state, in pages: what
@@ -106,22 +121,12 @@ impl MemInfo {
 }
 
 impl Machine {
-    /// A user page just entered its owner's mapping (a first touch, a refault, a swap-in, a
-    /// page allocated from Python): count it, and mlock it if the owner is locked.
+    /// A user page of `kind` and `order` just entered its owner's mapping at `pfn` (a first
+    /// touch, a refault, a swap-in, a page allocated from Python): count it, and mlock it if
+    /// the owner is locked.
     #[inline]
-    pub(crate) fn account_page_mapped(&mut self, pfn: Pfn) {
-        let page = self.pages[pfn];
-        let n = 1u64 << page.order();
-        let s = &mut self.node_stat;
-        match page.kind() {
-            Kind::Anon => s.nr_anon_mapped += n,
-            Kind::File => s.nr_file_pages += n,
-            Kind::Shmem => {
-                s.nr_file_pages += n;
-                s.nr_shmem += n;
-            }
-            _ => return,
-        }
+    pub(crate) fn account_page_mapped(&mut self, pfn: Pfn, kind: Kind, order: u32) {
+        self.node_stat.mapped[kind as usize] += 1 << order;
         if self.page_unevictable(pfn) {
             self.mlock_new_page(pfn);
         }
@@ -130,20 +135,13 @@ impl Machine {
     /// A user page leaves its owner's mapping (freed, evicted, swapped out): the reverse of
     /// `account_page_mapped`, munlocking it first if it was mlocked. Called while the page
     /// is still on the LRU, if it is.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn account_page_unmapped(&mut self, pfn: Pfn) {
         let page = self.pages[pfn];
-        let n = 1u64 << page.order();
-        let s = &mut self.node_stat;
-        match page.kind() {
-            Kind::Anon => s.nr_anon_mapped -= n,
-            Kind::File => s.nr_file_pages -= n,
-            Kind::Shmem => {
-                s.nr_file_pages -= n;
-                s.nr_shmem -= n;
-            }
-            _ => return,
+        if !page.kind().is_movable_kind() {
+            return;
         }
+        self.node_stat.mapped[page.kind() as usize] -= 1 << page.order();
         if self.page_unevictable(pfn) {
             self.munlock_unmapped_page(pfn);
         }
@@ -205,7 +203,7 @@ impl Machine {
             mem_free: self.zones.iter().map(|z| z.nr_free_pages).sum(),
             mem_available: self.si_mem_available(),
             buffers,
-            cached: s.nr_file_pages.saturating_sub(buffers),
+            cached: s.nr_file_pages().saturating_sub(buffers),
             active_anon: lru[1],
             inactive_anon: lru[0],
             active_file: lru[3],
@@ -216,9 +214,9 @@ impl Machine {
             swap_free: swap_total - self.writeback.swap_used.min(swap_total),
             dirty: self.writeback.nr_dirty,
             writeback: self.writeback.nr_writeback,
-            anon_pages: s.nr_anon_mapped,
+            anon_pages: s.nr_anon_mapped(),
             mapped: 0,
-            shmem: s.nr_shmem,
+            shmem: s.nr_shmem(),
             cma_total: self.cma.iter().map(|a| a.count as u64).sum(),
             cma_free: self.zones.iter().map(|z| z.nr_free_cma).sum(),
         }
@@ -232,10 +230,10 @@ impl Machine {
             ("nr_zone_unevictable", self.lru.nr_unevictable),
             ("nr_mlock", s.nr_mlock),
             ("nr_unevictable", self.lru.nr_unevictable),
-            ("nr_anon_pages", s.nr_anon_mapped),
+            ("nr_anon_pages", s.nr_anon_mapped()),
             ("nr_mapped", 0),
-            ("nr_file_pages", s.nr_file_pages),
-            ("nr_shmem", s.nr_shmem),
+            ("nr_file_pages", s.nr_file_pages()),
+            ("nr_shmem", s.nr_shmem()),
         ]
     }
 
@@ -259,15 +257,8 @@ impl Machine {
                 {
                     continue;
                 }
-                let n = 1u64 << page.order();
-                match page.kind() {
-                    Kind::Anon => counted.nr_anon_mapped += n,
-                    Kind::File => counted.nr_file_pages += n,
-                    Kind::Shmem => {
-                        counted.nr_file_pages += n;
-                        counted.nr_shmem += n;
-                    }
-                    _ => {}
+                if page.kind().is_movable_kind() {
+                    counted.mapped[page.kind() as usize] += 1 << page.order();
                 }
             }
         }

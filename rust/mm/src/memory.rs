@@ -133,7 +133,7 @@ impl Machine {
         })?;
         if kind.is_movable_kind() {
             self.lru_add(pfn);
-            self.account_page_mapped(pfn);
+            self.account_page_mapped(pfn, kind, order);
         }
         Ok(pfn)
     }

@@ -515,6 +515,13 @@ impl Machine {
         if let Some(pfn) = self.get_page_from_freelist(req, fast) {
             return Ok(pfn);
         }
+        self.alloc_pages_slowpath(req, cma)
+    }
+
+    /// `__alloc_pages_slowpath`, kept out of line so that the fast path stays small.
+    #[cold]
+    #[inline(never)]
+    fn alloc_pages_slowpath(&mut self, req: &AllocRequest, cma: bool) -> Result<Pfn, Errno> {
         if req.gfp.kswapd_reclaim {
             self.wake_all_kswapds(req.order, self.highest_zone(req.gfp));
         }

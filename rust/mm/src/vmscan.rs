@@ -106,18 +106,28 @@ impl Machine {
 
     /// `folio_mark_accessed`: the first access sets PG_referenced, the second activates (an
     /// unevictable page is never activated).
+    #[inline]
     pub(crate) fn mark_page_accessed(&mut self, pfn: Pfn) {
         let page = self.pages[pfn];
         if !page.test(pg::REFERENCED) {
             self.pages[pfn].set(pg::REFERENCED);
-        } else if !page.test(pg::ACTIVE) && page.test(pg::LRU) && !self.page_unevictable(pfn) {
-            self.lru_del(pfn);
-            let p = &mut self.pages[pfn];
-            p.set(pg::ACTIVE);
-            p.clear(pg::REFERENCED);
-            self.lru_add(pfn);
-            self.vmstat.inc(Counter::Pgactivate);
+        } else if !page.test(pg::ACTIVE) && page.test(pg::LRU) {
+            self.folio_activate(pfn);
         }
+    }
+
+    /// `folio_activate`: a referenced inactive page moves to the active list.
+    #[inline(never)]
+    fn folio_activate(&mut self, pfn: Pfn) {
+        if self.page_unevictable(pfn) {
+            return;
+        }
+        self.lru_del(pfn);
+        let p = &mut self.pages[pfn];
+        p.set(pg::ACTIVE);
+        p.clear(pg::REFERENCED);
+        self.lru_add(pfn);
+        self.vmstat.inc(Counter::Pgactivate);
     }
 
     /// The four evictable lists' lengths (inactive anon, active anon, inactive file, active
