@@ -106,6 +106,16 @@ def test_board_defaults_and_units() -> None:
     assert b.dirty_expire == 30_000_000_000
     assert b.cma_total == 256 * MiB
     assert b.cost == CostModel()
+    assert b.read_ahead == 128 * 1024 and b.to_engine("balanced", 1)["read_ahead_kb"] == 128
+
+
+def test_board_read_ahead_is_pages_up_to_64_mib() -> None:
+    assert Board.model_validate(board(read_ahead="1MiB")).to_engine("balanced", 1)[
+        "read_ahead_kb"
+    ] == (1024)
+    assert Board.model_validate(board(read_ahead=0)).read_ahead == 0
+    assert "whole number of 4 KiB pages" in spec_error(Board, board(read_ahead="6KiB"))
+    assert "at most 64 MiB" in spec_error(Board, board(read_ahead="128MiB"))
 
 
 def test_board_to_engine_has_exactly_the_engine_shape() -> None:
@@ -125,6 +135,7 @@ def test_board_to_engine_has_exactly_the_engine_shape() -> None:
         "swap",
         "dirty_expire_ns",
         "dirty_ratio",
+        "read_ahead_kb",
         "cost",
         "policy",
         "seed",

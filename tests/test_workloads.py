@@ -19,6 +19,7 @@ from cmadev.specs.workloads import (
     KernelAlloc,
     LongtermPinner,
     PageCacheReader,
+    TmpfsFile,
     Workload,
     Writer,
     load_workload,
@@ -60,6 +61,12 @@ ENGINE_FIELDS = {
         "output_pages",
         "output_space_pages",
     },
+    "tmpfs_file": {
+        "file_pages",
+        "rate_pages_per_s",
+        "access_rate_pages_per_s",
+        "write_fraction",
+    },
 }
 
 # One valid description of each kind, in human units.
@@ -79,6 +86,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "reads_per_process": "8MiB",
         "output": "400KiB",
     },
+    "tmpfs_file": {"size": "64MiB", "rate": "50MiB/s", "access_rate": "10MiB/s"},
 }
 
 
@@ -148,6 +156,36 @@ def test_each_kind_converts_its_units() -> None:
     assert (slab["order"], slab["lifetime_mean_ns"]) == (2, 250_000_000)
 
 
+def test_mlock_and_tmpfs_convert_their_units() -> None:
+    hog = AnonHog(size="64MiB", growth="64MiB/s", mlock=True).to_engine()
+    assert hog["mlock"] is True and hog["target_pages"] == 16384
+    assert "mlock" not in AnonHog(size="64MiB", growth="64MiB/s").to_engine()
+    shm = TmpfsFile(size="64MiB", rate="32MiB/s", access_rate="8MiB/s", write_fraction=0.5)
+    assert shm.to_engine() == {
+        "kind": "tmpfs_file",
+        "name": "tmpfs",
+        "start_ns": 0,
+        "stop_ns": None,
+        "file_pages": 16384,
+        "rate_pages_per_s": 8192.0,
+        "access_rate_pages_per_s": 2048.0,
+        "write_fraction": 0.5,
+    }
+
+
+def test_mlocked_memory_must_fit_without_swap() -> None:
+    from cmadev.specs.catalog import load_board
+
+    board = load_board("camera_512m").model_copy(update={"swap": 512 * MiB})
+    assert AnonHog(size="768MiB", growth="64MiB/s").problems_on(board) == []
+    problems = AnonHog(size="768MiB", growth="64MiB/s", mlock=True).problems_on(board)
+    assert [f for f, _ in problems] == ["size"]
+    assert "never swapped" in problems[0][1]
+    # tmpfs pages may go to swap.
+    assert TmpfsFile(size="768MiB", rate="64MiB/s").problems_on(board) == []
+    assert TmpfsFile(size="2GiB", rate="64MiB/s").problems_on(board) != []
+
+
 def test_fs_mount_takes_mount_and_unmount_times() -> None:
     fs = FsMount(mount="1s", unmount="3s")
     assert (fs.start, fs.stop) == (1_000_000_000, 3_000_000_000)
@@ -192,6 +230,10 @@ def test_models_are_frozen_and_forbid_unknown_fields() -> None:
         ("kernel_alloc", {"order": 11}, "order", "10"),
         ("kernel_alloc", {"lifetime": "-1s"}, "lifetime", "negative"),
         ("fs_mount", {"superblock_buffers": 0}, "superblock_buffers", "1"),
+        ("tmpfs_file", {"size": 0}, "size", "64MiB"),
+        ("tmpfs_file", {"rate": 0}, "rate", "50MiB/s"),
+        ("tmpfs_file", {"write_fraction": 2}, "write_fraction", "1"),
+        ("anon_hog", {"mlock": "maybe"}, "mlock", "bool"),
         ("writer", {"name": "my writer"}, "name", "my_writer"),
     ],
 )

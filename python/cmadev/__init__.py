@@ -50,6 +50,7 @@ from cmadev.specs.workloads import (
     KernelAlloc,
     LongtermPinner,
     PageCacheReader,
+    TmpfsFile,
     Writer,
 )
 from cmadev.sweeps import SweepResult, sweep
@@ -99,6 +100,7 @@ __all__ = [
     "SpecError",
     "Sweep",
     "SweepResult",
+    "TmpfsFile",
     "TvPipeline",
     "VideoDecoder",
     "Writer",

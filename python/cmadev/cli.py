@@ -1059,8 +1059,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the JSON schema of the models",
         description="Print the JSON schema of MODEL (Board, CmaArea, CostModel, Policy, "
         "DeviceSpec, Buffer, Scenario, Sweep, Keep, Workload, or a workload: PageCacheReader, "
-        "Writer, AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc, Build), or of all by "
-        "name.",
+        "Writer, AnonHog, DirectIO, LongtermPinner, FsMount, KernelAlloc, Build, TmpfsFile), or "
+        "of all by name.",
     )
     schema.add_argument("model", nargs="?", metavar="MODEL")
     schema.set_defaults(handler=cmd_schema)

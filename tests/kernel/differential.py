@@ -540,10 +540,6 @@ PER_CALL = (
     "when they are busy: CPU contention), and the tail of the MAX_ORDER block freed back page "
     "by page; the calibration fits it as alloc_contig_fixed, the CostModel field to add"
 )
-MLOCK = (
-    "mlock: a workload's mlocked pages (AnonHog.mlock), the Unevictable LRU, and the meminfo "
-    "lines Mlocked and Unevictable"
-)
 
 
 def _latency_case(path: str) -> Case:
@@ -757,7 +753,7 @@ CASES: tuple[Case, ...] = (
             devices=[_device("dev", "16MiB", clear=False)],
             # the first allocation's release puts its pages at the head of the free lists,
             # where the hog's faults find them: the second finds mlocked pages in its range
-            workloads=[_hog("380MiB", start="1s")],
+            workloads=[{**_hog("380MiB", start="1s"), "mlock": True}],
             timeline=[_step("0.3s", "dev"), _step("0.5s", "dev", "stop"), _step("5s", "dev")],
         ),
         (
@@ -765,8 +761,6 @@ CASES: tuple[Case, ...] = (
             Figure("mlocked pages migrated", migrated("dev", 1)),
             Figure("Mlocked at the end", mlocked_mib, unit="MiB"),
         ),
-        extras={"hog": {"mlock": True}},
-        xfail=MLOCK,
     ),
 )
 CASE_NAMES = tuple(c.name for c in CASES)

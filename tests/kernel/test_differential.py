@@ -126,11 +126,12 @@ def test_the_model_side_of_every_case_runs(case: Case) -> None:
         figure.get(run)
 
 
-def test_the_mlock_case_needs_the_field_the_model_lacks() -> None:
+def test_the_mlock_case_runs_an_mlocked_hog_on_both_sides() -> None:
     case = next(c for c in CASES if c.name == "mlock")
-    assert case.extras == {"hog": {"mlock": True}}
-    with pytest.raises(SpecError, match="mlock"):
-        case.model_scenario()
+    model = case.model_scenario()
+    (hog,) = model.workloads
+    assert hog.mlock is True
+    assert case.kernel_scenario().workloads[0].model_dump()["mlock"] is True
 
 
 # --------------------------------------------------------------------------------------------

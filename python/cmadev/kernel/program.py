@@ -84,6 +84,12 @@ _FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
     "longterm_pinner": (("pages", True), ("hold_ns", False), ("populate_first", False)),
     "fs_mount": (("superblock_pages", False),),
     "kernel_alloc": (("rate_allocs_per_s", True), ("order", False), ("lifetime_mean_ns", True)),
+    "tmpfs_file": (
+        ("file_pages", True),
+        ("rate_pages_per_s", True),
+        ("access_rate_pages_per_s", False),
+        ("write_fraction", False),
+    ),
 }
 WORKLOAD_KINDS = tuple(_FIELDS)
 
@@ -541,6 +547,11 @@ def guest_board(
         sysctls.append(("vm.dirty_expire_centisecs", str(centisecs)))
         if time_scale != 1:
             notes.append(f"dirty_expire scaled by time_scale {time_scale}: {centisecs} cs")
+    ra = _get(board, "read_ahead_kb")
+    if ra is not None and int(ra) != 128:
+        notes.append(
+            f"read_ahead_kb {ra} asked; the guest's data disk keeps the kernel's default, 128"
+        )
     ratio = _get(board, "dirty_ratio")
     if ratio is not None:
         sysctls.append(("vm.dirty_ratio", str(int(ratio))))
@@ -623,6 +634,12 @@ def _kind_notes(w: GuestWorkload, notes: list[str]) -> None:
         notes.append(
             f"workload {w.name!r}: superblock_pages is not chosen by the guest: the buffers "
             f"held are the filesystem's own superblock and group descriptors"
+        )
+    elif w.kind == "tmpfs_file":
+        notes.append(
+            f"workload {w.name!r}: a file on a tmpfs of its own (/mnt/{w.name}, sized to the "
+            f"file), pwrite() in order then pread()/pwrite() at random; deleted and unmounted "
+            f"at stop"
         )
 
 

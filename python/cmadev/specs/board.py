@@ -222,6 +222,12 @@ class Board(Spec):
         description="vm.dirty_ratio: percentage of memory that may be dirty before writers "
         "are throttled into writeback.",
     )
+    read_ahead: Size = Field(
+        128 * 1024,
+        description="The storage's read_ahead_kb (/sys/block/<dev>/queue/read_ahead_kb) as a "
+        "size: the largest readahead window of a sequential reader (the kernel's default is "
+        "128 KiB); 0 turns readahead off. A multiple of 4 KiB, at most 64 MiB.",
+    )
     cost: CostModel = Field(
         default_factory=CostModel, description="Virtual-time cost of each operation."
     )
@@ -236,6 +242,16 @@ class Board(Spec):
         description="CONFIG_CMA_DEBUG: a failed cma_alloc also logs the area's free ranges "
         "('number of available pages: ...=> N free of M total pages').",
     )
+
+    @field_validator("read_ahead")
+    @classmethod
+    def _read_ahead_in_pages(cls, value: int) -> int:
+        if value > 64 * MiB:
+            raise ValueError(
+                f"read_ahead must be at most 64 MiB; got {format_size(value)}: the kernel's "
+                f"default is '128KiB'"
+            )
+        return check_pages(value, "read_ahead")
 
     @field_validator("ram")
     @classmethod
@@ -362,6 +378,7 @@ class Board(Spec):
             "swap": self.swap,
             "dirty_expire_ns": self.dirty_expire,
             "dirty_ratio": self.dirty_ratio,
+            "read_ahead_kb": self.read_ahead // 1024,
             "cost": self.cost.to_engine(),
             "policy": Policy.coerce(policy).to_engine(),
             "seed": seed,

@@ -215,7 +215,8 @@ impl Machine {
         cr: &mut ContigRange,
         owner: OwnerId,
     ) -> (Option<u64>, Option<Result<(), Errno>>) {
-        let target = Gfp::HIGHUSER_MOVABLE;
+        // `alloc_migration_target` with `__GFP_RETRY_MAYFAIL`: no OOM kill for a target.
+        let target = Gfp::HIGHUSER_MOVABLE.retry_mayfail();
         forget_freed_folios(&self.pages, &mut cr.migratepages, &mut cr.sync_cursor);
         if cr.sync_cursor.is_none() {
             if cr.migratepages.is_empty() {

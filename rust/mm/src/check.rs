@@ -43,6 +43,8 @@ impl Machine {
         self.check_gcma()?;
         self.check_holds()?;
         self.check_allocations()?;
+        self.check_mlock()?;
+        self.check_node_stat()?;
         Ok(())
     }
 
@@ -219,7 +221,7 @@ impl Machine {
                 }
             }
         }
-        let lru_total: u64 = self.lru_sizes().iter().sum();
+        let lru_total: u64 = self.lru_sizes().iter().sum::<u64>() + self.lru.nr_unevictable;
         if lru_total != on_lru {
             return bug(format!(
                 "LRU lists hold {lru_total} pages, {on_lru} frames have PG_lru"
@@ -420,11 +422,11 @@ impl Machine {
             }
         }
         let frontswap = self.gcma.frontswap.len() as u64;
-        // An anonymous page under writeback is being written to its swap slot.
+        // A swap-backed page under writeback is being written to its swap slot.
         let writing = self
             .pages
             .iter()
-            .filter(|p| p.kind() == Kind::Anon && p.test(pg::WRITEBACK))
+            .filter(|p| p.kind().is_swap_backed() && p.test(pg::WRITEBACK))
             .count() as u64;
         if self.writeback.swap_used != swapped + frontswap + writing {
             return bug(format!(

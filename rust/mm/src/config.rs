@@ -201,6 +201,11 @@ pub struct MachineConfig {
     /// `vm.dirty_ratio`, percent of available memory.
     #[serde(default = "default_dirty_ratio")]
     pub dirty_ratio: u32,
+    /// The storage's `read_ahead_kb` (`/sys/block/<dev>/queue/read_ahead_kb`, the bdi's
+    /// `ra_pages`): the largest readahead window of a sequential reader (`readahead.rs`); 0
+    /// turns readahead off.
+    #[serde(default = "default_read_ahead_kb")]
+    pub read_ahead_kb: u32,
     #[serde(default)]
     pub cost: CostModel,
     #[serde(default)]
@@ -268,6 +273,9 @@ fn default_dirty_expire() -> u64 {
 fn default_dirty_ratio() -> u32 {
     20
 }
+fn default_read_ahead_kb() -> u32 {
+    crate::readahead::VM_READAHEAD_KB
+}
 fn default_trace_limit() -> usize {
     200_000
 }
@@ -328,6 +336,13 @@ impl MachineConfig {
             return bad(format!(
                 "dirty_ratio = {} is outside 1..=100",
                 self.dirty_ratio
+            ));
+        }
+        if self.read_ahead_kb % 4 != 0 || self.read_ahead_kb > 65_536 {
+            return bad(format!(
+                "read_ahead_kb = {} is not a multiple of 4 (a page) up to 65536 (64 MiB; the \
+                 kernel's default is 128)",
+                self.read_ahead_kb
             ));
         }
         let mut names = std::collections::BTreeSet::new();

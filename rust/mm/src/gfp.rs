@@ -17,6 +17,11 @@ pub struct Gfp {
     /// `PF_MEMALLOC_PIN` in effect (`memalloc_pin_save`): no CMA, no ZONE_MOVABLE. The
     /// kernel achieves this by clearing `__GFP_MOVABLE` in `current_gfp_context`.
     pub pin: bool,
+    /// `__GFP_RETRY_MAYFAIL`: retry reclaim as usual, but fail rather than invoke the OOM
+    /// killer (migration targets of `alloc_contig_range` and memory offlining).
+    pub retry_mayfail: bool,
+    /// `__GFP_NORETRY`: one round of direct reclaim, then fail (readahead pages).
+    pub noretry: bool,
 }
 
 impl Gfp {
@@ -27,6 +32,8 @@ impl Gfp {
             direct_reclaim: direct,
             kswapd_reclaim: kswapd,
             pin: false,
+            retry_mayfail: false,
+            noretry: false,
         }
     }
 
@@ -82,6 +89,61 @@ impl Gfp {
             pin: true,
             ..self
         }
+    }
+
+    /// The same mask with `__GFP_RETRY_MAYFAIL`.
+    pub const fn retry_mayfail(self) -> Gfp {
+        Gfp {
+            retry_mayfail: true,
+            ..self
+        }
+    }
+
+    /// The same mask with `__GFP_NORETRY`.
+    pub const fn noretry(self) -> Gfp {
+        Gfp {
+            noretry: true,
+            ..self
+        }
+    }
+
+    /// The mask's bits as the kernel prints them (`%#x(%pGg)`), for the OOM report: the
+    /// class's `GFP_*` value and name, with `__GFP_RETRY_MAYFAIL`/`__GFP_NORETRY` added, and
+    /// `__GFP_COMP` for user memory (6.1 allocates it as folios: `vma_alloc_folio`,
+    /// `filemap_alloc_folio`). An anonymous fault's `__GFP_ZERO` is not shown: the mask does
+    /// not say whether the page is zeroed.
+    pub fn kernel_mask(self) -> (u32, String) {
+        const IO_FS_RECLAIM: u32 = 0x40 | 0x80 | 0x400 | 0x800;
+        const HARDWALL: u32 = 0x10_0000;
+        let (mut bits, mut name) = match (self.migratetype, self.highmem) {
+            (Migratetype::Movable, true) => (
+                IO_FS_RECLAIM | HARDWALL | 0x02 | 0x08,
+                "GFP_HIGHUSER_MOVABLE".to_string(),
+            ),
+            (Migratetype::Movable, false) => (
+                IO_FS_RECLAIM | HARDWALL | 0x08,
+                "GFP_USER|__GFP_MOVABLE".to_string(),
+            ),
+            (Migratetype::Reclaimable, _) => (
+                IO_FS_RECLAIM | 0x10,
+                "GFP_KERNEL|__GFP_RECLAIMABLE".to_string(),
+            ),
+            _ if !self.direct_reclaim => (0x20 | 0x200 | 0x800, "GFP_ATOMIC".to_string()),
+            _ => (IO_FS_RECLAIM, "GFP_KERNEL".to_string()),
+        };
+        if self.migratetype == Migratetype::Movable {
+            bits |= 0x4_0000;
+            name.push_str("|__GFP_COMP");
+        }
+        if self.retry_mayfail {
+            bits |= 0x4000;
+            name.push_str("|__GFP_RETRY_MAYFAIL");
+        }
+        if self.noretry {
+            bits |= 0x1_0000;
+            name.push_str("|__GFP_NORETRY");
+        }
+        (bits, name)
     }
 
     /// `gfp_to_alloc_flags_cma`: movable requests may use CMA pageblocks unless pinning.

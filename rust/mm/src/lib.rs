@@ -14,6 +14,11 @@
 //! | `placement.rs` | (policy seam) | where movable requests take CMA pages |
 //! | `vmscan.rs` | `mm/vmscan.c` | LRU, reclaim, kswapd |
 //! | `swap.rs` | `mm/swap.c` | per-CPU LRU batches, `lru_cache_disable` |
+//! | `mlock.rs` | `mm/mlock.c` | mlock and the unevictable LRU |
+//! | `shmem.rs` | `mm/shmem.c` | shmem/tmpfs pages: swap-backed page cache |
+//! | `readahead.rs` | `mm/readahead.c` | readahead of a sequential reader |
+//! | `oom_kill.rs` | `mm/oom_kill.c` | the OOM killer, and the allocator's retries before it |
+//! | `meminfo.rs` | `fs/proc/meminfo.c`, `si_mem_available` | node page counters, meminfo values |
 //! | `writeback.rs` | `mm/page-writeback.c` | dirty pages, writeback, swap, storage |
 //! | `memory.rs` | `mm/memory.c`, `mm/filemap.c` | faults, refaults, owners' pages |
 //! | `owner.rs` | `page->mapping`, page tables | owners and their mappings (slots) |
@@ -56,9 +61,12 @@ pub mod gfp;
 pub mod gup;
 pub mod list;
 pub mod machine;
+pub mod meminfo;
 pub mod memory;
 pub mod memory_hotplug;
 pub mod migrate;
+pub mod mlock;
+pub mod oom_kill;
 pub mod owner;
 pub mod page;
 pub mod page_alloc;
@@ -68,9 +76,11 @@ pub mod pfn;
 pub mod placement;
 pub mod prefetch;
 pub mod procfs;
+pub mod readahead;
 pub mod rng;
 pub mod sched;
 pub mod series;
+pub mod shmem;
 pub mod swap;
 pub mod trace;
 pub mod vmscan;

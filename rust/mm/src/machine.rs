@@ -68,6 +68,10 @@ pub struct Machine {
     pub area_maps: crate::cma_map::AreaMaps,
     /// The run queues' load: tasks the workloads keep runnable (`sched.rs`).
     pub sched: crate::sched::Sched,
+    /// The node page counters behind `/proc/meminfo` (`meminfo.rs`).
+    pub node_stat: crate::meminfo::NodeStat,
+    /// The OOM killer's view of the tasks (`oom_kill.rs`).
+    pub oom: crate::oom_kill::Oom,
 }
 
 impl Machine {
@@ -115,6 +119,8 @@ impl Machine {
             gcma: Default::default(),
             area_maps: Default::default(),
             sched: Default::default(),
+            node_stat: Default::default(),
+            oom: Default::default(),
             cfg,
         };
         m.boot(cma_start)?;

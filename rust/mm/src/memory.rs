@@ -133,6 +133,7 @@ impl Machine {
         })?;
         if kind.is_movable_kind() {
             self.lru_add(pfn);
+            self.account_page_mapped(pfn, kind, order);
         }
         Ok(pfn)
     }
@@ -175,6 +176,7 @@ impl Machine {
                 self.owners.name(owner)
             ));
         }
+        self.account_page_unmapped(pfn);
         if page.test(pg::LRU) {
             self.lru_del(pfn);
         }
@@ -223,7 +225,12 @@ impl Machine {
             Some(cache_pfn) => self.gcma_is_frontswap(cache_pfn),
             None => slot == SLOT_SWAPPED,
         };
-        let kind = if anon { Kind::Anon } else { Kind::File };
+        let shmem = self.owners.list[owner as usize].shmem;
+        let kind = match (anon, shmem) {
+            (true, true) => Kind::Shmem,
+            (true, false) => Kind::Anon,
+            (false, _) => Kind::File,
+        };
         let pfn = self.alloc_for_slot(owner, Gfp::HIGHUSER_MOVABLE, 0, kind, index)?;
         // Reclaim for that allocation may have evicted the cache copy: look again.
         let slot = self.owners.list[owner as usize].map[index as usize];
@@ -238,7 +245,11 @@ impl Machine {
         } else if anon {
             self.writeback.swap_used -= 1;
             self.vmstat.inc(Counter::Pswpin);
-            self.vmstat.inc(Counter::Pgmajfault);
+            if !shmem {
+                // A shmem page comes back through read()/write() (`shmem_swapin_folio`
+                // without a fault), not a page fault.
+                self.vmstat.inc(Counter::Pgmajfault);
+            }
             self.vmstat.inc(Counter::WorkingsetRefaultAnon);
             self.charge += self.storage_read(1);
             Access::SwapIn

@@ -166,10 +166,11 @@ impl Machine {
         };
         self.drain_all_pages(zi);
         self.hotplug_advance();
+        // Targets with `__GFP_RETRY_MAYFAIL` (`do_migrate_range`): no OOM kill for them.
         let gfp = if self.zones[zi].id == ZoneId::Normal {
-            Gfp::USER_MOVABLE
+            Gfp::USER_MOVABLE.retry_mayfail()
         } else {
-            Gfp::HIGHUSER_MOVABLE
+            Gfp::HIGHUSER_MOVABLE.retry_mayfail()
         };
         let cpu = self.owners.cpu(OWNER_KERNEL);
         loop {

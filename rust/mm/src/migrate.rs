@@ -140,6 +140,10 @@ impl Machine {
             self.lru_add(new);
         }
         self.dirty_moved(old, new);
+        if self.page_unevictable(new) {
+            let disabled = self.lru.lru_disable_count > 0;
+            self.mlock_migrated(order, disabled);
+        }
         let owner = &mut self.owners.list[page.owner as usize];
         if let Some(slot) = owner.map.get_mut(page.index as usize) {
             if slot_is_resident(*slot) && *slot == pfn_slot(old) {
@@ -159,7 +163,8 @@ impl Machine {
             let clean_file = page.kind() == Kind::File
                 && !page.test(pg::DIRTY)
                 && !page.test(pg::WRITEBACK)
-                && !page.test(pg::EXTRA);
+                && !page.test(pg::EXTRA)
+                && !self.page_unevictable(pfn);
             if clean_file {
                 self.pages[pfn].clear(pg::ISOLATED);
                 dropped += 1u64 << page.order();
@@ -175,7 +180,25 @@ impl Machine {
     /// (the caller decides whether to try again). A synchronous pass that meets writeback
     /// stops with `WaitWriteback(t)`; `sync_cursor` then remembers the folio, and the caller
     /// calls again (skipping the asynchronous passes) once the clock reaches `t`.
+    ///
+    /// Its callers (`alloc_contig_range`, memory offlining) hold `lru_cache_disable` while
+    /// they migrate: the LRU batches are bypassed, which decides how an mlocked page's
+    /// migration is counted (`mlock.rs`).
     pub(crate) fn migrate_pages(
+        &mut self,
+        list: &mut Vec<Pfn>,
+        gfp: Gfp,
+        cpu: u32,
+        sync_cursor: &mut Option<usize>,
+        stats: &mut MigrateStats,
+    ) -> Result<MigrateProgress, Errno> {
+        self.lru.lru_disable_count += 1;
+        let r = self.migrate_pages_batch(list, gfp, cpu, sync_cursor, stats);
+        self.lru.lru_disable_count -= 1;
+        r
+    }
+
+    fn migrate_pages_batch(
         &mut self,
         list: &mut Vec<Pfn>,
         gfp: Gfp,

@@ -63,6 +63,12 @@ pub struct Owner {
     /// The CPU the owner runs on: its per-CPU lists and its trace lines.
     pub cpu: u32,
     pub map: Vec<u32>,
+    /// `VM_LOCKED` on the owner's whole mapping (`mlock.rs`): its user pages are mlocked
+    /// and unevictable.
+    pub vm_locked: bool,
+    /// The mapping is a shmem/tmpfs file (`shmem.rs`): its swapped-out pages come back as
+    /// shmem pages. An owner is a tmpfs file or an address space, not both.
+    pub shmem: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +108,8 @@ impl Owners {
             name: name.to_string(),
             cpu,
             map: Vec::new(),
+            vm_locked: false,
+            shmem: false,
         });
         self.by_name.insert(name.to_string(), id);
         Ok(id)

@@ -40,10 +40,13 @@ pub enum Kind {
     Cache = 8,
     /// Memory the kernel kept at boot (image, memmap); never in the buddy allocator.
     Reserved = 9,
+    /// A shmem/tmpfs page (`mm/shmem.c`): page cache that is swap-backed, so it sits on the
+    /// anonymous LRU lists and is reclaimed only to swap.
+    Shmem = 10,
 }
 
 impl Kind {
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 11] = [
         Kind::Free,
         Kind::Buddy,
         Kind::Pcp,
@@ -54,6 +57,7 @@ impl Kind {
         Kind::Device,
         Kind::Cache,
         Kind::Reserved,
+        Kind::Shmem,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +72,7 @@ impl Kind {
             Kind::Device => "device",
             Kind::Cache => "cache",
             Kind::Reserved => "reserved",
+            Kind::Shmem => "shmem",
         }
     }
 
@@ -81,7 +86,14 @@ impl Kind {
 
     /// Pages the LRU and migration can move: user memory.
     pub fn is_movable_kind(self) -> bool {
-        matches!(self, Kind::Anon | Kind::File)
+        matches!(self, Kind::Anon | Kind::File | Kind::Shmem)
+    }
+
+    /// Swap-backed user memory (`folio_test_swapbacked`): anonymous and shmem pages, on the
+    /// anonymous LRU lists, reclaimed only by writing them to swap.
+    #[inline]
+    pub fn is_swap_backed(self) -> bool {
+        matches!(self, Kind::Anon | Kind::Shmem)
     }
 }
 

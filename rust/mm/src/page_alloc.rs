@@ -20,7 +20,8 @@
 //!   `can_steal_fallback` and enough of it is free or alike, else takes a single page.
 //!
 //! Simplified: no highatomic reserves, no ALLOC_NOFRAGMENT, no watermark boosting, no
-//! compaction (a high-order request that finds no block after reclaim fails), no OOM killer.
+//! compaction (a high-order request that finds no block after reclaim fails). The slow
+//! path's reclaim retries and the OOM killer are in `oom_kill.rs`.
 
 use crate::config::MAX_PAGE_ORDER;
 use crate::error::Errno;
@@ -334,7 +335,9 @@ impl Machine {
                     p += 1 << page.order();
                     continue;
                 }
-                Kind::Anon | Kind::File if page.test(pg::LRU) || page.test(pg::ISOLATED) => {
+                Kind::Anon | Kind::File | Kind::Shmem
+                    if page.test(pg::LRU) || page.test(pg::ISOLATED) =>
+                {
                     movable += 1
                 }
                 _ => {}
@@ -612,7 +615,11 @@ impl Machine {
 
     /// `get_page_from_freelist`: the first zone, highest first, that passes its watermark
     /// and has a block.
-    fn get_page_from_freelist(&mut self, req: &AllocRequest, flags: AllocFlags) -> Option<Pfn> {
+    pub(crate) fn get_page_from_freelist(
+        &mut self,
+        req: &AllocRequest,
+        flags: AllocFlags,
+    ) -> Option<Pfn> {
         let highest = self.highest_zone(req.gfp);
         let highest_id: ZoneId = self.zones[highest].id;
         let counts_cma = self.wmark_counts_cma(flags.cma);
@@ -643,6 +650,13 @@ impl Machine {
         if let Some(pfn) = self.get_page_from_freelist(req, fast) {
             return Ok(pfn);
         }
+        self.alloc_pages_slowpath(req, cma)
+    }
+
+    /// `__alloc_pages_slowpath`, kept out of line so that the fast path stays small.
+    #[cold]
+    #[inline(never)]
+    fn alloc_pages_slowpath(&mut self, req: &AllocRequest, cma: bool) -> Result<Pfn, Errno> {
         if req.gfp.kswapd_reclaim {
             self.wake_all_kswapds(req.order, self.highest_zone(req.gfp));
         }
@@ -656,22 +670,8 @@ impl Machine {
         if !req.gfp.direct_reclaim {
             return Err(Errno::Enomem);
         }
-        // `should_reclaim_retry`: reclaim again as long as rounds make progress (the kernel
-        // resets `no_progress_loops` on progress). Each round frees what it reclaimed, so the
-        // LRU shrinks and the loop ends; a round without progress ends it at once (the
-        // kernel's 16 fruitless retries and the OOM killer would not change the outcome of a
-        // synchronous model).
-        loop {
-            let progress = self.try_to_free_pages(req);
-            if let Some(pfn) = self.get_page_from_freelist(req, slow) {
-                return Ok(pfn);
-            }
-            if progress == 0 {
-                break;
-            }
-        }
-        self.vmstat.inc(Counter::AllocFail);
-        Err(Errno::Enomem)
+        // Direct reclaim, its retries and the OOM killer (`oom_kill.rs`).
+        self.alloc_pages_direct_reclaim_retry(req, slow)
     }
 
     /// Allocate and prepare a block for `owner`: the head carries kind, owner and index;

@@ -40,9 +40,13 @@ impl Machine {
             let page = &self.pages[p];
             match page.kind() {
                 Kind::Buddy => p += 1 << page.order(),
-                Kind::Free | Kind::Pcp | Kind::Anon | Kind::File | Kind::Tail | Kind::Cache => {
-                    p += 1
-                }
+                Kind::Free
+                | Kind::Pcp
+                | Kind::Anon
+                | Kind::File
+                | Kind::Shmem
+                | Kind::Tail
+                | Kind::Cache => p += 1,
                 Kind::Kernel | Kind::Device | Kind::Reserved => return Some(p),
             }
         }

@@ -15,13 +15,11 @@ use crate::pfn::Pfn;
 use crate::vmstat::{Counter, MODEL_COUNTERS, VMSTAT_6_1};
 use crate::Machine;
 
-/// `/proc/meminfo` lines the model does not track: printed as 0. (`Mlocked`, `Unevictable`,
-/// the huge-page lines and `Mapped` are 0 because the model has no mlock, no THP or
-/// hugetlbfs, and maps no file pages: they are the model's true figures.)
-pub const MEMINFO_UNTRACKED: [&str; 16] = [
-    "Buffers",
+/// `/proc/meminfo` lines the model does not track: printed as 0. (The huge-page lines and
+/// `Mapped` are 0 because the model has no THP or hugetlbfs and maps no file pages: they are
+/// the model's true figures.)
+pub const MEMINFO_UNTRACKED: [&str; 14] = [
     "SwapCached",
-    "Shmem",
     "KernelStack",
     "PageTables",
     "SecPageTables",
@@ -46,6 +44,8 @@ const VMALLOC_TOTAL_KB: u64 = 34_359_738_367;
 pub struct FrameCounts {
     /// inactive anon, active anon, inactive file, active file (on an LRU list).
     pub lru: [u64; 4],
+    /// On the unevictable LRU (mlocked, `mlock.rs`): flagged LRU, on no list.
+    pub unevictable: u64,
     pub isolated_anon: u64,
     pub isolated_file: u64,
     /// Kernel pages in RECLAIMABLE pageblocks (the model's reclaimable slab).
@@ -64,6 +64,7 @@ impl FrameCounts {
         for i in 0..4 {
             self.lru[i] += o.lru[i];
         }
+        self.unevictable += o.unevictable;
         self.isolated_anon += o.isolated_anon;
         self.isolated_file += o.isolated_file;
         self.kernel_reclaimable += o.kernel_reclaimable;
@@ -85,9 +86,12 @@ impl Machine {
             let page = self.pages[p];
             let n = 1u64 << page.order();
             match page.kind() {
-                Kind::Anon | Kind::File => {
-                    let anon = page.kind() == Kind::Anon;
-                    if page.test(pg::LRU) {
+                Kind::Anon | Kind::File | Kind::Shmem => {
+                    // Shmem is swap-backed: on the anon lists, counted with them.
+                    let anon = page.kind().is_swap_backed();
+                    if page.test(pg::LRU) && self.page_unevictable(p) {
+                        c.unevictable += n;
+                    } else if page.test(pg::LRU) {
                         let active = page.test(pg::ACTIVE) as usize;
                         c.lru[if anon { 0 } else { 2 } + active] += n;
                     }
@@ -120,7 +124,7 @@ impl Machine {
                 _ => {}
             }
             p += match page.kind() {
-                Kind::Buddy | Kind::Anon | Kind::File | Kind::Kernel => n as u32,
+                Kind::Buddy | Kind::Anon | Kind::File | Kind::Shmem | Kind::Kernel => n as u32,
                 _ => 1,
             };
         }
@@ -136,70 +140,40 @@ impl Machine {
         c
     }
 
-    /// `totalreserve_pages` (`calculate_totalreserve_pages`): per zone, its largest
-    /// `lowmem_reserve` plus its high watermark.
-    pub fn totalreserve_pages(&self) -> u64 {
-        self.zones
-            .iter()
-            .map(|z| z.lowmem_reserve.iter().copied().max().unwrap_or(0) + z.watermark[2])
-            .sum()
-    }
-
-    /// `si_mem_available` (6.1): free pages less the reserves, plus the page cache and the
-    /// reclaimable kernel memory that could go without swapping, less what the low
-    /// watermarks keep.
-    pub fn mem_available_pages(&self, c: &FrameCounts) -> u64 {
-        let free: i64 = self.zones.iter().map(|z| z.nr_free_pages as i64).sum();
-        let wmark_low: i64 = self.zones.iter().map(|z| z.watermark[1] as i64).sum();
-        let mut available = free - self.totalreserve_pages() as i64;
-        let pagecache = (c.lru[2] + c.lru[3]) as i64;
-        available += pagecache - (pagecache / 2).min(wmark_low);
-        let reclaimable = c.kernel_reclaimable as i64;
-        available += reclaimable - (reclaimable / 2).min(wmark_low);
-        available.max(0) as u64
-    }
-
     /// `/proc/meminfo`, in kB (the `HugePages_*` lines in pages), every line of 6.1 for the
     /// guest's configuration, in the kernel's order.
     pub fn meminfo(&self) -> Vec<(&'static str, u64)> {
         let kb = |pages: u64| pages * PAGE_SIZE / 1024;
-        let managed: u64 = self.zones.iter().map(|z| z.managed_pages).sum();
-        let free: u64 = self.zones.iter().map(|z| z.nr_free_pages).sum();
-        let lru = self.lru_sizes();
-        let c = self.frame_counts();
-        let cma_total: u64 = self.cma.iter().map(|a| a.count as u64).sum();
-        let cma_free: u64 = self.zones.iter().map(|z| z.nr_free_cma).sum();
-        let swap_total = self.cfg.swap / PAGE_SIZE;
-        let swap_free = swap_total - self.writeback.swap_used.min(swap_total);
-        let slab = c.kernel_reclaimable + c.kernel_unreclaimable;
+        let v = self.meminfo_values();
+        let slab = v.k_reclaimable + v.s_unreclaim;
         // `vm_commit_limit`: overcommit_ratio 50% of RAM, plus swap.
-        let commit_limit = managed * 50 / 100 + swap_total;
+        let commit_limit = v.mem_total * 50 / 100 + v.swap_total;
         vec![
-            ("MemTotal", kb(managed)),
-            ("MemFree", kb(free)),
-            ("MemAvailable", kb(self.mem_available_pages(&c))),
-            ("Buffers", 0),
-            ("Cached", kb(lru[2] + lru[3] + c.isolated_file)),
+            ("MemTotal", kb(v.mem_total)),
+            ("MemFree", kb(v.mem_free)),
+            ("MemAvailable", kb(v.mem_available)),
+            ("Buffers", kb(v.buffers)),
+            ("Cached", kb(v.cached)),
             ("SwapCached", 0),
-            ("Active", kb(lru[1] + lru[3])),
-            ("Inactive", kb(lru[0] + lru[2])),
-            ("Active(anon)", kb(lru[1])),
-            ("Inactive(anon)", kb(lru[0])),
-            ("Active(file)", kb(lru[3])),
-            ("Inactive(file)", kb(lru[2])),
-            ("Unevictable", 0),
-            ("Mlocked", 0),
-            ("SwapTotal", kb(swap_total)),
-            ("SwapFree", kb(swap_free)),
-            ("Dirty", kb(self.writeback.nr_dirty)),
-            ("Writeback", kb(self.writeback.nr_writeback)),
-            ("AnonPages", kb(lru[0] + lru[1] + c.isolated_anon)),
-            ("Mapped", 0),
-            ("Shmem", 0),
-            ("KReclaimable", kb(c.kernel_reclaimable)),
+            ("Active", kb(v.active_anon + v.active_file)),
+            ("Inactive", kb(v.inactive_anon + v.inactive_file)),
+            ("Active(anon)", kb(v.active_anon)),
+            ("Inactive(anon)", kb(v.inactive_anon)),
+            ("Active(file)", kb(v.active_file)),
+            ("Inactive(file)", kb(v.inactive_file)),
+            ("Unevictable", kb(v.unevictable)),
+            ("Mlocked", kb(v.mlocked)),
+            ("SwapTotal", kb(v.swap_total)),
+            ("SwapFree", kb(v.swap_free)),
+            ("Dirty", kb(v.dirty)),
+            ("Writeback", kb(v.writeback)),
+            ("AnonPages", kb(v.anon_pages)),
+            ("Mapped", kb(v.mapped)),
+            ("Shmem", kb(v.shmem)),
+            ("KReclaimable", kb(v.k_reclaimable)),
             ("Slab", kb(slab)),
-            ("SReclaimable", kb(c.kernel_reclaimable)),
-            ("SUnreclaim", kb(c.kernel_unreclaimable)),
+            ("SReclaimable", kb(v.k_reclaimable)),
+            ("SUnreclaim", kb(v.s_unreclaim)),
             ("KernelStack", 0),
             ("PageTables", 0),
             ("SecPageTables", 0),
@@ -217,8 +191,8 @@ impl Machine {
             ("ShmemPmdMapped", 0),
             ("FileHugePages", 0),
             ("FilePmdMapped", 0),
-            ("CmaTotal", kb(cma_total)),
-            ("CmaFree", kb(cma_free)),
+            ("CmaTotal", kb(v.cma_total)),
+            ("CmaFree", kb(v.cma_free)),
             ("HugePages_Total", 0),
             ("HugePages_Free", 0),
             ("HugePages_Rsvd", 0),
@@ -375,8 +349,11 @@ impl Machine {
                     "nr_slab_unreclaimable" => c.kernel_unreclaimable,
                     "nr_isolated_anon" => c.isolated_anon,
                     "nr_isolated_file" => c.isolated_file,
-                    "nr_anon_pages" => lru[0] + lru[1] + c.isolated_anon,
-                    "nr_file_pages" => lru[2] + lru[3] + c.isolated_file,
+                    "nr_zone_unevictable" | "nr_unevictable" => self.lru.nr_unevictable,
+                    "nr_mlock" => self.node_stat.nr_mlock,
+                    "nr_anon_pages" => self.node_stat.nr_anon_mapped(),
+                    "nr_file_pages" => self.node_stat.nr_file_pages(),
+                    "nr_shmem" => self.node_stat.nr_shmem(),
                     "nr_dirty" => nr_dirty,
                     "nr_writeback" => nr_writeback,
                     "nr_dirty_threshold" => thresh,
@@ -466,7 +443,7 @@ impl Machine {
             };
             match kind {
                 Kind::Free | Kind::Buddy | Kind::Pcp => u.free += 1,
-                Kind::Anon => u.anon += 1,
+                Kind::Anon | Kind::Shmem => u.anon += 1,
                 Kind::File => u.file += 1,
                 Kind::Device => u.device += 1,
                 Kind::Cache => u.cache += 1,

@@ -15,12 +15,17 @@
 //! `zone_watermark_ok_safe` with `alloc_flags == 0`): the check that lets the CMA area sit
 //! idle while kswapd throws page cache away (the seed's second problem).
 //!
-//! Anonymous pages are swapped out as the kernel does (`pageout` -> `swap_writepage`): the
+//! Swap-backed pages are swapped out as the kernel does (`pageout` -> `swap_writepage`): the
 //! page is written to its swap slot under writeback, stays on the LRU meanwhile, and is freed
 //! when the write completes (`end_swap_bio_write` -> `folio_end_writeback` rotates the
 //! reclaimed page to the inactive tail, where the next pass frees it; here, at completion),
 //! unless it was touched or taken in the meantime. So reclaim of anonymous memory goes as
 //! fast as the swap device writes, which on an SD card or eMMC is far slower than the scans.
+//!
+//! Swap-backed pages (anonymous and shmem, `Kind::is_swap_backed`) are on the anon lists
+//! and reclaimed only to swap; mlocked pages are on the unevictable LRU, which has no list
+//! (6.1: `lruvec_add_folio` counts an LRU_UNEVICTABLE folio but links it nowhere), so
+//! reclaim never meets them (`mlock.rs`).
 //!
 //! Simplified: no MGLRU, no swappiness-driven cost model beyond a fixed anon/file split, no
 //! workingset activation of refaulting pages, no swap cache kept for a page touched during
@@ -50,6 +55,14 @@ const RECLAIM_THROTTLE_ONCE_NS: u64 = 100_000_000;
 #[derive(Clone, Debug, Default)]
 pub struct Lru {
     pub lists: [List; 4],
+    /// `NR_UNEVICTABLE`: pages on the unevictable LRU, which links them on no list.
+    pub nr_unevictable: u64,
+    /// Owners with `VM_LOCKED` (`mlock.rs`): while there are none, no page is unevictable
+    /// and the LRU's hot paths skip the owner lookup.
+    pub locked_owners: u32,
+    /// `lru_disable_count` (`lru_cache_disable`, `mm/swap.c`): callers migrating in bulk
+    /// bypass the LRU batches while it is above 0.
+    pub lru_disable_count: u32,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -100,34 +113,57 @@ impl Machine {
         base + page.test(pg::ACTIVE) as usize
     }
 
-    /// `lruvec_add_folio`: onto the head of its list.
+    /// `lruvec_add_folio`: onto the head of its list; an unevictable page is only counted.
     pub(crate) fn lru_add(&mut self, pfn: Pfn) {
+        if self.page_unevictable(pfn) {
+            self.pages[pfn].set(pg::LRU);
+            self.lru.nr_unevictable += 1;
+            return;
+        }
         let idx = self.lru_index(pfn);
         self.pages[pfn].set(pg::LRU);
         self.lru.lists[idx].push_head(&mut self.pages, pfn);
     }
 
     pub(crate) fn lru_del(&mut self, pfn: Pfn) {
+        if self.page_unevictable(pfn) {
+            self.lru.nr_unevictable -= 1;
+            self.pages[pfn].clear(pg::LRU);
+            return;
+        }
         let idx = self.lru_index(pfn);
         self.lru.lists[idx].remove(&mut self.pages, pfn);
         self.pages[pfn].clear(pg::LRU);
     }
 
-    /// `folio_mark_accessed`: the first access sets PG_referenced, the second activates.
+    /// `folio_mark_accessed`: the first access sets PG_referenced, the second activates (an
+    /// unevictable page is never activated).
+    #[inline]
     pub(crate) fn mark_page_accessed(&mut self, pfn: Pfn) {
         let page = self.pages[pfn];
         if !page.test(pg::REFERENCED) {
             self.pages[pfn].set(pg::REFERENCED);
         } else if !page.test(pg::ACTIVE) && page.test(pg::LRU) {
-            self.lru_del(pfn);
-            let p = &mut self.pages[pfn];
-            p.set(pg::ACTIVE);
-            p.clear(pg::REFERENCED);
-            self.lru_add(pfn);
-            self.vmstat.inc(Counter::Pgactivate);
+            self.folio_activate(pfn);
         }
     }
 
+    /// `folio_activate`: a referenced inactive page moves to the active list.
+    #[inline(never)]
+    fn folio_activate(&mut self, pfn: Pfn) {
+        if self.page_unevictable(pfn) {
+            return;
+        }
+        self.lru_del(pfn);
+        let p = &mut self.pages[pfn];
+        p.set(pg::ACTIVE);
+        p.clear(pg::REFERENCED);
+        self.lru_add(pfn);
+        self.vmstat.inc(Counter::Pgactivate);
+    }
+
+    /// The four evictable lists' lengths (inactive anon, active anon, inactive file, active
+    /// file); the unevictable LRU is `lru.nr_unevictable`.
     pub fn lru_sizes(&self) -> [u64; 4] {
         [0, 1, 2, 3].map(|i| self.lru.lists[i].len as u64)
     }
@@ -324,11 +360,15 @@ impl Machine {
         r
     }
 
-    /// Decide one isolated folio's fate: reclaim it, put it back, or write it to swap.
+    /// Decide one isolated folio's fate: reclaim it, put it back, or write it to swap. A
+    /// shmem page is swap-backed like an anonymous one, but read and written through the page
+    /// cache, not mapped: PG_referenced alone does not keep it (`folio_check_references`
+    /// activates swap-backed folios for referenced ptes only).
     fn shrink_folio(&mut self, pfn: Pfn) -> Fate {
         let page = self.pages[pfn];
         let busy = page.test(pg::EXTRA) || page.test(pg::WRITEBACK);
         let anon = page.kind() == Kind::Anon;
+        let swap_backed = page.kind().is_swap_backed();
         if busy || (anon && page.test(pg::REFERENCED)) {
             // Pinned or referenced pages cannot be freed (`__remove_mapping` refcount
             // freeze fails); a referenced mapped page is activated.
@@ -341,7 +381,7 @@ impl Machine {
             self.lru_add(pfn);
             return Fate::Kept;
         }
-        if !anon && page.test(pg::DIRTY) {
+        if !swap_backed && page.test(pg::DIRTY) {
             // Reclaim does not write file pages itself: the flusher is asked to, and the
             // page rotates (`PG_reclaim`). Back on the LRU first: with
             // `migrate_on_first_dirty` the start of writeback may move the page.
@@ -349,7 +389,7 @@ impl Machine {
             self.writeback_pages(&[pfn]);
             return Fate::Kept;
         }
-        if anon {
+        if swap_backed {
             // `pageout` -> `swap_writepage`: written with the batch (`shrink_inactive_list`).
             return Fate::SwapOut;
         }
@@ -381,6 +421,7 @@ impl Machine {
             }
         }
         self.clear_dirty_accounting(pfn);
+        self.account_page_unmapped(pfn);
         let cpu = self.owners.cpu(page.owner);
         self.free_pages(pfn, page.order(), cpu);
     }

@@ -69,6 +69,12 @@ counters! {
     AllocFail => "alloc_fail",
     NrFollPinAcquired => "nr_foll_pin_acquired",
     NrFollPinReleased => "nr_foll_pin_released",
+    UnevictablePgsCulled => "unevictable_pgs_culled",
+    UnevictablePgsRescued => "unevictable_pgs_rescued",
+    UnevictablePgsMlocked => "unevictable_pgs_mlocked",
+    UnevictablePgsMunlocked => "unevictable_pgs_munlocked",
+    UnevictablePgsCleared => "unevictable_pgs_cleared",
+    UnevictablePgsStranded => "unevictable_pgs_stranded",
 }
 
 /// The counters with no kernel name, and what each counts (the model's view beside

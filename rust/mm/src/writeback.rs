@@ -67,10 +67,11 @@ impl Machine {
             return pfn;
         }
         let pfn = self.migrate_if_first_dirty(pfn);
-        if self.pages[pfn].kind() == crate::page::Kind::Anon {
+        if self.pages[pfn].kind().is_swap_backed() {
             // An anonymous page's dirtiness lives in its page table entry: it is not page
             // cache, not counted in nr_dirty, and never written back by the flusher (reclaim
-            // swaps it out).
+            // swaps it out). A shmem page is page cache, but its mapping cannot write back
+            // (`noop_dirty_folio`: PG_dirty without NR_FILE_DIRTY): the same here.
             return pfn;
         }
         self.pages[pfn].set(pg::DIRTY);
@@ -105,9 +106,10 @@ impl Machine {
             return pfn;
         }
         let cpu = self.owners.cpu(page.owner);
+        // Best effort: a target that would take an OOM kill is not worth it.
         let gfp = crate::gfp::Gfp {
             direct_reclaim: may_reclaim,
-            ..crate::gfp::Gfp::HIGHUSER_MOVABLE.pinned()
+            ..crate::gfp::Gfp::HIGHUSER_MOVABLE.pinned().retry_mayfail()
         };
         match self.migrate_folio(pfn, MigrateMode::Sync, gfp, cpu, true) {
             Ok(new) => {
@@ -195,8 +197,8 @@ impl Machine {
             return;
         };
         for pfn in pages {
-            let swapping = self.pages[pfn].kind() == crate::page::Kind::Anon
-                && self.writeback_end.contains_key(&pfn);
+            let swapping =
+                self.pages[pfn].kind().is_swap_backed() && self.writeback_end.contains_key(&pfn);
             self.end_page_writeback(pfn);
             if swapping {
                 // The kernel's reclaim frees it from the swap cache; the completion's charge
@@ -213,7 +215,7 @@ impl Machine {
         if self.writeback_end.remove(&pfn).is_some() {
             self.pages[pfn].clear(pg::WRITEBACK);
             self.writeback.nr_writeback -= 1;
-            if self.pages[pfn].kind() == crate::page::Kind::Anon {
+            if self.pages[pfn].kind().is_swap_backed() {
                 // A swap write: the slot is given back unless the page is freed into it
                 // (`swap_out_done`); a waiter (migration) keeps the page resident.
                 self.writeback.swap_used -= 1;
@@ -337,7 +339,7 @@ impl Machine {
             .filter(|(_, pages)| {
                 pages
                     .first()
-                    .is_some_and(|&p| self.pages[p].kind() == crate::page::Kind::Anon)
+                    .is_some_and(|&p| self.pages[p].kind().is_swap_backed())
             })
             .filter_map(|(&id, pages)| {
                 let done = pages
@@ -354,7 +356,7 @@ impl Machine {
     /// meanwhile, and then it stays resident.
     fn swap_out_done(&mut self, pfn: Pfn) {
         let page = self.pages[pfn];
-        let idle = page.kind() == crate::page::Kind::Anon
+        let idle = page.kind().is_swap_backed()
             && page.test(pg::LRU)
             && !page.test(pg::REFERENCED)
             && !page.test(pg::ACTIVE)

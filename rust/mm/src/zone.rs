@@ -109,7 +109,20 @@ impl Zone {
         highest_zone: ZoneId,
         alloc_cma: bool,
     ) -> bool {
-        let free = self.nr_free_pages as i64 - self.unusable_free(order, alloc_cma);
+        self.watermark_ok_free(order, mark, highest_zone, alloc_cma, self.nr_free_pages)
+    }
+
+    /// `__zone_watermark_ok` with `free_pages` given: `should_reclaim_retry` asks it with
+    /// the free pages the zone would have if every reclaimable page were reclaimed.
+    pub fn watermark_ok_free(
+        &self,
+        order: u32,
+        mark: u64,
+        highest_zone: ZoneId,
+        alloc_cma: bool,
+        free_pages: u64,
+    ) -> bool {
+        let free = free_pages as i64 - self.unusable_free(order, alloc_cma);
         let min = mark as i64 + self.lowmem_reserve[highest_zone as usize] as i64;
         if free <= min {
             return false;

@@ -1226,8 +1226,8 @@ fn named_in_dmesg(lines: &[String]) -> (Named, Named) {
 /// and `pin_duration_warn` (100 ms); from 30 s two tasks do I/O by page references
 /// (`get_page`, as direct I/O did before its FOLL_PIN conversion): `dio`, 2000 brief I/Os a
 /// second (16 pages, 1 ms on average) on a 64 MiB buffer, and `slow_io`, 20 I/Os a second
-/// holding their 16 pages for 2 s each on a 32 MiB buffer. The camera's 48 MiB at 40 s
-/// fails; the log is read at 45 s.
+/// holding their 16 pages for 2 s each on a 32 MiB buffer. The camera's 48 MiB at 40 s is
+/// held up by busy pages (with most seeds it fails); the log is read at 45 s.
 ///
 /// `pin_duration_warn` names only `slow_io`, the holder in the failure's blockers.
 /// `warn_cma_pins` names both, `dio` many times over; annotating `dio`'s references as
@@ -1293,7 +1293,9 @@ fn claim8_instrumentation_names_the_blocker_and_the_annotation_silences_brief_pi
             (&noisy, &noisy_gp, &noisy_dur),
             (&quiet, &quiet_gp, &quiet_dur),
         ] {
-            assert!(!a.ok, "the camera's request fails");
+            // Whether the request fails in the end or gets through after retries depends on
+            // where the seed put the held pages; the claim is about naming who held it up.
+            assert!(a.busy_retries > 0, "the camera's request is held up");
             assert!(
                 a.blocked_by("slow_io"),
                 "blocked by slow_io: {:?}",

@@ -106,9 +106,13 @@ fn gcma_cleancache_keeps_evicted_file_pages_and_a_reread_hits() {
         "gcma: cleancache hit cost {cost} ns (a storage read: {} ns)",
         c.storage_read_ns(1)
     );
+    // The fault's allocation may have reclaimed (and cached) a batch more.
+    let puts = m.vmstat.get(Counter::CleancachePuts);
+    assert_eq!(m.vmstat.get(Counter::CleancacheEvictions), 0);
     assert_eq!(m.cma_usage(0).cache, puts - 1, "the cache is exclusive");
 
     // Truncating a cached page drops its copy.
+    assert_eq!(slot(&m, reader, 1) & SLOT_CACHED, SLOT_CACHED);
     m.free_owned(reader, 1).unwrap();
     assert_eq!(m.cma_usage(0).cache, puts - 2);
     m.check_invariants().unwrap();

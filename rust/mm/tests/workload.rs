@@ -191,7 +191,9 @@ fn start_and_stop_times_are_honoured() {
 }
 
 /// Readers draw their pages a few reads ahead (to prefetch them): that must not skip,
-/// repeat or reorder a read. A streamer reads page 0, 1, 2, ... exactly once each per pass.
+/// repeat or reorder a read. A streamer reads page 0, 1, 2, ... exactly once each per pass,
+/// and readahead keeps at most two windows (of at most 32 pages) ahead of it, in order: only
+/// its first read misses.
 #[test]
 fn a_streamer_reads_every_page_in_order_once_per_pass() {
     let mut m = machine(256, 64, Placement::Balanced);
@@ -207,13 +209,21 @@ fn a_streamer_reads_every_page_in_order_once_per_pass() {
         m.run_until(m.now + MS);
         let st = stats(&m, id);
         let first_pass = st.ops.min(1_000);
-        assert_eq!(st.populated, first_pass, "{st:?}");
-        assert_eq!(st.hits, st.ops - first_pass, "second pass hits: {st:?}");
-        // The pages read so far are exactly the first ones of the file.
+        assert_eq!(
+            st.hits,
+            st.ops.saturating_sub(1),
+            "only the first read misses: {st:?}"
+        );
+        // The pages read so far are the first ones of the file, and readahead's windows
+        // follow them without a gap.
         let map = &m.owners.list[owner as usize].map;
         let resident = map.iter().take_while(|&&slot| slot != SLOT_EMPTY).count() as u64;
-        assert_eq!(resident, first_pass);
-        assert!(map[first_pass as usize..]
+        assert_eq!(st.populated, resident, "{st:?}");
+        assert!(
+            resident >= first_pass && resident <= (first_pass + 64).min(1_000),
+            "{resident} resident after {first_pass} reads"
+        );
+        assert!(map[resident as usize..]
             .iter()
             .all(|&slot| slot == SLOT_EMPTY));
         assert!(st.ops >= seen);

@@ -702,6 +702,94 @@ static void run_kernel_alloc(const struct line *l, struct wstats *st, uint64_t s
 	free(h.a);
 }
 
+/* ---------------------------------------------------------------- tmpfs_file */
+
+static char shm_page[PAGE_SZ] __attribute__((aligned(4096)));
+
+/* A file on a tmpfs of its own (shmem pages: Shmem and Cached, on the anon LRU), written in
+ * order at its rate until it has its size, and read (a share rewritten) at random over what
+ * is written, meanwhile and after; deleted and unmounted at the end.
+ * v[0] pages written in order, v[1] random accesses, v[2] of them writes, v[3] when the
+ * file was whole (ns since t0, 0: never), v[4] writes that failed */
+static void run_tmpfs_file(const struct line *l, struct wstats *st, uint64_t start,
+			   uint64_t stop)
+{
+	uint64_t n = kv_u64(l, "file_pages", 1);
+	double wfrac = kv_f64(l, "write_fraction", 0);
+	char dir[128], path[160], opts[64];
+	snprintf(dir, sizeof dir, "/mnt/%s", kv_str(l, "name", "tmpfs"));
+	snprintf(path, sizeof path, "%s/file", dir);
+	/* room for the file (tmpfs' default limit is half of the memory) */
+	snprintf(opts, sizeof opts, "size=%" PRIu64 "k", (n + 16) * (PAGE_SZ / 1024));
+	mkdir("/mnt", 0755);
+	mkdir(dir, 0755);
+	if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0) {
+		st->failures++;
+		st->last_errno = (uint64_t)errno;
+		note(st, "mount -t tmpfs -o %s %s: %s", opts, dir, errno_name(errno));
+		return;
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		st->failures++;
+		st->last_errno = (uint64_t)errno;
+		note(st, "open %s: %s", path, errno_name(errno));
+		umount2(dir, 0);
+		return;
+	}
+	memset(shm_page, 0x3c, sizeof shm_page);
+	struct rng r;
+	rng_seed(&r, g.seed * 1000003 + kv_u64(l, "id", 0));
+	uint64_t skipped = 0, written = 0;
+	struct pacer pw, pa;
+	pacer_init(&pw, kv_f64(l, "rate_pages_per_s", 0), start, &skipped);
+	double access = kv_f64(l, "access_rate_pages_per_s", 0);
+	int accessing = 0;
+	while (!should_stop(stop)) {
+		uint64_t now = now_ns();
+		for (uint64_t k = pacer_due(&pw, now); k && written < n; k--) {
+			if (pwrite(fd, shm_page, PAGE_SZ, (off_t)(written * PAGE_SZ)) == PAGE_SZ) {
+				written++;
+			} else {
+				st->v[4]++;
+				st->last_errno = (uint64_t)errno;
+				break;
+			}
+		}
+		if (written >= n && !st->v[3])
+			st->v[3] = since_t0(now_ns());
+		if (!accessing && written > 0 && access > 0) {
+			pacer_init(&pa, access, now, &skipped);
+			accessing = 1;
+		}
+		if (accessing) {
+			for (uint64_t k = pacer_due(&pa, now); k; k--) {
+				off_t at = (off_t)(rng_below(&r, written) * PAGE_SZ);
+				if (rng_unit(&r) < wfrac) {
+					if (pwrite(fd, shm_page, PAGE_SZ, at) != PAGE_SZ) {
+						st->v[4]++;
+						st->last_errno = (uint64_t)errno;
+					}
+					st->v[2]++;
+				} else if (pread(fd, shm_page, PAGE_SZ, at) < 0) {
+					st->last_errno = (uint64_t)errno;
+				}
+				st->v[1]++;
+			}
+		}
+		st->v[0] = written;
+		st->ops = written + st->v[1];
+		st->skipped = skipped;
+		uint64_t next = accessing ? pacer_next(&pa) : UINT64_MAX;
+		if (written < n && pacer_next(&pw) < next)
+			next = pacer_next(&pw);
+		nap_until(next, stop);
+	}
+	close(fd);
+	unlink(path);
+	umount2(dir, 0);
+}
+
 /* ---------------------------------------------------------------- processes */
 
 typedef void (*runner)(const struct line *, struct wstats *, uint64_t, uint64_t);
@@ -721,6 +809,8 @@ static const struct {
 	  "register_ns register_errno pages_pinned released_at_ns in_cma_before in_cma_after" },
 	{ "fs_mount", run_fs_mount, "mount_ns mount_errno umount_errno" },
 	{ "kernel_alloc", run_kernel_alloc, "allocs frees max_live_pages" },
+	{ "tmpfs_file", run_tmpfs_file,
+	  "pages_written accesses write_accesses full_at_ns write_errors" },
 };
 
 static int kind_index(const char *kind)

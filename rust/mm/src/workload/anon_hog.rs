@@ -1,7 +1,9 @@
 //! `anon_hog`: anonymous memory (`GFP_HIGHUSER_MOVABLE`) growing to a target at a rate by
 //! first-touch faults, and re-touched at random (a share of the touches write): swapped-out
 //! pages come back as swap-ins. The touches are drawn a few ahead from the hog's own random
-//! stream and prefetched (`ahead.rs`).
+//! stream and prefetched (`ahead.rs`). With `mlock`, the whole buffer is locked before its
+//! first fault (`mlock2(MLOCK_ONFAULT)`): each page is mlocked and unevictable as it is
+//! faulted in (`mlock.rs`), never reclaimed or swapped, still migratable.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +34,9 @@ pub struct AnonHog {
     /// Share of re-touches that write.
     #[serde(default)]
     pub write_fraction: f64,
+    /// Lock the buffer (`mlock2(MLOCK_ONFAULT)` over all of it).
+    #[serde(default)]
+    pub mlock: bool,
     #[serde(skip)]
     state: HogState,
 }
@@ -133,6 +138,10 @@ impl Task for AnonHog {
 
     fn start(&mut self, m: &mut Machine, owner: OwnerId, start: u64) {
         m.reserve_slots(owner, self.target_pages);
+        if self.mlock {
+            let locked = m.mlock_owner(owner, true);
+            debug_assert!(locked.is_ok(), "{locked:?}");
+        }
         let touch_rate = self.touch_rate_pages_per_s;
         self.state = HogState {
             grow_next: start,

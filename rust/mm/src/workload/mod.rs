@@ -22,6 +22,7 @@
 //! | `fs_mount.rs` | a mounted filesystem's superblock buffers |
 //! | `kernel_alloc.rs` | slab-like unmovable kernel allocations |
 //! | `build.rs` | a parallel build: short processes with heaps, source reads, output |
+//! | `tmpfs_file.rs` | a tmpfs file written and read (shmem pages) |
 
 mod ahead;
 mod anon_hog;
@@ -33,6 +34,7 @@ mod longterm_pinner;
 mod page_cache_reader;
 mod spec;
 mod task;
+mod tmpfs_file;
 mod writer;
 mod zipf;
 
@@ -46,6 +48,7 @@ pub use kernel_alloc::KernelAlloc;
 pub use longterm_pinner::LongtermPinner;
 pub use page_cache_reader::PageCacheReader;
 pub use task::{Workload, WorkloadStats, Workloads};
+pub use tmpfs_file::TmpfsFile;
 pub use writer::Writer;
 
 use crate::error::MmResult;
@@ -100,6 +103,7 @@ pub enum WorkloadKind {
     FsMount(FsMount),
     KernelAlloc(KernelAlloc),
     Build(Build),
+    TmpfsFile(TmpfsFile),
 }
 
 /// `each_kind!(kind, k => expr)`: `expr` for the struct inside `kind`, whatever its kind.
@@ -114,6 +118,7 @@ macro_rules! each_kind {
             $crate::workload::WorkloadKind::FsMount($k) => $body,
             $crate::workload::WorkloadKind::KernelAlloc($k) => $body,
             $crate::workload::WorkloadKind::Build($k) => $body,
+            $crate::workload::WorkloadKind::TmpfsFile($k) => $body,
         }
     };
 }

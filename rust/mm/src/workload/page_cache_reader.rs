@@ -6,8 +6,10 @@
 //! The reader draws its pages a few reads ahead from its own random stream and prefetches
 //! them (`ahead.rs`): the pages read are the same as if drawn at the time.
 //!
-//! Simplified: no readahead: every miss is one storage request (as with
-//! `POSIX_FADV_RANDOM`).
+//! A sequential reader reads with the kernel's readahead (`readahead.rs`): its misses are
+//! windows of up to `read_ahead_kb` read in one request, one window ahead of it, so it reaches
+//! the storage's sequential bandwidth. A random reader reads as with `POSIX_FADV_RANDOM`: one
+//! storage request per miss.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +22,7 @@ use crate::error::MmResult;
 use crate::gfp::Gfp;
 use crate::owner::OwnerId;
 use crate::page::Kind;
+use crate::readahead::FileRaState;
 use crate::rng::Rng;
 use crate::Machine;
 
@@ -57,6 +60,8 @@ struct ReaderState {
     /// The next pages it will read, drawn ahead so their slots and frames can be
     /// prefetched (`prefetch_access`).
     ahead: [u32; READ_AHEAD],
+    /// The open file's readahead state (a sequential reader's).
+    ra: FileRaState,
 }
 
 impl Default for ReaderState {
@@ -69,6 +74,7 @@ impl Default for ReaderState {
             zipf: None,
             rng: Rng::new(0),
             ahead: [0; READ_AHEAD],
+            ra: FileRaState::default(),
         }
     }
 }
@@ -126,6 +132,7 @@ impl Task for PageCacheReader {
                 .then(|| Zipf::new(self.file_pages, self.zipf_s)),
             rng: Rng::new(m.rng.next_u64()),
             ahead: [0; READ_AHEAD],
+            ra: FileRaState::new(m.cfg.read_ahead_kb),
         };
         self.state.ahead = [(); READ_AHEAD].map(|_| self.draw_index());
     }
@@ -143,8 +150,21 @@ impl Task for PageCacheReader {
         s.next = cx.m.now + s.interval;
         let [index, next_read, after] = s.ahead;
         s.ahead = [next_read, after, drawn];
-        let r =
-            cx.m.touch_slot(cx.owner, index, Gfp::HIGHUSER_MOVABLE, Kind::File, false);
+        let r = if self.sequential {
+            match cx
+                .m
+                .filemap_read(cx.owner, index, &mut s.ra, self.file_pages)
+            {
+                Ok(read) => {
+                    cx.stats.populated += read.populated as u64;
+                    cx.stats.refaults += read.refaulted as u64;
+                    Ok((read.pfn, read.access))
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            cx.m.touch_slot(cx.owner, index, Gfp::HIGHUSER_MOVABLE, Kind::File, false)
+        };
         if cx.record(r).is_some() {
             cx.stats.pages_read += 1;
         }

@@ -24,8 +24,10 @@
 //! left where it is, still mapped by the stopped workload: user pages stay on the LRU for
 //! reclaim to evict once the reference is dropped.
 //!
-//! An allocation that fails even after direct reclaim (-ENOMEM) is counted in
-//! `alloc_failures` and the workload carries on (no OOM killer is modelled).
+//! An allocation that fails even after direct reclaim and the OOM killer (-ENOMEM) is counted
+//! in `alloc_failures` and the workload carries on. A workload the OOM killer chose
+//! (`oom_kill.rs`) does no more operations: its memory is freed at the kill and its stop runs
+//! at once.
 
 use serde::Serialize;
 
@@ -225,6 +227,7 @@ impl Machine {
             self.events
                 .schedule(stop, EventKind::Workload(id | STOP_EVENT));
         }
+        self.oom_task_started(id, owner);
         Ok(id)
     }
 
@@ -292,7 +295,12 @@ impl Machine {
         for hid in holds {
             self.release_hold(hid)?;
         }
+        // Exit munlocks the whole mapping before it unmaps it (`exit_mmap` -> `munlock_vma_page`).
+        if self.owner_locked(owner) {
+            self.mlock_owner(owner, false)?;
+        }
         self.reap_workload(id);
+        self.oom_task_stopped(id);
         self.charge = saved;
         Ok(())
     }
@@ -414,6 +422,11 @@ impl Machine {
     fn run_ops<K: Task>(&mut self, id: u32, k: &mut K, owner: OwnerId, task: &mut TaskState) {
         let mut ops = 0;
         while let Some((at, op)) = k.next_op(task.free_at) {
+            if self.oom_killed(owner) {
+                // Killed by the OOM killer (maybe by its own allocation): its stop event runs
+                // next and no operation follows.
+                return;
+            }
             let at = at.max(self.now);
             let limit = self
                 .events
