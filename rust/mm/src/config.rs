@@ -273,8 +273,11 @@ fn default_dirty_expire() -> u64 {
 fn default_dirty_ratio() -> u32 {
     20
 }
+/// `VM_READAHEAD_PAGES`: the default readahead window, 128 KiB (`readahead.rs`).
+pub const VM_READAHEAD_KB: u32 = 128;
+
 fn default_read_ahead_kb() -> u32 {
-    crate::readahead::VM_READAHEAD_KB
+    VM_READAHEAD_KB
 }
 fn default_trace_limit() -> usize {
     200_000

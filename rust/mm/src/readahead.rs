@@ -40,8 +40,7 @@ use crate::pfn::Pfn;
 use crate::vmstat::Counter;
 use crate::Machine;
 
-/// `VM_READAHEAD_PAGES`: the default readahead window, 128 KiB.
-pub const VM_READAHEAD_KB: u32 = 128;
+pub use crate::config::VM_READAHEAD_KB;
 
 /// `struct file_ra_state`, plus the reads in flight (the pages' PG_locked).
 #[derive(Clone, Debug, Default)]
