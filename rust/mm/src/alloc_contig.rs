@@ -14,6 +14,7 @@
 //! the next step runs after it, so pins taken and released, writeback completing and other
 //! allocations interleave with the batches, as they do on a real machine.
 
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 
 use crate::error::Errno;
@@ -52,6 +53,83 @@ pub struct Blocker {
     pub since_ns: Option<u64>,
 }
 
+/// The pages already reported as blockers of one call (`cma_alloc` walks overlapping ranges
+/// and meets the same pinned pages again): a bitmap over the frames the call walks, and a set
+/// for the rare frame outside them (a pageblock head, the head of a compound page that
+/// straddles the start). The bitmap is allocated at the first report.
+#[derive(Clone, Debug, Default)]
+pub struct ReportedPfns {
+    base: Pfn,
+    len: u32,
+    bits: Vec<u64>,
+    outside: FxHashSet<Pfn>,
+}
+
+impl ReportedPfns {
+    /// Nothing reported yet, for a call over `[start, end)`.
+    pub fn new(start: Pfn, end: Pfn) -> Self {
+        ReportedPfns {
+            base: start,
+            len: end - start,
+            ..Default::default()
+        }
+    }
+
+    #[inline]
+    fn bit(&self, pfn: Pfn) -> Option<usize> {
+        (pfn >= self.base && pfn - self.base < self.len).then(|| (pfn - self.base) as usize)
+    }
+
+    #[inline]
+    pub fn contains(&self, pfn: Pfn) -> bool {
+        match self.bit(pfn) {
+            Some(i) => self
+                .bits
+                .get(i / 64)
+                .is_some_and(|w| w & (1 << (i % 64)) != 0),
+            None => self.outside.contains(&pfn),
+        }
+    }
+
+    /// The first frame of `[pfn, end)` not reported (`end` if there is none): a run of
+    /// reported frames is skipped a word of the bitmap at a time.
+    #[inline]
+    pub fn next_unreported(&self, pfn: Pfn, end: Pfn) -> Pfn {
+        let Some(mut i) = self.bit(pfn) else {
+            return pfn;
+        };
+        let stop = (end.min(self.base + self.len) - self.base) as usize;
+        while i < stop {
+            let Some(&w) = self.bits.get(i / 64) else {
+                break;
+            };
+            let ones = (w >> (i % 64)).trailing_ones() as usize;
+            i += ones;
+            if ones == 0 || i % 64 != 0 {
+                break;
+            }
+        }
+        (self.base + i.min(stop) as u32).max(pfn)
+    }
+
+    /// Mark `pfn` reported; false if it already was.
+    #[inline]
+    pub fn insert(&mut self, pfn: Pfn) -> bool {
+        match self.bit(pfn) {
+            Some(i) => {
+                if self.bits.is_empty() {
+                    self.bits = vec![0; (self.len as usize).div_ceil(64)];
+                }
+                let (w, m) = (&mut self.bits[i / 64], 1u64 << (i % 64));
+                let new = *w & m == 0;
+                *w |= m;
+                new
+            }
+            None => self.outside.insert(pfn),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ContigRange {
     /// `[start, end)`.
@@ -73,7 +151,11 @@ pub struct ContigRange {
     /// gcma cache pages dropped from the range (`cleancache_discard`): no copy.
     pub nr_discarded: u64,
     pub failed_attempts: u64,
+    /// The blockers found, each page once (see `reported`).
     pub blockers: Vec<Blocker>,
+    /// The pages reported so far, in `blockers` or (for `cma_alloc`) by an earlier attempt
+    /// of the same call: they are not described again.
+    pub reported: ReportedPfns,
 }
 
 /// What one step did: its cost, and the result once the range is done.
@@ -103,6 +185,14 @@ impl ContigRange {
             nr_discarded: 0,
             failed_attempts: 0,
             blockers: Vec::new(),
+            reported: ReportedPfns::new(start, end),
+        }
+    }
+
+    /// Report the page at `pfn` (a head page) as a blocker, unless it was already.
+    fn report(&mut self, m: &Machine, pfn: Pfn, reason: &'static str) {
+        if self.reported.insert(pfn) {
+            self.blockers.push(m.describe_blocker(pfn, reason));
         }
     }
 }
@@ -148,11 +238,11 @@ impl Machine {
                 None
             }
             Err(IsolateError::AlreadyIsolated(pfn)) => {
-                cr.blockers.push(self.describe_blocker(pfn, "isolated"));
+                cr.report(self, pfn, "isolated");
                 Some(Err(Errno::Ebusy))
             }
             Err(IsolateError::Unmovable(pfn)) => {
-                cr.blockers.push(self.describe_blocker(pfn, "unmovable"));
+                cr.report(self, pfn, "unmovable");
                 Some(Err(Errno::Ebusy))
             }
         }
@@ -312,37 +402,78 @@ impl Machine {
     /// (a pin or reference, writeback, unmovable memory), like the kernel's
     /// `alloc_contig_dump_pages` lists the pages that failed. Movable pages merely left
     /// unmigrated because the attempt gave up are not causes; only when there is no cause
-    /// at all is the first busy page (`fin_pfn`) reported.
+    /// at all is the first busy page (`fin_pfn`) reported. Pages already reported
+    /// (`cr.reported`) are not described again.
     fn collect_blockers(&mut self, cr: &mut ContigRange) {
-        let blockers = self.range_blockers(cr.start, cr.end);
-        cr.blockers.extend(blockers);
+        self.range_blockers_into(cr.start, cr.end, &mut cr.reported, &mut cr.blockers);
     }
 
     /// The in-use pages of `[start, end)` that have a cause (see `collect_blockers`), or the
     /// first busy page when none has.
     pub(crate) fn range_blockers(&self, start: Pfn, end: Pfn) -> Vec<Blocker> {
-        let (mut blockers, mut first_busy) = (Vec::new(), None);
+        let mut blockers = Vec::new();
+        self.range_blockers_into(
+            start,
+            end,
+            &mut ReportedPfns::new(start, end),
+            &mut blockers,
+        );
+        blockers
+    }
+
+    /// `range_blockers`, leaving out the pages in `reported` (and adding those it reports):
+    /// the same blockers, in the same order, as `range_blockers` filtered by `reported`.
+    /// A reported page is only looked at while no page with a cause has been met (it decides
+    /// whether the first busy page is reported), so a walk that meets the same pinned pages
+    /// again costs a look at each frame, not a description.
+    pub(crate) fn range_blockers_into(
+        &self,
+        start: Pfn,
+        end: Pfn,
+        reported: &mut ReportedPfns,
+        out: &mut Vec<Blocker>,
+    ) {
+        let (mut any_cause, mut first_busy) = (false, None);
         let mut p = start;
         while p < end {
+            if any_cause {
+                // Nothing is left to learn from a reported page: skip them. Where the skip
+                // lands inside a buddy block or a compound page, its free and tail frames
+                // are passed over one by one, so the pages looked at are the same.
+                p = reported.next_unreported(p, end);
+                if p >= end {
+                    break;
+                }
+            }
             let page = self.pages[p];
             match page.kind() {
                 Kind::Buddy => p += 1 << page.order(),
                 Kind::Free | Kind::Tail => p += 1,
                 _ => {
-                    match self.blocking_reason(p) {
-                        "busy" => {
-                            first_busy.get_or_insert(p);
+                    let seen = reported.contains(p);
+                    if !seen || !any_cause {
+                        match self.blocking_reason(p) {
+                            "busy" => {
+                                first_busy.get_or_insert(p);
+                            }
+                            reason => {
+                                any_cause = true;
+                                if !seen {
+                                    reported.insert(p);
+                                    out.push(self.describe_blocker(p, reason));
+                                }
+                            }
                         }
-                        reason => blockers.push(self.describe_blocker(p, reason)),
                     }
                     p += 1 << page.order();
                 }
             }
         }
-        if let (true, Some(pfn)) = (blockers.is_empty(), first_busy) {
-            blockers.push(self.describe_blocker(pfn, "busy"));
+        if let (false, Some(pfn)) = (any_cause, first_busy) {
+            if reported.insert(pfn) {
+                out.push(self.describe_blocker(pfn, "busy"));
+            }
         }
-        blockers
     }
 
     pub(crate) fn blocking_reason(&self, pfn: Pfn) -> &'static str {

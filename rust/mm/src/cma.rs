@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use crate::alloc_contig::{Blocker, ContigRange};
+use crate::alloc_contig::{Blocker, ContigRange, ReportedPfns};
 use crate::config::CmaLock;
 use crate::error::{Errno, MmError, MmResult};
 use crate::event::EventKind;
@@ -187,6 +187,8 @@ pub struct CmaJob {
     lock_wait_since: u64,
     contig: Option<ContigRange>,
     pending: Option<Result<(), Errno>>,
+    /// The pages in `blockers`, carried from one attempt's range to the next.
+    reported: Option<ReportedPfns>,
 }
 
 impl CmaJob {
@@ -227,6 +229,7 @@ impl CmaJob {
             lock_wait_since: 0,
             contig: None,
             pending: None,
+            reported: None,
         }
     }
 
@@ -439,8 +442,13 @@ impl Machine {
         let a = &self.cma[area];
         let pfn = a.base_pfn + ((bitmap_no as u32) << a.order_per_bit);
         let cpu = self.owners.cpu(owner);
-        self.jobs[id as usize].contig =
-            Some(ContigRange::new(pfn, pfn + count, Migratetype::Cma, cpu));
+        let mut cr = ContigRange::new(pfn, pfn + count, Migratetype::Cma, cpu);
+        let job = &mut self.jobs[id as usize];
+        cr.reported = job
+            .reported
+            .take()
+            .unwrap_or_else(|| ReportedPfns::new(a.base_pfn, a.end_pfn()));
+        job.contig = Some(cr);
         self.events.schedule(self.now, EventKind::CmaJob(id));
     }
 
@@ -483,12 +491,10 @@ impl Machine {
         job.pages_discarded += cr.nr_discarded;
         job.failed_attempts += cr.failed_attempts;
         // Overlapping retries (the walk moves on by the alignment, not the length) meet the
-        // same pinned pages again: report each page once per call.
-        for b in cr.blockers {
-            if !job.blockers.iter().any(|seen| seen.pfn == b.pfn) {
-                job.blockers.push(b);
-            }
-        }
+        // same pinned pages again: each page is reported once per call, the range leaving
+        // out the pages earlier attempts reported (`reported`).
+        job.blockers.extend(cr.blockers);
+        job.reported = Some(cr.reported);
         match result {
             Ok(()) => {
                 job.pfn = Some(cr.start);
