@@ -465,8 +465,7 @@ fn cma_walk_referenced(samples: usize) -> (Stats, Stats, Value) {
         }
         m.take_charge();
         let t = Instant::now();
-        let id = m.cma_alloc(0, COUNT, 0, dev, false).expect("cma_alloc");
-        assert!(m.run_while(u64::MAX, |m| m.jobs[id as usize].is_done()));
+        let id = walk(&mut m, COUNT, dev);
         let wall = t.elapsed().as_nanos() as f64;
         let job = &m.jobs[id as usize];
         assert!(job.pfn.is_none(), "every window holds a referenced page");
@@ -482,6 +481,15 @@ fn cma_walk_referenced(samples: usize) -> (Stats, Stats, Value) {
         });
     }
     (stats(walls), stats(per_retry), extra)
+}
+
+/// `cma_alloc(area 0, count, align 0)` run to completion (the part `cma_walk_referenced`
+/// times; `benches/callgrind_walk.sh` counts its instructions). Returns the job.
+#[inline(never)]
+fn walk(m: &mut Machine, count: u32, owner: u16) -> u32 {
+    let id = m.cma_alloc(0, count, 0, owner, false).expect("cma_alloc");
+    assert!(m.run_while(u64::MAX, |m| m.jobs[id as usize].is_done()));
+    id
 }
 
 /// `Machine::new` of `board`, `samples` times; ms per boot.

@@ -298,29 +298,21 @@ impl Machine {
 
     /// `isolate_migratepages_range`: take up to 32 LRU folios off the LRU, from the cursor.
     fn isolate_migratepages_range(&mut self, cr: &mut ContigRange) {
-        while cr.cursor < cr.end && cr.migratepages.len() < COMPACT_CLUSTER_MAX {
-            let pfn = cr.cursor;
+        while cr.migratepages.len() < COMPACT_CLUSTER_MAX {
+            let pfn = next_to_isolate(&self.pages, cr.cursor, cr.end);
+            if pfn >= cr.end {
+                cr.cursor = pfn;
+                break;
+            }
             let page = self.pages[pfn];
-            let step = match page.kind() {
-                Kind::Buddy => 1 << page.order(),
-                Kind::Anon | Kind::File => 1 << page.order(),
-                _ => 1,
-            };
-            cr.cursor = pfn + step;
             if page.kind() == Kind::Cache {
                 // gcma: the cache page's contents can be dropped at will.
+                cr.cursor = pfn + 1;
                 self.cleancache_discard(pfn);
                 cr.nr_discarded += 1;
                 continue;
             }
-            if !page.kind().is_movable_kind() || !page.test(pg::LRU) {
-                continue;
-            }
-            // An anonymous folio with references beyond its mapping is pinned: migration
-            // would fail, so the kernel does not even isolate it.
-            if page.kind() == Kind::Anon && page.test(pg::EXTRA) {
-                continue;
-            }
+            cr.cursor = pfn + (1 << page.order());
             self.lru_del(pfn);
             self.pages[pfn].set(pg::ISOLATED);
             self.vmstat.inc(Counter::CompactIsolated);
@@ -539,6 +531,31 @@ impl Machine {
         let cpu = self.owners.cpu(owner);
         self.trace.emit(self.now, &comm, pid, cpu, event, fields);
     }
+}
+
+/// From `pfn`, the next frame `isolate_migratepages_range` acts on: a gcma cache page, or an
+/// LRU folio it may isolate (an anonymous folio with references beyond its mapping is pinned:
+/// migration would fail, so the kernel does not even isolate it). The frames in between are
+/// stepped over as the kernel's scan does: a buddy block or a folio whole, anything else a
+/// frame at a time. At or past `end` when there is none: where the scan's cursor stops.
+#[inline]
+fn next_to_isolate(pages: &[crate::page::Page], mut pfn: Pfn, end: Pfn) -> Pfn {
+    let frames = &pages[..end.idx()];
+    while pfn < end {
+        let page = &frames[pfn];
+        match page.kind() {
+            Kind::Cache => return pfn,
+            kind @ (Kind::Anon | Kind::File) => {
+                if page.test(pg::LRU) && !(kind == Kind::Anon && page.test(pg::EXTRA)) {
+                    return pfn;
+                }
+                pfn += 1 << page.order();
+            }
+            Kind::Buddy => pfn += 1 << page.order(),
+            _ => pfn += 1,
+        }
+    }
+    pfn
 }
 
 /// Drop from an isolated batch the folios their owner freed while the batch waited between

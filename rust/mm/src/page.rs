@@ -128,7 +128,21 @@ impl Page {
 
     #[inline]
     pub fn kind(&self) -> Kind {
-        Kind::ALL[(self.flags & KIND_MASK) as usize]
+        // A match rather than `Kind::ALL[..]`: the kind bits are always one of the ten kinds
+        // (`set_kind` writes them), and the match compiles to the bits themselves, with no
+        // bounds check, so `page.kind() == Kind::Buddy` is one compare in a frame scan.
+        match self.flags & KIND_MASK {
+            0 => Kind::Free,
+            1 => Kind::Buddy,
+            2 => Kind::Pcp,
+            3 => Kind::Tail,
+            4 => Kind::Anon,
+            5 => Kind::File,
+            6 => Kind::Kernel,
+            7 => Kind::Device,
+            8 => Kind::Cache,
+            _ => Kind::Reserved,
+        }
     }
 
     #[inline]

@@ -66,6 +66,18 @@ pub struct AllocRequest {
     pub cpu: u32,
 }
 
+/// The first buddy head in `[from, end)`, or `end`: the frames before it are looked at one
+/// by one, as the scans over a pageblock's free blocks (`move_freepages_block`) step over the
+/// frames between blocks.
+#[inline]
+pub(crate) fn next_buddy_head(pages: &[Page], from: Pfn, end: Pfn) -> Pfn {
+    let frames = &pages[from.idx()..end.idx()];
+    match frames.iter().position(|f| f.kind() == Kind::Buddy) {
+        Some(i) => from + i as u32,
+        None => end,
+    }
+}
+
 impl Machine {
     // ----- free lists -------------------------------------------------------------------
 
@@ -296,17 +308,16 @@ impl Machine {
         let old_mt = self.pageblocks.get(start);
         let zi = self.zone_idx(start);
         let (mut moved, mut p) = (0, start);
-        while p < end {
-            let page = self.pages[p];
-            if page.kind() == Kind::Buddy {
-                let order = page.order();
-                self.del_page_from_free_list(zi, p, order, old_mt);
-                self.add_to_free_list(zi, p, order, new_mt);
-                moved += 1 << order;
-                p += 1 << order;
-            } else {
-                p += 1;
+        loop {
+            p = next_buddy_head(&self.pages, p, end);
+            if p >= end {
+                break;
             }
+            let order = self.pages[p].order();
+            self.del_page_from_free_list(zi, p, order, old_mt);
+            self.add_to_free_list(zi, p, order, new_mt);
+            moved += 1 << order;
+            p += 1 << order;
         }
         self.pageblocks.set(start, new_mt);
         moved

@@ -9,6 +9,7 @@
 //! type and lets them merge again.
 
 use crate::page::Kind;
+use crate::page_alloc::next_buddy_head;
 use crate::pageblock::Migratetype;
 use crate::pfn::Pfn;
 use crate::Machine;
@@ -103,14 +104,14 @@ impl Machine {
         let end = pb + self.pageblocks.nr_pages();
         let mut blocks = Vec::new();
         let mut p = pb;
-        while p < end {
-            let page = self.pages[p];
-            if page.kind() == Kind::Buddy {
-                blocks.push((p, page.order()));
-                p += 1 << page.order();
-            } else {
-                p += 1;
+        loop {
+            p = next_buddy_head(&self.pages, p, end);
+            if p >= end {
+                break;
             }
+            let order = self.pages[p].order();
+            blocks.push((p, order));
+            p += 1 << order;
         }
         for (p, order) in blocks {
             // The block may already have merged into a neighbour freed just before.
