@@ -73,7 +73,7 @@ impl Machine {
         let zones = zone_layout(cfg.policy.placement, Pfn(nr_pages), cma_start, cma_pages);
         let cpus = cfg.cpus;
         let mut m = Machine {
-            pages: vec![Page::FREE; nr_pages as usize],
+            pages: Page::zeroed_vec(nr_pages as usize),
             pageblocks: Pageblocks::new(nr_pages as u64, cfg.pageblock_order),
             pcp: (0..zones.len() * cpus as usize)
                 .map(|_| PerCpuPages::default())
@@ -172,7 +172,8 @@ impl Machine {
 
     /// Free `[start, end)` in the largest naturally aligned blocks (`__free_pages_core`).
     /// The frames are still `Page::FREE` from `Machine::new` (boot touches only the reserved
-    /// ones, below `start`), so each block goes straight to the buddy lists.
+    /// ones, below `start`), so each block goes straight to the buddy lists: only its head
+    /// frame is written, the rest of the (zeroed) frame array stays untouched.
     fn free_range_at_boot(&mut self, start: Pfn, end: Pfn) {
         let mut pfn = start;
         while pfn < end {

@@ -336,6 +336,22 @@ impl Machine {
             self.free_one_page_block(pfn, order);
             return;
         }
+        let (mt, zi, end) = (
+            self.pageblocks.get(pfn),
+            self.zone_idx(pfn),
+            pfn + (1 << order),
+        );
+        if order == MAX_PAGE_ORDER
+            && end <= self.zones[zi].end_pfn
+            && Pfn::range_step(pfn, end, 1 << pb_order).all(|pb| self.pageblocks.get(pb) == mt)
+        {
+            // Freed pageblock by pageblock, the block would merge back into itself (each
+            // pageblock's buddy is in it, in its zone and of its type) and no further (the
+            // top order): it goes straight onto its list, as it would end up, without reading
+            // and writing each pageblock's head frame (boot frees all memory this way).
+            self.add_to_free_list(zi, pfn, order, mt);
+            return;
+        }
         for pb in Pfn::range_step(pfn, pfn + (1 << order), 1 << pb_order) {
             self.free_one_page_block(pb, pb_order);
         }
