@@ -477,7 +477,12 @@ impl Machine {
                 "unmovable"
             };
         }
-        let strongest = self.holds.on_page(pfn).map(|h| h.kind).max();
+        // Only a page with `PG_extra` has holds (check.rs): the others need no lookup.
+        let strongest = if page.test(pg::EXTRA) {
+            self.holds.on_page(pfn).map(|h| h.kind).max()
+        } else {
+            None
+        };
         match strongest {
             Some(HoldKind::LongtermPin) => "longterm_pinned",
             Some(HoldKind::Pin) => "pinned",
