@@ -35,7 +35,8 @@ pub struct CmaArea {
     pub base_pfn: Pfn,
     pub count: u32,
     pub order_per_bit: u32,
-    bitmap: Vec<bool>,
+    /// One bit per 2^order_per_bit pages, set while handed out (`cma->bitmap`).
+    bitmap: Bitmap,
     pub alloc_pages_success: u64,
     pub alloc_pages_fail: u64,
     pub release_pages_success: u64,
@@ -49,7 +50,7 @@ impl CmaArea {
             base_pfn,
             count,
             order_per_bit,
-            bitmap: vec![false; (count >> order_per_bit) as usize],
+            bitmap: Bitmap::new((count >> order_per_bit) as usize),
             alloc_pages_success: 0,
             alloc_pages_fail: 0,
             release_pages_success: 0,
@@ -69,7 +70,7 @@ impl CmaArea {
     }
 
     pub fn bitmap_maxno(&self) -> usize {
-        self.bitmap.len()
+        self.bitmap.nbits
     }
 
     fn pages_to_bits(&self, pages: u32) -> usize {
@@ -99,16 +100,16 @@ impl CmaArea {
         mask: usize,
         offset: usize,
     ) -> Option<usize> {
-        let size = self.bitmap.len();
+        let size = self.bitmap.nbits;
         let mut start = start;
         loop {
-            let first_zero = (start..size).find(|&i| !self.bitmap[i])?;
+            let first_zero = self.bitmap.find_next(start, size, false)?;
             let index = ((first_zero + offset + mask) & !mask) - offset;
             let end = index + nr;
             if end > size {
                 return None;
             }
-            match (index..end).find(|&i| self.bitmap[i]) {
+            match self.bitmap.find_next(index, end, true) {
                 Some(busy) => start = busy + 1,
                 None => return Some(index),
             }
@@ -116,14 +117,107 @@ impl CmaArea {
     }
 
     fn set_bits(&mut self, start: usize, nr: usize, value: bool) {
-        self.bitmap[start..start + nr]
-            .iter_mut()
-            .for_each(|b| *b = value);
+        self.bitmap.set_range(start, start + nr, value);
     }
 
     /// Pages not handed out (`available_pages` in sysfs: clear bits).
     pub fn available_pages(&self) -> u64 {
-        (self.bitmap.iter().filter(|b| !**b).count() as u64) << self.order_per_bit
+        (self.bitmap.count_zeros() as u64) << self.order_per_bit
+    }
+}
+
+/// A bitmap in 64-bit words, as the kernel's `unsigned long` bitmaps: searches and range
+/// updates a word at a time (`find_next_bit`, `find_next_zero_bit`, `bitmap_set`,
+/// `bitmap_clear`).
+#[derive(Clone, Debug)]
+struct Bitmap {
+    words: Vec<u64>,
+    nbits: usize,
+}
+
+impl Bitmap {
+    fn new(nbits: usize) -> Self {
+        Bitmap {
+            words: vec![0; nbits.div_ceil(64)],
+            nbits,
+        }
+    }
+
+    /// The first bit in `[from, end)` equal to `value`.
+    fn find_next(&self, from: usize, end: usize, value: bool) -> Option<usize> {
+        let end = end.min(self.nbits);
+        if from >= end {
+            return None;
+        }
+        let flip = if value { 0 } else { u64::MAX };
+        let mut i = from / 64;
+        let mut word = (self.words[i] ^ flip) & (u64::MAX << (from % 64));
+        loop {
+            if word != 0 {
+                let bit = i * 64 + word.trailing_zeros() as usize;
+                return (bit < end).then_some(bit);
+            }
+            i += 1;
+            if i * 64 >= end {
+                return None;
+            }
+            word = self.words[i] ^ flip;
+        }
+    }
+
+    /// Set `[start, end)` to `value`.
+    fn set_range(&mut self, start: usize, end: usize, value: bool) {
+        let mut i = start;
+        while i < end {
+            let (w, lo) = (i / 64, i % 64);
+            let n = (64 - lo).min(end - i);
+            let mask = (u64::MAX >> (64 - n)) << lo;
+            if value {
+                self.words[w] |= mask;
+            } else {
+                self.words[w] &= !mask;
+            }
+            i += n;
+        }
+    }
+
+    fn count_zeros(&self) -> usize {
+        self.nbits
+            - self
+                .words
+                .iter()
+                .map(|w| w.count_ones() as usize)
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod bitmap_tests {
+    use super::Bitmap;
+
+    /// Word-at-a-time searches and updates agree with a bit-per-byte reference.
+    #[test]
+    fn bitmap_matches_a_plain_one() {
+        let mut rng = crate::rng::Rng::new(3);
+        for nbits in [1usize, 63, 64, 65, 200, 1000] {
+            let (mut b, mut r) = (Bitmap::new(nbits), vec![false; nbits]);
+            for _ in 0..500 {
+                let start = rng.below(nbits as u64) as usize;
+                let end = (start + rng.below(130) as usize).min(nbits);
+                let value = rng.below(2) == 1;
+                b.set_range(start, end, value);
+                r[start..end].iter_mut().for_each(|x| *x = value);
+                let (from, to) = (
+                    rng.below(nbits as u64 + 1) as usize,
+                    rng.below(nbits as u64 + 1) as usize,
+                );
+                for v in [false, true] {
+                    let want = (from..to.min(nbits)).find(|&i| r[i] == v);
+                    assert_eq!(b.find_next(from, to, v), want, "{nbits} {from} {to} {v}");
+                }
+                assert_eq!(b.count_zeros(), r.iter().filter(|x| !**x).count());
+            }
+        }
     }
 }
 
