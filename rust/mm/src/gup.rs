@@ -119,6 +119,7 @@ impl HoldTable {
     const WINDOW_SLACK: usize = 64;
 
     /// Add hold `id`, the next id after the last one added.
+    #[inline]
     fn insert(&mut self, id: u64, hold: Hold) {
         if self.recent.is_empty() {
             self.base = id;
@@ -129,6 +130,7 @@ impl HoldTable {
         self.trim();
     }
 
+    #[inline]
     fn remove(&mut self, id: u64) -> Option<Hold> {
         if id < self.base {
             return self.old.remove(&id);
@@ -235,6 +237,7 @@ impl HoldIds {
     }
 
     /// Drop `id`; false if it was the last one (the entry goes).
+    #[inline]
     fn remove(&mut self, id: u64) -> bool {
         if self.first == id {
             if self.rest.is_empty() {
@@ -268,6 +271,7 @@ pub struct Holds {
 }
 
 impl Holds {
+    #[inline]
     fn add(&mut self, hold: Hold) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
@@ -295,6 +299,7 @@ impl Holds {
     }
 
     /// Drop hold `id`: the hold, and whether its page is still held by others.
+    #[inline]
     fn remove(&mut self, id: u64) -> Option<(Hold, bool)> {
         let hold = self.by_id.remove(id)?;
         let std::collections::hash_map::Entry::Occupied(mut ids) = self.by_pfn.entry(hold.pfn)
@@ -466,35 +471,48 @@ impl Machine {
     /// Drop a hold (`put_page` / `unpin_user_page`). With `pin_duration_warn`, a hold that
     /// lasted past the threshold on a CMA page is reported with its holder.
     pub fn release_hold(&mut self, id: u64) -> MmResult<Hold> {
-        let Some((hold, still_held)) = self.holds.remove(id) else {
-            return misuse(format!(
+        match self.unhold(id) {
+            Some(hold) => Ok(hold),
+            None => misuse(format!(
                 "hold {id} is not held: it was already released (put_page/unpin twice?)"
-            ));
-        };
+            )),
+        }
+    }
+
+    /// `release_hold`, for the event loop: the hold is not returned (so nothing is built
+    /// for it), and a hold released early by hand has nothing left to release.
+    #[inline(always)]
+    fn unhold(&mut self, id: u64) -> Option<Hold> {
+        let (hold, still_held) = self.holds.remove(id)?;
         if !still_held {
             self.pages[hold.pfn].clear(pg::EXTRA);
         }
         if let Some(threshold) = self.cfg.policy.pin_duration_warn_ns {
-            let held = self.now - hold.since;
-            if held > threshold && self.in_cma_pageblock(hold.pfn) {
-                let msg = format!(
-                    "cma: {} held CMA page pfn {:#x} ({}'s) for {} ms (> {} ms) via {}",
-                    self.owners.name(hold.holder),
-                    hold.pfn,
-                    self.owners.name(self.pages[hold.pfn].owner),
-                    held / 1_000_000,
-                    threshold / 1_000_000,
-                    hold.kind.name()
-                );
-                self.dmesg.printk(self.now, &msg);
-            }
+            self.warn_long_hold(&hold, threshold);
         }
-        Ok(hold)
+        Some(hold)
+    }
+
+    /// `pin_duration_warn`: report a hold on a CMA page that lasted past `threshold`.
+    fn warn_long_hold(&mut self, hold: &Hold, threshold: u64) {
+        let held = self.now - hold.since;
+        if held > threshold && self.in_cma_pageblock(hold.pfn) {
+            let msg = format!(
+                "cma: {} held CMA page pfn {:#x} ({}'s) for {} ms (> {} ms) via {}",
+                self.owners.name(hold.holder),
+                hold.pfn,
+                self.owners.name(self.pages[hold.pfn].owner),
+                held / 1_000_000,
+                threshold / 1_000_000,
+                hold.kind.name()
+            );
+            self.dmesg.printk(self.now, &msg);
+        }
     }
 
     pub(crate) fn release_hold_event(&mut self, id: u64) {
         // A hold released early by hand has nothing left to release.
-        let _ = self.release_hold(id);
+        self.unhold(id);
     }
 
     /// Release `ids` together at `at`: one event for all the pages of an I/O, as a bio's
