@@ -415,9 +415,10 @@ impl Machine {
 
     /// `range_blockers`, leaving out the pages in `reported` (and adding those it reports):
     /// the same blockers, in the same order, as `range_blockers` filtered by `reported`.
-    /// A reported page is only looked at while no page with a cause has been met (it decides
-    /// whether the first busy page is reported), so a walk that meets the same pinned pages
-    /// again costs a look at each frame, not a description.
+    /// Whether an in-use page has a cause is in its frame (an unmovable kind, `PG_extra`,
+    /// `PG_writeback`); the hold table is looked at only to describe a page not reported yet.
+    /// Once a cause is known, a run of reported pages is skipped a bitmap word at a time (a
+    /// walk that meets the same pinned pages again costs little more than the new ones).
     pub(crate) fn range_blockers_into(
         &self,
         start: Pfn,
@@ -425,39 +426,35 @@ impl Machine {
         reported: &mut ReportedPfns,
         out: &mut Vec<Blocker>,
     ) {
+        let frames = &self.pages[..end.idx()];
         let (mut any_cause, mut first_busy) = (false, None);
         let mut p = start;
         while p < end {
-            if any_cause {
-                // Nothing is left to learn from a reported page: skip them. Where the skip
-                // lands inside a buddy block or a compound page, its free and tail frames
-                // are passed over one by one, so the pages looked at are the same.
-                p = reported.next_unreported(p, end);
-                if p >= end {
-                    break;
-                }
-            }
-            let page = self.pages[p];
-            match page.kind() {
+            let page = frames[p];
+            let kind = page.kind();
+            match kind {
                 Kind::Buddy => p += 1 << page.order(),
                 Kind::Free | Kind::Tail => p += 1,
                 _ => {
-                    let seen = reported.contains(p);
-                    if !seen || !any_cause {
-                        match self.blocking_reason(p) {
-                            "busy" => {
-                                first_busy.get_or_insert(p);
-                            }
-                            reason => {
-                                any_cause = true;
-                                if !seen {
-                                    reported.insert(p);
-                                    out.push(self.describe_blocker(p, reason));
-                                }
-                            }
+                    let cause = !kind.is_movable_kind() || page.test(pg::EXTRA | pg::WRITEBACK);
+                    if !cause {
+                        if !any_cause {
+                            first_busy.get_or_insert(p);
                         }
+                        p += 1 << page.order();
+                    } else if reported.insert(p) {
+                        any_cause = true;
+                        let reason = self.blocking_cause(p).expect("a page with a cause");
+                        out.push(self.describe_blocker(p, reason));
+                        p += 1 << page.order();
+                    } else {
+                        // Reported already, by this attempt or an earlier one: nothing is
+                        // left to learn from it or the reported pages after it. Where the
+                        // skip lands inside a buddy block or a compound page, its free and
+                        // tail frames are passed over one by one.
+                        any_cause = true;
+                        p = reported.next_unreported(p + 1, end);
                     }
-                    p += 1 << page.order();
                 }
             }
         }
@@ -468,14 +465,21 @@ impl Machine {
         }
     }
 
-    pub(crate) fn blocking_reason(&self, pfn: Pfn) -> &'static str {
+    /// Why the in-use page at `pfn` keeps its range busy: `pcp`, `unmovable`,
+    /// `longterm_pinned`, `pinned`, `referenced` or `writeback`; None for a movable page with
+    /// no cause (left unmigrated because the attempt gave up: "busy").
+    #[inline]
+    pub(crate) fn blocking_cause(&self, pfn: Pfn) -> Option<&'static str> {
         let page = &self.pages[pfn];
         if !page.kind().is_movable_kind() {
-            return if page.kind() == Kind::Pcp {
+            return Some(if page.kind() == Kind::Pcp {
                 "pcp"
             } else {
                 "unmovable"
-            };
+            });
+        }
+        if !page.test(pg::EXTRA | pg::WRITEBACK) {
+            return None;
         }
         // Only a page with `PG_extra` has holds (check.rs): the others need no lookup.
         let strongest = if page.test(pg::EXTRA) {
@@ -484,11 +488,11 @@ impl Machine {
             None
         };
         match strongest {
-            Some(HoldKind::LongtermPin) => "longterm_pinned",
-            Some(HoldKind::Pin) => "pinned",
-            Some(_) => "referenced",
-            None if page.test(pg::WRITEBACK) => "writeback",
-            None => "busy",
+            Some(HoldKind::LongtermPin) => Some("longterm_pinned"),
+            Some(HoldKind::Pin) => Some("pinned"),
+            Some(_) => Some("referenced"),
+            None if page.test(pg::WRITEBACK) => Some("writeback"),
+            None => None,
         }
     }
 
