@@ -99,6 +99,7 @@ impl Machine {
     #[inline]
     fn add_to_free_list(&mut self, zi: usize, pfn: Pfn, order: u32, mt: Migratetype) {
         self.pages[pfn].make_free(Kind::Buddy, order);
+        self.pageblocks.buddy_added(pfn);
         let area = &mut self.zones[zi].free_area[order as usize];
         area.lists[mt.index()].push_head(&mut self.pages, pfn);
         area.nr_free += 1;
@@ -111,6 +112,7 @@ impl Machine {
         area.lists[mt.index()].remove(&mut self.pages, pfn);
         area.nr_free -= 1;
         self.pages[pfn].make_free(Kind::Free, 0);
+        self.pageblocks.buddy_removed(pfn);
         self.account_freepages(zi, -(1 << order), mt);
     }
 
@@ -306,6 +308,11 @@ impl Machine {
         let start = self.pageblocks.start(pfn);
         let end = start + self.pageblocks.nr_pages();
         let old_mt = self.pageblocks.get(start);
+        if self.pageblocks.buddies(start) == 0 {
+            // No free block in it: only the type changes.
+            self.pageblocks.set(start, new_mt);
+            return 0;
+        }
         let zi = self.zone_idx(start);
         let (mut moved, mut p) = (0, start);
         loop {

@@ -101,6 +101,9 @@ impl Machine {
 
     /// Take every free block of a pageblock off its list and free it again, so it merges.
     fn remerge_pageblock(&mut self, pb: Pfn) {
+        if self.pageblocks.buddies(pb) == 0 {
+            return;
+        }
         let end = pb + self.pageblocks.nr_pages();
         let mut blocks = Vec::new();
         let mut p = pb;
