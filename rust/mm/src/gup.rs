@@ -215,55 +215,34 @@ impl std::ops::Index<&u64> for HoldTable {
     }
 }
 
-/// The ids of the holds on one page, oldest first: the first inline, so that a page held
-/// once (nearly every held page) needs no allocation of its own.
-#[derive(Clone, Debug)]
-pub struct HoldIds {
-    first: u64,
-    rest: Vec<u64>,
-}
+/// `Holds::by_pfn`'s value for a page held more than once: its first hold's id has this bit,
+/// and the others are in `Holds::more`.
+const MORE: u64 = 1 << 63;
 
-impl HoldIds {
-    pub fn len(&self) -> usize {
-        1 + self.rest.len()
+/// `Holds::remove` on a page held more than once (`first` is its `by_pfn` entry, `more` the
+/// table of the other holds).
+#[cold]
+fn remove_shared(more: &mut FxHashMap<Pfn, Vec<u64>>, pfn: Pfn, first: &mut u64, id: u64) {
+    let rest = more.get_mut(&pfn).expect("a page held more than once");
+    if *first & !MORE == id {
+        *first = rest.remove(0) | MORE;
+    } else {
+        rest.retain(|&i| i != id);
     }
-
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &u64> {
-        std::iter::once(&self.first).chain(self.rest.iter())
-    }
-
-    /// Drop `id`; false if it was the last one (the entry goes).
-    #[inline]
-    fn remove(&mut self, id: u64) -> bool {
-        if self.first == id {
-            if self.rest.is_empty() {
-                return false;
-            }
-            self.first = self.rest.remove(0);
-        } else {
-            self.rest.retain(|&i| i != id);
-        }
-        true
-    }
-}
-
-impl<'a> IntoIterator for &'a HoldIds {
-    type Item = &'a u64;
-    type IntoIter = std::iter::Chain<std::iter::Once<&'a u64>, std::slice::Iter<'a, u64>>;
-    fn into_iter(self) -> Self::IntoIter {
-        std::iter::once(&self.first).chain(self.rest.iter())
+    if rest.is_empty() {
+        more.remove(&pfn);
+        *first &= !MORE;
     }
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Holds {
     pub by_id: HoldTable,
-    /// The held pages: a page is here exactly when it has `PG_extra`.
-    pub by_pfn: FxHashMap<Pfn, HoldIds>,
+    /// The held pages (exactly the pages with `PG_extra`), each with the id of its oldest
+    /// hold; with `MORE` set, the page has more, in `more` (oldest first). Nearly every held
+    /// page is held once: an entry is then a pfn and an id.
+    pub by_pfn: FxHashMap<Pfn, u64>,
+    more: FxHashMap<Pfn, Vec<u64>>,
     next_id: u64,
     /// Holds released together by one event.
     groups: FxHashMap<u64, Vec<u64>>,
@@ -277,12 +256,12 @@ impl Holds {
         let id = self.next_id;
         self.by_id.insert(id, hold);
         match self.by_pfn.entry(hold.pfn) {
-            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().rest.push(id),
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                *e.get_mut() |= MORE;
+                self.more.entry(hold.pfn).or_default().push(id);
+            }
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(HoldIds {
-                    first: id,
-                    rest: Vec::new(),
-                });
+                e.insert(id);
             }
         }
         id
@@ -302,24 +281,33 @@ impl Holds {
     #[inline]
     fn remove(&mut self, id: u64) -> Option<(Hold, bool)> {
         let hold = self.by_id.remove(id)?;
-        let std::collections::hash_map::Entry::Occupied(mut ids) = self.by_pfn.entry(hold.pfn)
+        let std::collections::hash_map::Entry::Occupied(mut first) = self.by_pfn.entry(hold.pfn)
         else {
             unreachable!("hold {id} is not indexed by its pfn");
         };
-        let still_held = ids.get_mut().remove(id);
-        if !still_held {
-            ids.remove();
+        if *first.get() == id {
+            first.remove();
+            return Some((hold, false));
         }
-        Some((hold, still_held))
+        remove_shared(&mut self.more, hold.pfn, first.get_mut(), id);
+        Some((hold, true))
+    }
+
+    /// The ids of the holds on a page, oldest first.
+    pub fn ids_on(&self, pfn: Pfn) -> impl Iterator<Item = u64> + '_ {
+        let first = self.by_pfn.get(&pfn).copied();
+        let rest = first
+            .filter(|f| f & MORE != 0)
+            .and_then(|_| self.more.get(&pfn))
+            .into_iter()
+            .flatten()
+            .copied();
+        first.map(|f| f & !MORE).into_iter().chain(rest)
     }
 
     /// The holds on a page, oldest first.
     pub fn on_page(&self, pfn: Pfn) -> impl Iterator<Item = &Hold> {
-        self.by_pfn
-            .get(&pfn)
-            .into_iter()
-            .flatten()
-            .map(move |id| &self.by_id[id])
+        self.ids_on(pfn).map(move |id| &self.by_id[&id])
     }
 
     /// `page_ref_count` less the owner's own reference.
@@ -531,8 +519,8 @@ impl Machine {
     /// The holds on `pfn` (a head page), oldest first, with their holders' names; none for
     /// a frame nobody holds (or beyond the end of memory).
     pub fn holds_on(&self, pfn: Pfn) -> Vec<HoldInfo> {
-        let ids = self.holds.by_pfn.get(&pfn).into_iter().flatten();
-        ids.map(|&id| {
+        let ids = self.holds.ids_on(pfn);
+        ids.map(|id| {
             let h = &self.holds.by_id[&id];
             HoldInfo {
                 id,
