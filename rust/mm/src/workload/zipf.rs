@@ -85,7 +85,7 @@ impl Zipf {
         self.sample_rest(u, rng)
     }
 
-    #[inline]
+    #[inline(always)]
     fn uniform(&self, rng: &mut crate::rng::Rng) -> f64 {
         self.h_integral_n + rng.unit() * (self.h_integral_x1 - self.h_integral_n)
     }
@@ -149,7 +149,7 @@ impl Zipf {
     /// need `x + 0.5` to its nearest integer and `k - x` to the threshold: a margin of
     /// 1e-9 · (x + 0.5) is thirty times the largest disagreement. `t >= -0.75` keeps away
     /// from the clamp at -1.
-    #[inline]
+    #[inline(always)]
     fn fast_decision(&self, u: f64) -> Option<Fast> {
         let m = self.half_power?;
         let t = (u * (1.0 - self.s)).max(-1.0);
