@@ -1,5 +1,6 @@
 """Scenario speed: how much faster than real time a shipped scenario runs under each policy
-(SPEC section 6: the TV scenario at least 1000 times faster than real time, per policy).
+(SPEC section 6: the TV scenario at least 1000 times faster than real time, per policy; issue
+14 raises it to 1500, and asks 300 of the pin-heavy ``benches/camera_dio.json``).
 
 Each policy runs in a fresh Python process, so that its peak resident memory is its own and
 allocator state left by another policy does not help or hurt it. The child imports cmadev,
@@ -15,6 +16,7 @@ the median wall time.
 
     python benches/bench_scenario.py                     # tv_evening, six policies, 7 runs each
     python benches/bench_scenario.py --runs 15 --policies balanced,gcma
+    python benches/bench_scenario.py --scenario benches/camera_dio.json   # the pin-heavy one
     python benches/bench_scenario.py --scenario path/to/scenario.json --json out.json
 """
 
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "target" / "bench-scenario.json"
 DEFAULT_POLICIES = ("legacy", "balanced", "zone_cma", "movable_zone", "gcma", "mainline-today")
 SPEEDUP_TARGET = 1000.0  # SPEC section 6: simulated seconds per wall second, per policy
+TARGETS = {"tv_evening": 1500.0, "camera_dio": 300.0}  # issue 14, by scenario name
 MiB = 1 << 20
 
 
@@ -85,6 +88,7 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     walls, cpus = raw["wall_s"], raw["cpu_s"]
     wall = statistics.median(walls)
     speedup = raw["simulated_s"] / wall
+    target = TARGETS.get(raw["scenario"], SPEEDUP_TARGET)
     return {
         "policy": raw["policy"],
         "wall_ms_median": wall * 1e3,
@@ -94,8 +98,8 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
         "speedup_median": speedup,
         "speedup_best": raw["simulated_s"] / min(walls),
         "peak_rss_mib": raw["peak_rss_bytes"] / MiB,
-        "target_speedup": SPEEDUP_TARGET,
-        "pass": speedup >= SPEEDUP_TARGET,
+        "target_speedup": target,
+        "pass": speedup >= target,
     }
 
 
@@ -126,7 +130,8 @@ def main() -> None:
         f"{args.scenario}: {sim:g} s simulated, median of {args.runs} runs per policy "
         f"(fresh process each; [fastest-slowest])"
     )
-    print(f"SPEC section 6: >= {SPEEDUP_TARGET:.0f} simulated seconds per wall second\n")
+    target = rows[0]["target_speedup"] if rows else SPEEDUP_TARGET
+    print(f"target: >= {target:.0f} simulated seconds per wall second\n")
     print(
         f"  {'policy':<15} {'wall ms':>7} {'[range]':>15} {'x real time':>11} "
         f"{'CPU ms':>7} {'peak RSS':>9}"

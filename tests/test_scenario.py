@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from cmadev.errors import SpecError
+from cmadev.errors import SlowRunWarning, SpecError
 from cmadev.report.comparison import Comparison, compare, percentile
 from cmadev.results import ScenarioResult
+from cmadev.sim import runner
 from cmadev.sim.runner import ScenarioRun
 from cmadev.specs.board import Board
 from cmadev.specs.catalog import list_scenarios
@@ -226,6 +227,15 @@ def test_same_seed_gives_identical_json_and_host_figures_stay_apart(
     assert host["wall_s"] > 0 and host["peak_rss_bytes"] > 0
     assert data["requests"][0]["outcome"] == "met"
     assert list(data) == sorted(data)
+
+
+def test_a_run_slower_than_ten_times_real_time_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every run is "slow" once the bar is out of reach (the suite turns warnings into errors,
+    # so an ordinary run here does not warn).
+    monkeypatch.setattr(runner, "SLOW_RUN_SPEEDUP", float("inf"))
+    monkeypatch.setattr(runner, "SLOW_RUN_MIN_WALL_S", 0.0)
+    with pytest.warns(SlowRunWarning, match=r"'quiet_tv' under legacy ran at [0-9.]+x real time"):
+        Scenario.model_validate(QUIET_TV).run(policy="legacy", seed=3)
 
 
 def test_summary_names_each_request(quiet_run: ScenarioResult) -> None:

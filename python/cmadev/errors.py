@@ -1,4 +1,4 @@
-"""The exceptions cmadev raises.
+"""The exceptions and warnings cmadev raises.
 
 Every error the engine reports arrives as a subclass of :class:`CmadevError`: the binding
 maps each variant of the Rust engine's error enum onto one of these classes in one table
@@ -55,14 +55,27 @@ class EngineBugError(CmadevError, RuntimeError):
     with the seed and the script that produced it."""
 
 
+class CmadevWarning(UserWarning):
+    """Base class of the warnings cmadev issues."""
+
+
+class SlowRunWarning(CmadevWarning):
+    """A scenario ran at less than ten simulated seconds per wall second: far slower than the
+    engine should be (``tv_evening`` runs over a thousand times faster than real time), the
+    sign of a slow path in the engine. The message names the scenario, the policy and the
+    speed; please report it with the scenario file and the seed."""
+
+
 __all__ = [
     "CmaError",
     "CmadevError",
+    "CmadevWarning",
     "EngineBugError",
     "EventBudgetError",
     "InvalidConfigError",
     "MisuseError",
     "OutOfMemoryError",
+    "SlowRunWarning",
     "SpecError",
     "TraceParseError",
 ]

@@ -14,12 +14,13 @@ from __future__ import annotations
 import resource
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
 import psutil  # type: ignore[import-untyped]
 
-from cmadev.errors import CmadevError
+from cmadev.errors import CmadevError, SlowRunWarning
 from cmadev.results import ScenarioResult
 from cmadev.sim.devices import Device, DeviceRequest
 from cmadev.sim.machine import Machine
@@ -33,6 +34,13 @@ AREA_COLUMNS = 64
 
 _FINISH_LIMIT = "3600s"
 """How long after the end a request still in flight may take to finish (they always do)."""
+
+SLOW_RUN_SPEEDUP = 10.0
+"""A run slower than this (simulated seconds per wall second) warns with
+:class:`~cmadev.errors.SlowRunWarning`, if it took at least :data:`SLOW_RUN_MIN_WALL_S`."""
+
+SLOW_RUN_MIN_WALL_S = 1.0
+"""Runs shorter than this (wall seconds) never warn: their speed is mostly fixed costs."""
 
 
 def policy_choice(scenario: Scenario, policy: Union[Policy, str, None]) -> PolicyChoice:
@@ -104,6 +112,16 @@ class ScenarioRun:
             "speedup": (m.now / NS_PER_S) / wall if wall > 0 else float("inf"),
         }
         stats = {w.name: w.stats() for w in workloads}
+        if wall >= SLOW_RUN_MIN_WALL_S and host["speedup"] < SLOW_RUN_SPEEDUP:
+            warnings.warn(
+                SlowRunWarning(
+                    f"scenario {sc.name!r} under {self.choice.label} ran at "
+                    f"{host['speedup']:.1f}x real time ({m.now / NS_PER_S:.1f} s simulated in "
+                    f"{wall:.1f} s): below {SLOW_RUN_SPEEDUP:g}x, a slow path in the engine; "
+                    f"please report it with the scenario and seed {self.seed}"
+                ),
+                stacklevel=2,
+            )
         return self._result(stats, host)
 
     def _stops(self) -> list[int]:
@@ -200,4 +218,11 @@ def peak_rss() -> int:
 
 register_backend("model", run_scenario)
 
-__all__ = ["ScenarioRun", "peak_rss", "policy_choice", "run_scenario"]
+__all__ = [
+    "SLOW_RUN_MIN_WALL_S",
+    "SLOW_RUN_SPEEDUP",
+    "ScenarioRun",
+    "peak_rss",
+    "policy_choice",
+    "run_scenario",
+]

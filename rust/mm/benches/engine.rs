@@ -25,6 +25,12 @@
 //! - `contig_16m_full` / `contig_16m_free`: a fixed 16 MiB `cma_alloc` (ZONE_CMA placement, so
 //!   movable pages fill the area first whatever the board size), with the area full of
 //!   anon pages or free;
+//! - `cma_walk_referenced`: `cma_alloc` of a 4K camera buffer (3,038 pages, align 0) over a
+//!   128 MiB area whose every page holds a `get_page` reference, so that every window fails
+//!   and the walk tries every position (29,731 busy retries) before -EBUSY: wall time for the
+//!   whole walk, and per retry (issue 14: retries stay linear);
+//! - `boot`: `Machine::new` of a 256 MiB and a 64 GiB board (the frame array, the free lists,
+//!   watermarks);
 //!
 //! each on boards from 256 MiB to 64 GiB, with the ratio of the 64 GiB board's cost to the
 //! 256 MiB board's (SPEC: "cost per operation flat").
@@ -35,6 +41,7 @@ use std::time::Instant;
 
 use cmadev_mm::config::{CmaAreaConfig, MachineConfig, Placement};
 use cmadev_mm::gfp::Gfp;
+use cmadev_mm::gup::HoldKind;
 use cmadev_mm::page::Kind;
 use cmadev_mm::{Machine, Pfn};
 use serde_json::{json, Value};
@@ -122,6 +129,16 @@ const ZCMA_64G: Board = Board {
     cma: 16 * MIB,
     placement: Placement::ZoneCma,
     min_free_kbytes: None,
+};
+
+/// The walk: the camera_512m board's shape (512 MiB, one 128 MiB area), memory filled to the
+/// brim so the area is all in use.
+const WALK_512M: Board = Board {
+    label: "512MiB+128MiB CMA",
+    ram: 512 * MIB,
+    cma: 128 * MIB,
+    placement: Placement::Balanced,
+    min_free_kbytes: Some(128),
 };
 
 #[derive(Clone, Debug)]
@@ -428,6 +445,66 @@ fn contig_16m(board: &Board, full: bool, samples: usize) -> (Stats, Option<Stats
     (stats(per_op), full.then(|| stats(per_page)), extra)
 }
 
+/// A 4K camera buffer (3,038 pages), align 0, over a 128 MiB area whose every in-use page
+/// holds a `get_page` reference: every window fails, the walk tries each position. A fresh
+/// board a sample. (ms per walk, us per busy retry, extra).
+fn cma_walk_referenced(samples: usize) -> (Stats, Stats, Value) {
+    const COUNT: u32 = 3038;
+    let (mut walls, mut per_retry) = (Vec::new(), Vec::new());
+    let mut extra = json!({});
+    for _ in 0..samples {
+        let mut m = WALK_512M.boot();
+        let (base, count) = (m.cma[0].base_pfn, m.cma[0].count);
+        let app = m.owners.intern("app").expect("owner");
+        let io = m.owners.intern("io").expect("owner");
+        let dev = m.owners.intern("camera").expect("owner");
+        let kept = fill_range(&mut m, app, base, base + count);
+        for &i in &kept {
+            let pfn = m.owned_pfn(app, i).expect("page").expect("resident");
+            m.take_hold(pfn, io, HoldKind::Ref, None).expect("get_page");
+        }
+        m.take_charge();
+        let t = Instant::now();
+        let id = walk(&mut m, COUNT, dev);
+        let wall = t.elapsed().as_nanos() as f64;
+        let job = &m.jobs[id as usize];
+        assert!(job.pfn.is_none(), "every window holds a referenced page");
+        walls.push(wall / 1e6);
+        per_retry.push(wall / 1e3 / job.busy_retries.max(1) as f64);
+        extra = json!({
+            "area_pages": count,
+            "pages_referenced": kept.len(),
+            "count": COUNT,
+            "busy_retries": job.busy_retries,
+            "blockers": job.blockers.len(),
+            "virtual_ns": job.latency_ns(),
+        });
+    }
+    (stats(walls), stats(per_retry), extra)
+}
+
+/// `cma_alloc(area 0, count, align 0)` run to completion (the part `cma_walk_referenced`
+/// times; `benches/callgrind_walk.sh` counts its instructions). Returns the job.
+#[inline(never)]
+fn walk(m: &mut Machine, count: u32, owner: u16) -> u32 {
+    let id = m.cma_alloc(0, count, 0, owner, false).expect("cma_alloc");
+    assert!(m.run_while(u64::MAX, |m| m.jobs[id as usize].is_done()));
+    id
+}
+
+/// `Machine::new` of `board`, `samples` times; ms per boot.
+fn boot_time(board: &Board, samples: usize) -> Stats {
+    let one = || {
+        let t = Instant::now();
+        let m = black_box(board.boot());
+        let wall = t.elapsed().as_nanos() as f64 / 1e6;
+        drop(m);
+        wall
+    };
+    one();
+    stats((0..samples).map(|_| one()).collect())
+}
+
 fn target_dir() -> PathBuf {
     // target/<profile>/deps/engine-<hash>: three levels up is the target directory, wherever
     // CARGO_TARGET_DIR put it.
@@ -526,6 +603,35 @@ fn main() {
                 b.record(id, board.label, "ns/migrated pg", &page, None, extra);
             }
         }
+    }
+
+    if b.wants("cma_walk_referenced") {
+        let (wall, retry, extra) = cma_walk_referenced((sc.samples / 5).max(1));
+        b.record(
+            "cma_walk_referenced",
+            WALK_512M.label,
+            "ms wall",
+            &wall,
+            Some(1000.0),
+            extra.clone(),
+        );
+        b.record(
+            "cma_walk_referenced",
+            WALK_512M.label,
+            "us/busy retry",
+            &retry,
+            None,
+            extra,
+        );
+    }
+
+    for board in [&FLAT_256M, &FLAT_64G] {
+        if !b.wants("boot") {
+            break;
+        }
+        let s = boot_time(board, sc.samples.min(9));
+        let target = (board.ram == 64 * GIB).then_some(20.0);
+        b.record("boot", board.label, "ms wall", &s, target, json!({}));
     }
 
     // Flatness: cost on the 64 GiB board over cost on the 256 MiB board.

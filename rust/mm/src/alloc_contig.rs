@@ -21,6 +21,7 @@
 //! the next step runs after it, so pins taken and released, writeback completing and other
 //! allocations interleave with the batches, as they do on a real machine.
 
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 
 use crate::allocation::Source;
@@ -61,6 +62,83 @@ pub struct Blocker {
     pub since_ns: Option<u64>,
 }
 
+/// The pages already reported as blockers of one call (`cma_alloc` walks overlapping ranges
+/// and meets the same pinned pages again): a bitmap over the frames the call walks, and a set
+/// for the rare frame outside them (a pageblock head, the head of a compound page that
+/// straddles the start). The bitmap is allocated at the first report.
+#[derive(Clone, Debug, Default)]
+pub struct ReportedPfns {
+    base: Pfn,
+    len: u32,
+    bits: Vec<u64>,
+    outside: FxHashSet<Pfn>,
+}
+
+impl ReportedPfns {
+    /// Nothing reported yet, for a call over `[start, end)`.
+    pub fn new(start: Pfn, end: Pfn) -> Self {
+        ReportedPfns {
+            base: start,
+            len: end - start,
+            ..Default::default()
+        }
+    }
+
+    #[inline]
+    fn bit(&self, pfn: Pfn) -> Option<usize> {
+        (pfn >= self.base && pfn - self.base < self.len).then(|| (pfn - self.base) as usize)
+    }
+
+    #[inline]
+    pub fn contains(&self, pfn: Pfn) -> bool {
+        match self.bit(pfn) {
+            Some(i) => self
+                .bits
+                .get(i / 64)
+                .is_some_and(|w| w & (1 << (i % 64)) != 0),
+            None => self.outside.contains(&pfn),
+        }
+    }
+
+    /// The first frame of `[pfn, end)` not reported (`end` if there is none): a run of
+    /// reported frames is skipped a word of the bitmap at a time.
+    #[inline]
+    pub fn next_unreported(&self, pfn: Pfn, end: Pfn) -> Pfn {
+        let Some(mut i) = self.bit(pfn) else {
+            return pfn;
+        };
+        let stop = (end.min(self.base + self.len) - self.base) as usize;
+        while i < stop {
+            let Some(&w) = self.bits.get(i / 64) else {
+                break;
+            };
+            let ones = (w >> (i % 64)).trailing_ones() as usize;
+            i += ones;
+            if ones == 0 || i % 64 != 0 {
+                break;
+            }
+        }
+        (self.base + i.min(stop) as u32).max(pfn)
+    }
+
+    /// Mark `pfn` reported; false if it already was.
+    #[inline]
+    pub fn insert(&mut self, pfn: Pfn) -> bool {
+        match self.bit(pfn) {
+            Some(i) => {
+                if self.bits.is_empty() {
+                    self.bits = vec![0; (self.len as usize).div_ceil(64)];
+                }
+                let (w, m) = (&mut self.bits[i / 64], 1u64 << (i % 64));
+                let new = *w & m == 0;
+                *w |= m;
+                new
+            }
+            None => self.outside.insert(pfn),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ContigRange {
     /// `[start, end)`.
@@ -87,10 +165,14 @@ pub struct ContigRange {
     /// The `migrate_pages` call in progress (it may wait out writeback across steps).
     call: crate::migrate::MigrateStats,
     pub failed_attempts: u64,
+    /// The blockers found, each page once (see `reported`).
     pub blockers: Vec<Blocker>,
     /// The allocation made (`allocation.rs`), when `alloc_contig_range` called directly
     /// succeeded.
     pub allocation: Option<u64>,
+    /// The pages reported so far, in `blockers` or (for `cma_alloc`) by an earlier attempt
+    /// of the same call: they are not described again.
+    pub reported: ReportedPfns,
 }
 
 /// What one step did: its cost, and the result once the range is done.
@@ -123,6 +205,14 @@ impl ContigRange {
             failed_attempts: 0,
             blockers: Vec::new(),
             allocation: None,
+            reported: ReportedPfns::new(start, end),
+        }
+    }
+
+    /// Report the page at `pfn` (a head page) as a blocker, unless it was already.
+    fn report(&mut self, m: &Machine, pfn: Pfn, reason: &'static str) {
+        if self.reported.insert(pfn) {
+            self.blockers.push(m.describe_blocker(pfn, reason));
         }
     }
 }
@@ -199,11 +289,11 @@ impl Machine {
                 None
             }
             Err(IsolateError::AlreadyIsolated(pfn)) => {
-                cr.blockers.push(self.describe_blocker(pfn, "isolated"));
+                cr.report(self, pfn, "isolated");
                 Some(Err(Errno::Ebusy))
             }
             Err(IsolateError::Unmovable(pfn)) => {
-                cr.blockers.push(self.describe_blocker(pfn, "unmovable"));
+                cr.report(self, pfn, "unmovable");
                 Some(Err(Errno::Ebusy))
             }
         }
@@ -278,30 +368,21 @@ impl Machine {
     /// (`isolate_migratepages_block` skips them by their order).
     fn isolate_migratepages_range(&mut self, cr: &mut ContigRange) {
         let mut examined = 0u64;
-        while cr.cursor < cr.end && cr.migratepages.len() < COMPACT_CLUSTER_MAX {
-            examined += 1;
-            let pfn = cr.cursor;
+        while cr.migratepages.len() < COMPACT_CLUSTER_MAX {
+            let pfn = next_to_isolate(&self.pages, cr.cursor, cr.end, &mut examined);
+            if pfn >= cr.end {
+                cr.cursor = pfn;
+                break;
+            }
             let page = self.pages[pfn];
-            let step = match page.kind() {
-                Kind::Buddy => 1 << page.order(),
-                Kind::Anon | Kind::File => 1 << page.order(),
-                _ => 1,
-            };
-            cr.cursor = pfn + step;
             if page.kind() == Kind::Cache {
                 // gcma: the cache page's contents can be dropped at will.
+                cr.cursor = pfn + 1;
                 self.cleancache_discard(pfn);
                 cr.nr_discarded += 1;
                 continue;
             }
-            if !page.kind().is_movable_kind() || !page.test(pg::LRU) {
-                continue;
-            }
-            // An anonymous folio with references beyond its mapping is pinned: migration
-            // would fail, so the kernel does not even isolate it.
-            if page.kind() == Kind::Anon && page.test(pg::EXTRA) {
-                continue;
-            }
+            cr.cursor = pfn + (1 << page.order());
             self.lru_del(pfn);
             self.pages[pfn].set(pg::ISOLATED);
             self.vmstat.inc(Counter::CompactIsolated);
@@ -393,55 +474,105 @@ impl Machine {
     /// (a pin or reference, writeback, unmovable memory), like the kernel's
     /// `alloc_contig_dump_pages` lists the pages that failed. Movable pages merely left
     /// unmigrated because the attempt gave up are not causes; only when there is no cause
-    /// at all is the first busy page (`fin_pfn`) reported.
+    /// at all is the first busy page (`fin_pfn`) reported. Pages already reported
+    /// (`cr.reported`) are not described again.
     fn collect_blockers(&mut self, cr: &mut ContigRange) {
-        let blockers = self.range_blockers(cr.start, cr.end);
-        cr.blockers.extend(blockers);
+        self.range_blockers_into(cr.start, cr.end, &mut cr.reported, &mut cr.blockers);
     }
 
     /// The in-use pages of `[start, end)` that have a cause (see `collect_blockers`), or the
     /// first busy page when none has.
     pub(crate) fn range_blockers(&self, start: Pfn, end: Pfn) -> Vec<Blocker> {
-        let (mut blockers, mut first_busy) = (Vec::new(), None);
-        let mut p = start;
-        while p < end {
-            let page = self.pages[p];
-            match page.kind() {
-                Kind::Buddy => p += 1 << page.order(),
-                Kind::Free | Kind::Tail => p += 1,
-                _ => {
-                    match self.blocking_reason(p) {
-                        "busy" => {
-                            first_busy.get_or_insert(p);
-                        }
-                        reason => blockers.push(self.describe_blocker(p, reason)),
-                    }
-                    p += 1 << page.order();
-                }
-            }
-        }
-        if let (true, Some(pfn)) = (blockers.is_empty(), first_busy) {
-            blockers.push(self.describe_blocker(pfn, "busy"));
-        }
+        let mut blockers = Vec::new();
+        self.range_blockers_into(
+            start,
+            end,
+            &mut ReportedPfns::new(start, end),
+            &mut blockers,
+        );
         blockers
     }
 
-    pub(crate) fn blocking_reason(&self, pfn: Pfn) -> &'static str {
+    /// `range_blockers`, leaving out the pages in `reported` (and adding those it reports):
+    /// the same blockers, in the same order, as `range_blockers` filtered by `reported`.
+    /// Whether an in-use page has a cause is in its frame (an unmovable kind, `PG_extra`,
+    /// `PG_writeback`); the hold table is looked at only to describe a page not reported yet.
+    /// Once a cause is known, a run of reported pages is skipped a bitmap word at a time (a
+    /// walk that meets the same pinned pages again costs little more than the new ones).
+    pub(crate) fn range_blockers_into(
+        &self,
+        start: Pfn,
+        end: Pfn,
+        reported: &mut ReportedPfns,
+        out: &mut Vec<Blocker>,
+    ) {
+        let frames = &self.pages[..end.idx()];
+        let (mut any_cause, mut first_busy) = (false, None);
+        let mut p = start;
+        while p < end {
+            let page = frames[p];
+            let kind = page.kind();
+            match kind {
+                Kind::Buddy => p += 1 << page.order(),
+                Kind::Free | Kind::Tail => p += 1,
+                _ => {
+                    let cause = !kind.is_movable_kind() || page.test(pg::EXTRA | pg::WRITEBACK);
+                    if !cause {
+                        if !any_cause {
+                            first_busy.get_or_insert(p);
+                        }
+                        p += 1 << page.order();
+                    } else if reported.insert(p) {
+                        any_cause = true;
+                        let reason = self.blocking_cause(p).expect("a page with a cause");
+                        out.push(self.describe_blocker(p, reason));
+                        p += 1 << page.order();
+                    } else {
+                        // Reported already, by this attempt or an earlier one: nothing is
+                        // left to learn from it or the reported pages after it. Where the
+                        // skip lands inside a buddy block or a compound page, its free and
+                        // tail frames are passed over one by one.
+                        any_cause = true;
+                        p = reported.next_unreported(p + 1, end);
+                    }
+                }
+            }
+        }
+        if let (false, Some(pfn)) = (any_cause, first_busy) {
+            if reported.insert(pfn) {
+                out.push(self.describe_blocker(pfn, "busy"));
+            }
+        }
+    }
+
+    /// Why the in-use page at `pfn` keeps its range busy: `pcp`, `unmovable`,
+    /// `longterm_pinned`, `pinned`, `referenced` or `writeback`; None for a movable page with
+    /// no cause (left unmigrated because the attempt gave up: "busy").
+    #[inline]
+    pub(crate) fn blocking_cause(&self, pfn: Pfn) -> Option<&'static str> {
         let page = &self.pages[pfn];
         if !page.kind().is_movable_kind() {
-            return if page.kind() == Kind::Pcp {
+            return Some(if page.kind() == Kind::Pcp {
                 "pcp"
             } else {
                 "unmovable"
-            };
+            });
         }
-        let strongest = self.holds.on_page(pfn).map(|h| h.kind).max();
+        if !page.test(pg::EXTRA | pg::WRITEBACK) {
+            return None;
+        }
+        // Only a page with `PG_extra` has holds (check.rs): the others need no lookup.
+        let strongest = if page.test(pg::EXTRA) {
+            self.holds.on_page(pfn).map(|h| h.kind).max()
+        } else {
+            None
+        };
         match strongest {
-            Some(HoldKind::LongtermPin) => "longterm_pinned",
-            Some(HoldKind::Pin) => "pinned",
-            Some(_) => "referenced",
-            None if page.test(pg::WRITEBACK) => "writeback",
-            None => "busy",
+            Some(HoldKind::LongtermPin) => Some("longterm_pinned"),
+            Some(HoldKind::Pin) => Some("pinned"),
+            Some(_) => Some("referenced"),
+            None if page.test(pg::WRITEBACK) => Some("writeback"),
+            None => None,
         }
     }
 
@@ -493,6 +624,33 @@ impl Machine {
         let cpu = self.owners.cpu(owner);
         self.trace.emit(self.now, &comm, pid, cpu, event, fields);
     }
+}
+
+/// From `pfn`, the next frame `isolate_migratepages_range` acts on: a gcma cache page, or an
+/// LRU folio it may isolate (an anonymous folio with references beyond its mapping is pinned:
+/// migration would fail, so the kernel does not even isolate it). The frames in between are
+/// stepped over as the kernel's scan does: a buddy block or a folio whole, anything else a
+/// frame at a time, each step one frame `examined` (the one returned included). At or past
+/// `end` when there is none: where the scan's cursor stops.
+#[inline]
+fn next_to_isolate(pages: &[crate::page::Page], mut pfn: Pfn, end: Pfn, examined: &mut u64) -> Pfn {
+    let frames = &pages[..end.idx()];
+    while pfn < end {
+        *examined += 1;
+        let page = &frames[pfn];
+        match page.kind() {
+            Kind::Cache => return pfn,
+            kind @ (Kind::Anon | Kind::File | Kind::Shmem) => {
+                if page.test(pg::LRU) && !(kind == Kind::Anon && page.test(pg::EXTRA)) {
+                    return pfn;
+                }
+                pfn += 1 << page.order();
+            }
+            Kind::Buddy => pfn += 1 << page.order(),
+            _ => pfn += 1,
+        }
+    }
+    pfn
 }
 
 /// Drop from an isolated batch the folios their owner freed while the batch waited between

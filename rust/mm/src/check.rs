@@ -1,7 +1,7 @@
 //! `check_invariants`: every frame accounted for exactly once, and every counter equal to
 //! what it counts. Tests call it after every step; it is O(frames). One function per
-//! structure (free lists, per-CPU lists, frames, CMA areas, gcma, holds), each named after
-//! what it checks; `check_invariants` runs them all.
+//! structure (free lists, per-CPU lists, frames, pageblocks, CMA areas, gcma, holds), each
+//! named after what it checks; `check_invariants` runs them all.
 
 use crate::allocation::Source;
 use crate::config::MAX_PAGE_ORDER;
@@ -29,7 +29,7 @@ impl Machine {
     /// Check every structure against the others, one function per structure, in this order:
     /// each zone's buddy free lists and free counters, then its per-CPU lists (both mark the
     /// frames they hold in `seen`); the frames (kind, owner, flags, LRU and dirty
-    /// counters); the CMA areas' pageblock types; the gcma backend; the hold table. The first
+    /// counters); the pageblocks' buddy counts; the CMA areas' pageblock types; the gcma backend; the hold table. The first
     /// broken invariant is returned as `MmError::Bug`. A check for another structure goes
     /// here as a function of its own.
     pub fn check_invariants(&self) -> MmResult<()> {
@@ -39,6 +39,7 @@ impl Machine {
             self.check_pcp_lists(zi, &mut seen)?;
         }
         self.check_frames(&seen)?;
+        self.check_pageblock_buddies()?;
         self.check_cma_areas()?;
         self.check_gcma()?;
         self.check_holds()?;
@@ -323,6 +324,24 @@ impl Machine {
                     area.name,
                     area.bit(i),
                     expected[i]
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each pageblock's count of free buddy heads equals the `Buddy` frames in it.
+    fn check_pageblock_buddies(&self) -> MmResult<()> {
+        let nr = self.pageblocks.nr_pages();
+        for pb in Pfn::range_step(Pfn(0), self.end_pfn(), nr) {
+            let end = (pb + nr).min(self.end_pfn());
+            let heads = Pfn::range(pb, end)
+                .filter(|&p| self.pages[p].kind() == Kind::Buddy)
+                .count();
+            if heads != self.pageblocks.buddies(pb) as usize {
+                return bug(format!(
+                    "pageblock {pb:#x}: {heads} buddy heads, counted {}",
+                    self.pageblocks.buddies(pb)
                 ));
             }
         }

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use crate::alloc_contig::{Blocker, ContigRange};
+use crate::alloc_contig::{Blocker, ContigRange, ReportedPfns};
 use crate::allocation::{Allocation, Source};
 use crate::config::CmaLock;
 use crate::error::{Errno, MmError, MmResult};
@@ -36,7 +36,8 @@ pub struct CmaArea {
     pub base_pfn: Pfn,
     pub count: u32,
     pub order_per_bit: u32,
-    bitmap: Vec<bool>,
+    /// One bit per 2^order_per_bit pages, set while handed out (`cma->bitmap`).
+    bitmap: Bitmap,
     pub alloc_pages_success: u64,
     pub alloc_pages_fail: u64,
     pub release_pages_success: u64,
@@ -50,7 +51,7 @@ impl CmaArea {
             base_pfn,
             count,
             order_per_bit,
-            bitmap: vec![false; (count >> order_per_bit) as usize],
+            bitmap: Bitmap::new((count >> order_per_bit) as usize),
             alloc_pages_success: 0,
             alloc_pages_fail: 0,
             release_pages_success: 0,
@@ -70,12 +71,12 @@ impl CmaArea {
     }
 
     pub fn bitmap_maxno(&self) -> usize {
-        self.bitmap.len()
+        self.bitmap.nbits
     }
 
     /// Bit `i` of the bitmap: its 2^order_per_bit pages are allocated or being allocated.
     pub fn bit(&self, i: usize) -> bool {
-        self.bitmap[i]
+        self.bitmap.get(i)
     }
 
     /// The bits `[first, first + nr)` that `[pfn, pfn + pages)` of the area covers.
@@ -119,16 +120,16 @@ impl CmaArea {
         mask: usize,
         offset: usize,
     ) -> Option<usize> {
-        let size = self.bitmap.len();
+        let size = self.bitmap.nbits;
         let mut start = start;
         loop {
-            let first_zero = (start..size).find(|&i| !self.bitmap[i])?;
+            let first_zero = self.bitmap.find_next(start, size, false)?;
             let index = ((first_zero + offset + mask) & !mask) - offset;
             let end = index + nr;
             if end > size {
                 return None;
             }
-            match (index..end).find(|&i| self.bitmap[i]) {
+            match self.bitmap.find_next(index, end, true) {
                 Some(busy) => start = busy + 1,
                 None => return Some(index),
             }
@@ -136,39 +137,137 @@ impl CmaArea {
     }
 
     fn set_bits(&mut self, start: usize, nr: usize, value: bool) {
-        self.bitmap[start..start + nr]
-            .iter_mut()
-            .for_each(|b| *b = value);
+        self.bitmap.set_range(start, start + nr, value);
     }
 
-    /// The bitmap, one entry a bit (`cma_debug.rs` prints it).
-    pub fn bitmap(&self) -> &[bool] {
-        &self.bitmap
+    /// The bitmap as the kernel's `unsigned long` words (bit i is bit i % 64 of word i / 64;
+    /// the bits past `bitmap_maxno` are clear), as `cma_debug.rs` prints it.
+    pub fn bitmap_words(&self) -> &[u64] {
+        &self.bitmap.words
+    }
+
+    /// Set bits (`used` in debugfs, in bits).
+    pub fn used_bits(&self) -> usize {
+        self.bitmap.nbits - self.bitmap.count_zeros()
     }
 
     /// Runs of clear bits, as `(first bit, bits)`, in bitmap order (`find_next_zero_bit` /
     /// `find_next_bit`, as `cma_debug_show_areas` and `cma_maxchunk_get` walk them).
     pub fn free_runs(&self) -> Vec<(usize, usize)> {
-        let bits = &self.bitmap;
+        let n = self.bitmap.nbits;
         let mut runs = Vec::new();
         let mut i = 0;
-        while i < bits.len() {
-            if bits[i] {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < bits.len() && !bits[i] {
-                i += 1;
-            }
-            runs.push((start, i - start));
+        while let Some(start) = self.bitmap.find_next(i, n, false) {
+            let end = self.bitmap.find_next(start, n, true).unwrap_or(n);
+            runs.push((start, end - start));
+            i = end;
         }
         runs
     }
 
     /// Pages not handed out (`available_pages` in sysfs: clear bits).
     pub fn available_pages(&self) -> u64 {
-        (self.bitmap.iter().filter(|b| !**b).count() as u64) << self.order_per_bit
+        (self.bitmap.count_zeros() as u64) << self.order_per_bit
+    }
+}
+
+/// A bitmap in 64-bit words, as the kernel's `unsigned long` bitmaps: searches and range
+/// updates a word at a time (`find_next_bit`, `find_next_zero_bit`, `bitmap_set`,
+/// `bitmap_clear`).
+#[derive(Clone, Debug)]
+struct Bitmap {
+    words: Vec<u64>,
+    nbits: usize,
+}
+
+impl Bitmap {
+    fn new(nbits: usize) -> Self {
+        Bitmap {
+            words: vec![0; nbits.div_ceil(64)],
+            nbits,
+        }
+    }
+
+    /// Bit `i`.
+    fn get(&self, i: usize) -> bool {
+        (self.words[i / 64] >> (i % 64)) & 1 == 1
+    }
+
+    /// The first bit in `[from, end)` equal to `value`.
+    fn find_next(&self, from: usize, end: usize, value: bool) -> Option<usize> {
+        let end = end.min(self.nbits);
+        if from >= end {
+            return None;
+        }
+        let flip = if value { 0 } else { u64::MAX };
+        let mut i = from / 64;
+        let mut word = (self.words[i] ^ flip) & (u64::MAX << (from % 64));
+        loop {
+            if word != 0 {
+                let bit = i * 64 + word.trailing_zeros() as usize;
+                return (bit < end).then_some(bit);
+            }
+            i += 1;
+            if i * 64 >= end {
+                return None;
+            }
+            word = self.words[i] ^ flip;
+        }
+    }
+
+    /// Set `[start, end)` to `value`.
+    fn set_range(&mut self, start: usize, end: usize, value: bool) {
+        let mut i = start;
+        while i < end {
+            let (w, lo) = (i / 64, i % 64);
+            let n = (64 - lo).min(end - i);
+            let mask = (u64::MAX >> (64 - n)) << lo;
+            if value {
+                self.words[w] |= mask;
+            } else {
+                self.words[w] &= !mask;
+            }
+            i += n;
+        }
+    }
+
+    fn count_zeros(&self) -> usize {
+        self.nbits
+            - self
+                .words
+                .iter()
+                .map(|w| w.count_ones() as usize)
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod bitmap_tests {
+    use super::Bitmap;
+
+    /// Word-at-a-time searches and updates agree with a bit-per-byte reference.
+    #[test]
+    fn bitmap_matches_a_plain_one() {
+        let mut rng = crate::rng::Rng::new(3);
+        for nbits in [1usize, 63, 64, 65, 200, 1000] {
+            let (mut b, mut r) = (Bitmap::new(nbits), vec![false; nbits]);
+            for _ in 0..500 {
+                let start = rng.below(nbits as u64) as usize;
+                let end = (start + rng.below(130) as usize).min(nbits);
+                let value = rng.below(2) == 1;
+                b.set_range(start, end, value);
+                r[start..end].iter_mut().for_each(|x| *x = value);
+                let (from, to) = (
+                    rng.below(nbits as u64 + 1) as usize,
+                    rng.below(nbits as u64 + 1) as usize,
+                );
+                for v in [false, true] {
+                    let want = (from..to.min(nbits)).find(|&i| r[i] == v);
+                    assert_eq!(b.find_next(from, to, v), want, "{nbits} {from} {to} {v}");
+                }
+                assert_eq!(b.count_zeros(), r.iter().filter(|x| !**x).count());
+            }
+        }
     }
 }
 
@@ -236,6 +335,8 @@ pub struct CmaJob {
     lock_wait_since: u64,
     contig: Option<ContigRange>,
     pending: Option<Result<(), Errno>>,
+    /// The pages in `blockers`, carried from one attempt's range to the next.
+    reported: Option<ReportedPfns>,
 }
 
 impl CmaJob {
@@ -278,6 +379,7 @@ impl CmaJob {
             lock_wait_since: 0,
             contig: None,
             pending: None,
+            reported: None,
         }
     }
 
@@ -489,9 +591,14 @@ impl Machine {
         let a = &self.cma[area];
         let pfn = a.base_pfn + ((bitmap_no as u32) << a.order_per_bit);
         let cpu = self.owners.cpu(owner);
-        self.jobs[id as usize].tried = Some(pfn);
-        self.jobs[id as usize].contig =
-            Some(ContigRange::new(pfn, pfn + count, Migratetype::Cma, cpu));
+        let mut cr = ContigRange::new(pfn, pfn + count, Migratetype::Cma, cpu);
+        let job = &mut self.jobs[id as usize];
+        job.tried = Some(pfn);
+        cr.reported = job
+            .reported
+            .take()
+            .unwrap_or_else(|| ReportedPfns::new(a.base_pfn, a.end_pfn()));
+        job.contig = Some(cr);
         self.events.schedule(self.now, EventKind::CmaJob(id));
     }
 
@@ -550,12 +657,10 @@ impl Machine {
         job.pages_discarded += cr.nr_discarded;
         job.failed_attempts += cr.failed_attempts;
         // Overlapping retries (the walk moves on by the alignment, not the length) meet the
-        // same pinned pages again: report each page once per call.
-        for b in cr.blockers {
-            if !job.blockers.iter().any(|seen| seen.pfn == b.pfn) {
-                job.blockers.push(b);
-            }
-        }
+        // same pinned pages again: each page is reported once per call, the range leaving
+        // out the pages earlier attempts reported (`reported`).
+        job.blockers.extend(cr.blockers);
+        job.reported = Some(cr.reported);
         match result {
             Ok(()) => {
                 // The allocation was recorded when the range was taken (the buffer is

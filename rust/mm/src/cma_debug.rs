@@ -13,7 +13,7 @@ use crate::Machine;
 
 /// `used`: set bits, in pages.
 pub fn used_pages(area: &CmaArea) -> u64 {
-    (area.bitmap().iter().filter(|b| **b).count() as u64) << area.order_per_bit
+    (area.used_bits() as u64) << area.order_per_bit
 }
 
 /// `maxchunk`: the longest run of clear bits, in pages.
@@ -25,16 +25,13 @@ pub fn maxchunk_pages(area: &CmaArea) -> u64 {
 /// `bitmap`: the bitmap as 32-bit words (bit i of the area is bit i % 32 of word i / 32, as a
 /// little-endian `unsigned long` array reads), `DIV_ROUND_UP(bits, 32)` of them.
 pub fn bitmap_text(area: &CmaArea) -> String {
-    let bits = area.bitmap();
-    let words: Vec<String> = bits
-        .chunks(32)
-        .map(|chunk| {
-            let w = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |w, (i, b)| if *b { w | 1 << i } else { w });
-            w.to_string()
-        })
+    let elements = area.bitmap_maxno().div_ceil(32);
+    let words: Vec<String> = area
+        .bitmap_words()
+        .iter()
+        .flat_map(|&w| [w as u32, (w >> 32) as u32])
+        .take(elements)
+        .map(|w| w.to_string())
         .collect();
     words.join(" ") + "\n"
 }

@@ -16,7 +16,7 @@
 //! `get_page_short`, Peter Zijlstra's annotated variant, is exempt) and `pin_duration_warn`
 //! (Dave Hansen's proposal: `put_page` warns when a hold lasted past a threshold).
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -94,10 +94,155 @@ pub struct HoldInfo {
     pub since_ns: u64,
 }
 
+/// The holds by id. Ids are handed out in order (1, 2, ...) and most holds live a few
+/// milliseconds (a pin-heavy load takes and drops tens of thousands a second), so the recent
+/// ones sit in a window indexed by id: taking and dropping a hold is a push and a store, no
+/// hashing. A hold still live when the window has grown well past the live holds behind it
+/// (a mount's superblock buffers, a long-term pin) moves to a map of its own, so the window
+/// stays a few times the live holds long. Whatever lists holds lists them in id order, oldest
+/// first, as an ordered map would (`iter`, `keys`, `values`).
+#[derive(Clone, Debug, Default)]
+pub struct HoldTable {
+    /// Holds `base..base + recent.len()` (with their ids) by `id - base`; `None` once
+    /// released.
+    recent: VecDeque<Option<(u64, Hold)>>,
+    base: u64,
+    /// The live holds in `recent`.
+    recent_live: usize,
+    /// Live holds older than `base`.
+    old: FxHashMap<u64, Hold>,
+}
+
+impl HoldTable {
+    /// The window may be this many times the live holds in it (plus `WINDOW_SLACK`).
+    const WINDOW_PER_LIVE: usize = 4;
+    const WINDOW_SLACK: usize = 64;
+
+    /// Add hold `id`, the next id after the last one added.
+    #[inline]
+    fn insert(&mut self, id: u64, hold: Hold) {
+        if self.recent.is_empty() {
+            self.base = id;
+        }
+        debug_assert_eq!(id, self.base + self.recent.len() as u64);
+        self.recent.push_back(Some((id, hold)));
+        self.recent_live += 1;
+        self.trim();
+    }
+
+    #[inline]
+    fn remove(&mut self, id: u64) -> Option<Hold> {
+        if id < self.base {
+            return self.old.remove(&id);
+        }
+        let (_, hold) = self.recent.get_mut((id - self.base) as usize)?.take()?;
+        self.recent_live -= 1;
+        self.trim();
+        Some(hold)
+    }
+
+    /// Drop released holds from the front of the window, and move live ones to `old` while
+    /// the window is too long for the holds it keeps.
+    #[inline]
+    fn trim(&mut self) {
+        while let Some(front) = self.recent.front() {
+            match front {
+                None => {}
+                Some((id, hold)) => {
+                    let bound = Self::WINDOW_PER_LIVE * self.recent_live + Self::WINDOW_SLACK;
+                    if self.recent.len() <= bound {
+                        return;
+                    }
+                    self.old.insert(*id, *hold);
+                    self.recent_live -= 1;
+                }
+            }
+            self.recent.pop_front();
+            self.base += 1;
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, id: &u64) -> Option<&Hold> {
+        if *id < self.base {
+            return self.old.get(id);
+        }
+        self.recent
+            .get((id - self.base) as usize)?
+            .as_ref()
+            .map(|(_, h)| h)
+    }
+
+    pub fn contains_key(&self, id: &u64) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// The holds, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&u64, &Hold)> {
+        let mut old: Vec<(&u64, &Hold)> = self.old.iter().collect();
+        old.sort_unstable_by_key(|(id, _)| **id);
+        let recent = self
+            .recent
+            .iter()
+            .filter_map(|e| e.as_ref().map(|(id, h)| (id, h)));
+        old.into_iter().chain(recent)
+    }
+
+    /// The ids, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &u64> {
+        self.iter().map(|(id, _)| id)
+    }
+
+    /// The holds, in id order.
+    pub fn values(&self) -> impl Iterator<Item = &Hold> {
+        self.iter().map(|(_, h)| h)
+    }
+
+    pub fn len(&self) -> usize {
+        self.recent_live + self.old.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::ops::Index<&u64> for HoldTable {
+    type Output = Hold;
+    #[inline]
+    fn index(&self, id: &u64) -> &Hold {
+        self.get(id).expect("no hold with this id")
+    }
+}
+
+/// `Holds::by_pfn`'s value for a page held more than once: its first hold's id has this bit,
+/// and the others are in `Holds::more`.
+const MORE: u64 = 1 << 63;
+
+/// `Holds::remove` on a page held more than once (`first` is its `by_pfn` entry, `more` the
+/// table of the other holds).
+#[cold]
+fn remove_shared(more: &mut FxHashMap<Pfn, Vec<u64>>, pfn: Pfn, first: &mut u64, id: u64) {
+    let rest = more.get_mut(&pfn).expect("a page held more than once");
+    if *first & !MORE == id {
+        *first = rest.remove(0) | MORE;
+    } else {
+        rest.retain(|&i| i != id);
+    }
+    if rest.is_empty() {
+        more.remove(&pfn);
+        *first &= !MORE;
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Holds {
-    pub by_id: BTreeMap<u64, Hold>,
-    pub by_pfn: FxHashMap<Pfn, Vec<u64>>,
+    pub by_id: HoldTable,
+    /// The held pages (exactly the pages with `PG_extra`), each with the id of its oldest
+    /// hold; with `MORE` set, the page has more, in `more` (oldest first). Nearly every held
+    /// page is held once: an entry is then a pfn and an id.
+    pub by_pfn: FxHashMap<Pfn, u64>,
+    more: FxHashMap<Pfn, Vec<u64>>,
     next_id: u64,
     /// Holds released together by one event.
     groups: FxHashMap<u64, Vec<u64>>,
@@ -105,11 +250,21 @@ pub struct Holds {
 }
 
 impl Holds {
+    #[inline]
     fn add(&mut self, hold: Hold) -> u64 {
         self.next_id += 1;
-        self.by_id.insert(self.next_id, hold);
-        self.by_pfn.entry(hold.pfn).or_default().push(self.next_id);
-        self.next_id
+        let id = self.next_id;
+        self.by_id.insert(id, hold);
+        match self.by_pfn.entry(hold.pfn) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                *e.get_mut() |= MORE;
+                self.more.entry(hold.pfn).or_default().push(id);
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+        }
+        id
     }
 
     fn add_group(&mut self, ids: Vec<u64>) -> u64 {
@@ -122,23 +277,37 @@ impl Holds {
         self.groups.remove(&group).unwrap_or_default()
     }
 
-    fn remove(&mut self, id: u64) -> Option<Hold> {
-        let hold = self.by_id.remove(&id)?;
-        let ids = self.by_pfn.get_mut(&hold.pfn).expect("hold indexed by pfn");
-        ids.retain(|&i| i != id);
-        if ids.is_empty() {
-            self.by_pfn.remove(&hold.pfn);
+    /// Drop hold `id`: the hold, and whether its page is still held by others.
+    #[inline]
+    fn remove(&mut self, id: u64) -> Option<(Hold, bool)> {
+        let hold = self.by_id.remove(id)?;
+        let std::collections::hash_map::Entry::Occupied(mut first) = self.by_pfn.entry(hold.pfn)
+        else {
+            unreachable!("hold {id} is not indexed by its pfn");
+        };
+        if *first.get() == id {
+            first.remove();
+            return Some((hold, false));
         }
-        Some(hold)
+        remove_shared(&mut self.more, hold.pfn, first.get_mut(), id);
+        Some((hold, true))
+    }
+
+    /// The ids of the holds on a page, oldest first.
+    pub fn ids_on(&self, pfn: Pfn) -> impl Iterator<Item = u64> + '_ {
+        let first = self.by_pfn.get(&pfn).copied();
+        let rest = first
+            .filter(|f| f & MORE != 0)
+            .and_then(|_| self.more.get(&pfn))
+            .into_iter()
+            .flatten()
+            .copied();
+        first.map(|f| f & !MORE).into_iter().chain(rest)
     }
 
     /// The holds on a page, oldest first.
     pub fn on_page(&self, pfn: Pfn) -> impl Iterator<Item = &Hold> {
-        self.by_pfn
-            .get(&pfn)
-            .into_iter()
-            .flatten()
-            .map(move |id| &self.by_id[id])
+        self.ids_on(pfn).map(move |id| &self.by_id[&id])
     }
 
     /// `page_ref_count` less the owner's own reference.
@@ -249,6 +418,12 @@ impl Machine {
     /// isolated again (`folio_isolate_lru` fails), so the kernel pins it in place: so do we.
     fn migrate_before_pin(&mut self, head: Pfn, holder: OwnerId, kind: HoldKind) -> MmResult<Pfn> {
         let policy = &self.cfg.policy;
+        let fix_applies = policy.migrate_on_pin
+            || (kind == HoldKind::LongtermPin && policy.migrate_on_longterm_pin);
+        if !fix_applies {
+            // Neither fix applies to this pin: nothing to look up.
+            return Ok(head);
+        }
         let page = self.pages[head];
         if !page.kind().is_movable_kind() || page.test(pg::ISOLATED) {
             return Ok(head);
@@ -287,38 +462,51 @@ impl Machine {
     /// Drop a hold (`put_page` / `unpin_user_page`). With `pin_duration_warn`, a hold that
     /// lasted past the threshold on a CMA page is reported with its holder.
     pub fn release_hold(&mut self, id: u64) -> MmResult<Hold> {
-        let Some(hold) = self.holds.remove(id) else {
-            return misuse(format!(
+        match self.unhold(id) {
+            Some(hold) => Ok(hold),
+            None => misuse(format!(
                 "hold {id} is not held: it was already released (put_page/unpin twice?)"
-            ));
-        };
-        if !self.holds.by_pfn.contains_key(&hold.pfn) {
+            )),
+        }
+    }
+
+    /// `release_hold`, for the event loop: the hold is not returned (so nothing is built
+    /// for it), and a hold released early by hand has nothing left to release.
+    #[inline(always)]
+    fn unhold(&mut self, id: u64) -> Option<Hold> {
+        let (hold, still_held) = self.holds.remove(id)?;
+        if !still_held {
             self.pages[hold.pfn].clear(pg::EXTRA);
         }
         if hold.kind.is_pin() {
             self.vmstat.inc(Counter::NrFollPinReleased);
         }
         if let Some(threshold) = self.cfg.policy.pin_duration_warn_ns {
-            let held = self.now - hold.since;
-            if held > threshold && self.in_cma_pageblock(hold.pfn) {
-                let msg = format!(
-                    "cma: {} held CMA page pfn {:#x} ({}'s) for {} ms (> {} ms) via {}",
-                    self.owners.name(hold.holder),
-                    hold.pfn,
-                    self.owners.name(self.pages[hold.pfn].owner),
-                    held / 1_000_000,
-                    threshold / 1_000_000,
-                    hold.kind.name()
-                );
-                self.dmesg.printk(self.now, &msg);
-            }
+            self.warn_long_hold(&hold, threshold);
         }
-        Ok(hold)
+        Some(hold)
+    }
+
+    /// `pin_duration_warn`: report a hold on a CMA page that lasted past `threshold`.
+    fn warn_long_hold(&mut self, hold: &Hold, threshold: u64) {
+        let held = self.now - hold.since;
+        if held > threshold && self.in_cma_pageblock(hold.pfn) {
+            let msg = format!(
+                "cma: {} held CMA page pfn {:#x} ({}'s) for {} ms (> {} ms) via {}",
+                self.owners.name(hold.holder),
+                hold.pfn,
+                self.owners.name(self.pages[hold.pfn].owner),
+                held / 1_000_000,
+                threshold / 1_000_000,
+                hold.kind.name()
+            );
+            self.dmesg.printk(self.now, &msg);
+        }
     }
 
     pub(crate) fn release_hold_event(&mut self, id: u64) {
         // A hold released early by hand has nothing left to release.
-        let _ = self.release_hold(id);
+        self.unhold(id);
     }
 
     /// Release `ids` together at `at`: one event for all the pages of an I/O, as a bio's
@@ -337,8 +525,8 @@ impl Machine {
     /// The holds on `pfn` (a head page), oldest first, with their holders' names; none for
     /// a frame nobody holds (or beyond the end of memory).
     pub fn holds_on(&self, pfn: Pfn) -> Vec<HoldInfo> {
-        let ids = self.holds.by_pfn.get(&pfn).into_iter().flatten();
-        ids.map(|&id| {
+        let ids = self.holds.ids_on(pfn);
+        ids.map(|id| {
             let h = &self.holds.by_id[&id];
             HoldInfo {
                 id,

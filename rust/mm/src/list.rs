@@ -1,9 +1,10 @@
 //! Intrusive doubly linked lists threaded through the frames' `next`/`prev` (the kernel's
 //! `list_head` in `struct page`). A frame is on at most one list at a time: a buddy free
 //! list, a per-CPU list or an LRU list. Adding at the head and taking from the tail gives
-//! the kernel's LRU order; free lists add at the head and take from the head.
+//! the kernel's LRU order; free lists add at the head and take from the head. The frames
+//! store their links plus one (`page::Link`); the list's own head and tail are pfns.
 
-use crate::page::{Page, NIL};
+use crate::page::{Link, Page, NIL};
 use crate::pfn::Pfn;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,10 +33,10 @@ impl List {
     #[inline]
     pub fn push_head(&mut self, pages: &mut [Page], pfn: Pfn) {
         let p = &mut pages[pfn];
-        p.prev = NIL;
-        p.next = self.head;
+        p.prev = Link::NONE;
+        p.next = Link::to(self.head);
         if self.head != NIL {
-            pages[self.head].prev = pfn;
+            pages[self.head].prev = Link::to(pfn);
         } else {
             self.tail = pfn;
         }
@@ -46,10 +47,10 @@ impl List {
     #[inline]
     pub fn push_tail(&mut self, pages: &mut [Page], pfn: Pfn) {
         let p = &mut pages[pfn];
-        p.next = NIL;
-        p.prev = self.tail;
+        p.next = Link::NONE;
+        p.prev = Link::to(self.tail);
         if self.tail != NIL {
-            pages[self.tail].next = pfn;
+            pages[self.tail].next = Link::to(pfn);
         } else {
             self.head = pfn;
         }
@@ -61,21 +62,21 @@ impl List {
     pub fn remove(&mut self, pages: &mut [Page], pfn: Pfn) {
         let (next, prev) = {
             let p = &pages[pfn];
-            (p.next, p.prev)
+            (p.next.pfn(), p.prev.pfn())
         };
         if prev != NIL {
-            pages[prev].next = next;
+            pages[prev].next = Link::to(next);
         } else {
             self.head = next;
         }
         if next != NIL {
-            pages[next].prev = prev;
+            pages[next].prev = Link::to(prev);
         } else {
             self.tail = prev;
         }
         let p = &mut pages[pfn];
-        p.next = NIL;
-        p.prev = NIL;
+        p.next = Link::NONE;
+        p.prev = Link::NONE;
         self.len -= 1;
     }
 
@@ -120,7 +121,7 @@ impl Iterator for ListIter<'_> {
             return None;
         }
         let pfn = self.cur;
-        self.cur = self.pages[pfn].next;
+        self.cur = self.pages[pfn].next.pfn();
         Some(pfn)
     }
 }

@@ -201,7 +201,8 @@ impl Machine {
     /// (`cma_activate_area` -> `init_cma_reserved_pageblock` -> `__free_pages`, which merges
     /// pairs into MAX_ORDER blocks at the head: the area is used from its top down).
     /// The frames are still `Page::FREE` from `Machine::new` (boot touches only the reserved
-    /// ones, below `start`), so each block goes straight to the buddy lists.
+    /// ones, below `start`), so each block goes straight to the buddy lists: only its head
+    /// frame is written, the rest of the (zeroed) frame array stays untouched.
     fn free_range_at_boot(&mut self, start: Pfn, end: Pfn) {
         let mut pfn = start;
         let pb_order = self.pageblocks.order;
@@ -339,15 +340,12 @@ impl Machine {
 
 /// The frame array, every frame free; a host that cannot hold it is an error, not an abort.
 fn frames(nr_pages: u32) -> MmResult<Vec<Page>> {
-    let mut pages = Vec::new();
-    pages.try_reserve_exact(nr_pages as usize).map_err(|_| {
+    Page::try_zeroed_vec(nr_pages as usize).ok_or_else(|| {
         MmError::OutOfMemory(format!(
             "the host cannot hold the {nr_pages} frames of this board ({} MiB of host memory)",
             (nr_pages as u64 * std::mem::size_of::<Page>() as u64) >> 20
         ))
-    })?;
-    pages.resize(nr_pages as usize, Page::FREE);
-    Ok(pages)
+    })
 }
 
 /// Zones for a placement: everything in ZONE_NORMAL, or the CMA areas (at the top of

@@ -130,6 +130,18 @@ fn nr_pcp_high(pcp: &PerCpuPages, reclaim_active: bool) -> u32 {
     }
 }
 
+/// The first buddy head in `[from, end)`, or `end`: the frames before it are looked at one
+/// by one, as the scans over a pageblock's free blocks (`move_freepages_block`) step over the
+/// frames between blocks.
+#[inline]
+pub(crate) fn next_buddy_head(pages: &[Page], from: Pfn, end: Pfn) -> Pfn {
+    let frames = &pages[from.idx()..end.idx()];
+    match frames.iter().position(|f| f.kind() == Kind::Buddy) {
+        Some(i) => from + i as u32,
+        None => end,
+    }
+}
+
 impl Machine {
     // ----- free lists -------------------------------------------------------------------
 
@@ -153,6 +165,7 @@ impl Machine {
     #[inline]
     fn add_to_free_list(&mut self, zi: usize, pfn: Pfn, order: u32, mt: Migratetype, tail: bool) {
         self.pages[pfn].make_free(Kind::Buddy, order);
+        self.pageblocks.buddy_added(pfn);
         let area = &mut self.zones[zi].free_area[order as usize];
         if tail {
             area.lists[mt.index()].push_tail(&mut self.pages, pfn);
@@ -175,6 +188,7 @@ impl Machine {
         area.lists[mt.index()].remove(&mut self.pages, pfn);
         area.nr_free -= 1;
         self.pages[pfn].make_free(Kind::Free, 0);
+        self.pageblocks.buddy_removed(pfn);
         self.account_freepages(zi, -(1 << order), mt);
     }
 
@@ -378,19 +392,23 @@ impl Machine {
         let start = self.pageblocks.start(pfn);
         let end = start + self.pageblocks.nr_pages();
         let old_mt = self.pageblocks.get(start);
+        if self.pageblocks.buddies(start) == 0 {
+            // No free block in it: only the type changes.
+            self.pageblocks.set(start, new_mt);
+            return 0;
+        }
         let zi = self.zone_idx(start);
         let (mut moved, mut p) = (0, start);
-        while p < end {
-            let page = self.pages[p];
-            if page.kind() == Kind::Buddy {
-                let order = page.order();
-                self.del_page_from_free_list(zi, p, order, old_mt);
-                self.add_to_free_list(zi, p, order, new_mt, true);
-                moved += 1 << order;
-                p += 1 << order;
-            } else {
-                p += 1;
+        loop {
+            p = next_buddy_head(&self.pages, p, end);
+            if p >= end {
+                break;
             }
+            let order = self.pages[p].order();
+            self.del_page_from_free_list(zi, p, order, old_mt);
+            self.add_to_free_list(zi, p, order, new_mt, true);
+            moved += 1 << order;
+            p += 1 << order;
         }
         self.pageblocks.set(start, new_mt);
         moved
@@ -414,6 +432,24 @@ impl Machine {
         let pb_order = self.pageblocks.order;
         if order <= pb_order {
             self.free_one_page_block(pfn, order, fpi);
+            return;
+        }
+        let (mt, zi, end) = (
+            self.pageblocks.get(pfn),
+            self.zone_idx(pfn),
+            pfn + (1 << order),
+        );
+        if order == MAX_PAGE_ORDER
+            && end <= self.zones[zi].end_pfn
+            && Pfn::range_step(pfn, end, 1 << pb_order).all(|pb| self.pageblocks.get(pb) == mt)
+        {
+            // Freed pageblock by pageblock, the block would merge back into itself (each
+            // pageblock's buddy is in it, in its zone and of its type) and no further (the
+            // top order): it goes straight onto its list, as it would end up, without reading
+            // and writing each pageblock's head frame (boot frees all memory this way). At
+            // the top order no merge is likely: the head of the list unless the caller says
+            // the tail.
+            self.add_to_free_list(zi, pfn, order, mt, fpi == Fpi::ToTail);
             return;
         }
         for pb in Pfn::range_step(pfn, pfn + (1 << order), 1 << pb_order) {

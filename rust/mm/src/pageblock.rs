@@ -67,11 +67,15 @@ impl Migratetype {
     }
 }
 
-/// One migratetype per pageblock (the kernel's `pageblock_flags` bitmap).
+/// One migratetype per pageblock (the kernel's `pageblock_flags` bitmap), and the number of
+/// free buddy heads in each (the model's own bookkeeping, not the kernel's: a pageblock with
+/// none has no free block to move or merge, so `move_freepages_block` and the undo of an
+/// isolation need not scan its frames; `check_invariants` counts them again).
 #[derive(Clone, Debug)]
 pub struct Pageblocks {
     pub order: u32,
     types: Vec<Migratetype>,
+    buddies: Vec<u16>,
 }
 
 impl Pageblocks {
@@ -80,7 +84,26 @@ impl Pageblocks {
         Pageblocks {
             order,
             types: vec![Migratetype::Movable; n],
+            buddies: vec![0; n],
         }
+    }
+
+    /// Free buddy heads (`PageBuddy` frames) in the pageblock of `pfn`.
+    #[inline]
+    pub fn buddies(&self, pfn: Pfn) -> u16 {
+        self.buddies[(pfn.0 >> self.order) as usize]
+    }
+
+    /// A frame of the pageblock of `pfn` became a buddy head (`add_to_free_list`).
+    #[inline]
+    pub(crate) fn buddy_added(&mut self, pfn: Pfn) {
+        self.buddies[(pfn.0 >> self.order) as usize] += 1;
+    }
+
+    /// A buddy head of the pageblock of `pfn` left its free list.
+    #[inline]
+    pub(crate) fn buddy_removed(&mut self, pfn: Pfn) {
+        self.buddies[(pfn.0 >> self.order) as usize] -= 1;
     }
 
     #[inline]

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ahead::READ_AHEAD;
+use super::ahead::{READER_AHEAD, READER_FRAME_AHEAD};
 use super::spec::Check;
 use super::task::{interval_ns, Cx};
 use super::zipf::Zipf;
@@ -59,7 +59,7 @@ struct ReaderState {
     rng: Rng,
     /// The next pages it will read, drawn ahead so their slots and frames can be
     /// prefetched (`prefetch_access`).
-    ahead: [u32; READ_AHEAD],
+    ahead: [u32; READER_AHEAD],
     /// The open file's readahead state (a sequential reader's).
     ra: FileRaState,
 }
@@ -73,7 +73,7 @@ impl Default for ReaderState {
             cursor: 0,
             zipf: None,
             rng: Rng::new(0),
-            ahead: [0; READ_AHEAD],
+            ahead: [0; READER_AHEAD],
             ra: FileRaState::default(),
         }
     }
@@ -131,10 +131,10 @@ impl Task for PageCacheReader {
             zipf: (!self.sequential && self.zipf_s > 0.0)
                 .then(|| Zipf::new(self.file_pages, self.zipf_s)),
             rng: Rng::new(m.rng.next_u64()),
-            ahead: [0; READ_AHEAD],
+            ahead: [0; READER_AHEAD],
             ra: FileRaState::new(m.cfg.read_ahead_kb),
         };
-        self.state.ahead = [(); READ_AHEAD].map(|_| self.draw_index());
+        self.state.ahead = [(); READER_AHEAD].map(|_| self.draw_index());
     }
 
     #[inline]
@@ -148,8 +148,10 @@ impl Task for PageCacheReader {
         let drawn = self.draw_index();
         let s = &mut self.state;
         s.next = cx.m.now + s.interval;
-        let [index, next_read, after] = s.ahead;
-        s.ahead = [next_read, after, drawn];
+        let index = s.ahead[0];
+        s.ahead.copy_within(1.., 0);
+        s.ahead[READER_AHEAD - 1] = drawn;
+        let frame_of = s.ahead[READER_FRAME_AHEAD - 1];
         let r = if self.sequential {
             match cx
                 .m
@@ -168,6 +170,6 @@ impl Task for PageCacheReader {
         if cx.record(r).is_some() {
             cx.stats.pages_read += 1;
         }
-        cx.m.prefetch_access(cx.owner, after, drawn);
+        cx.m.prefetch_access(cx.owner, frame_of, drawn);
     }
 }

@@ -73,9 +73,28 @@ impl Zipf {
         (helper1(t) * x).exp()
     }
 
+    /// One rank. The first variate's fast acceptance (most draws) is inlined into the
+    /// caller; the rest (the exact check, the libm path, a rejection and the draws after it)
+    /// is `sample_rest`, out of line, so the common case carries none of their spills.
+    #[inline]
     pub(crate) fn sample(&self, rng: &mut crate::rng::Rng) -> u32 {
+        let u = self.uniform(rng);
+        if let Some(Fast::Accept(k)) = self.fast_decision(u) {
+            return k;
+        }
+        self.sample_rest(u, rng)
+    }
+
+    #[inline(always)]
+    fn uniform(&self, rng: &mut crate::rng::Rng) -> f64 {
+        self.h_integral_n + rng.unit() * (self.h_integral_x1 - self.h_integral_n)
+    }
+
+    /// `sample` from variate `u` on: the loop of the rejection-inversion algorithm, `u`
+    /// first.
+    #[inline(never)]
+    fn sample_rest(&self, mut u: f64, rng: &mut crate::rng::Rng) -> u32 {
         loop {
-            let u = self.h_integral_n + rng.unit() * (self.h_integral_x1 - self.h_integral_n);
             match self.fast_decision(u) {
                 Some(Fast::Accept(k)) => return k,
                 Some(Fast::Check(k)) => {
@@ -90,6 +109,7 @@ impl Zipf {
                     }
                 }
             }
+            u = self.uniform(rng);
         }
     }
 
@@ -129,7 +149,7 @@ impl Zipf {
     /// need `x + 0.5` to its nearest integer and `k - x` to the threshold: a margin of
     /// 1e-9 · (x + 0.5) is thirty times the largest disagreement. `t >= -0.75` keeps away
     /// from the clamp at -1.
-    #[inline]
+    #[inline(always)]
     fn fast_decision(&self, u: f64) -> Option<Fast> {
         let m = self.half_power?;
         let t = (u * (1.0 - self.s)).max(-1.0);
