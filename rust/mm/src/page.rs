@@ -23,6 +23,7 @@
 //! cost and resident memory follow what is used, not the board's size).
 
 use std::fmt;
+use std::ops::{Index, IndexMut};
 
 use crate::pfn::Pfn;
 
@@ -309,6 +310,37 @@ impl Page {
             .filter(|(f, _)| self.test(*f))
             .map(|(_, n)| *n)
             .collect()
+    }
+}
+
+// The frames indexed by frame number (`pages[pfn]`).
+impl Index<Pfn> for [Page] {
+    type Output = Page;
+    #[inline(always)]
+    fn index(&self, pfn: Pfn) -> &Page {
+        &self[pfn.idx()]
+    }
+}
+
+impl IndexMut<Pfn> for [Page] {
+    #[inline(always)]
+    fn index_mut(&mut self, pfn: Pfn) -> &mut Page {
+        &mut self[pfn.idx()]
+    }
+}
+
+impl Index<Pfn> for Vec<Page> {
+    type Output = Page;
+    #[inline(always)]
+    fn index(&self, pfn: Pfn) -> &Page {
+        &self[pfn.idx()]
+    }
+}
+
+impl IndexMut<Pfn> for Vec<Page> {
+    #[inline(always)]
+    fn index_mut(&mut self, pfn: Pfn) -> &mut Page {
+        &mut self[pfn.idx()]
     }
 }
 

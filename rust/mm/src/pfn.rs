@@ -3,18 +3,16 @@
 //! `Pfn` is a newtype over `u32` (the model has at most 2^26 frames, `MAX_FRAMES`), so that a
 //! page count, an order or a slot index cannot be passed where a frame is meant. It costs
 //! nothing at run time (`repr(transparent)`, every operation inlined). The frames index
-//! `[Page]` directly (`pages[pfn]`); arithmetic is what frames support: a frame plus or minus
+//! `[Page]` directly (`pages[pfn]`, in `page.rs`); arithmetic is what frames support: a frame plus or minus
 //! a number of pages is a frame, two frames differ by a number of pages, and the buddy and
 //! alignment operations of the buddy allocator. Ranges are written `[start, end)`
 //! (`Pfn::range`). Printed, a frame is its number (`{:#x}` in the kernel's messages), and it
 //! serialises as a plain integer.
 
 use std::fmt;
-use std::ops::{Add, AddAssign, Index, IndexMut, Sub, SubAssign};
+use std::ops::{Add, AddAssign, Sub, SubAssign};
 
 use serde::Serialize;
-
-use crate::page::Page;
 
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
@@ -103,36 +101,6 @@ impl Sub<Pfn> for Pfn {
     #[inline(always)]
     fn sub(self, other: Pfn) -> u32 {
         self.0 - other.0
-    }
-}
-
-impl Index<Pfn> for [Page] {
-    type Output = Page;
-    #[inline(always)]
-    fn index(&self, pfn: Pfn) -> &Page {
-        &self[pfn.idx()]
-    }
-}
-
-impl IndexMut<Pfn> for [Page] {
-    #[inline(always)]
-    fn index_mut(&mut self, pfn: Pfn) -> &mut Page {
-        &mut self[pfn.idx()]
-    }
-}
-
-impl Index<Pfn> for Vec<Page> {
-    type Output = Page;
-    #[inline(always)]
-    fn index(&self, pfn: Pfn) -> &Page {
-        &self[pfn.idx()]
-    }
-}
-
-impl IndexMut<Pfn> for Vec<Page> {
-    #[inline(always)]
-    fn index_mut(&mut self, pfn: Pfn) -> &mut Page {
-        &mut self[pfn.idx()]
     }
 }
 
