@@ -72,11 +72,13 @@ def child(board_name: str, populate: bool) -> dict[str, Any]:
     if populate:
         owner = engine.owner("app")
         target = int(frames * POPULATE_FRACTION)
+        gfp = cmadev._core.GFP_NAMES.index("GFP_HIGHUSER_MOVABLE")
+        anon = cmadev._core.ALLOC_KINDS.index("anon")
         t = time.perf_counter()
         allocated = 0
         for _ in range(target):
             try:
-                engine.alloc(owner, "GFP_HIGHUSER_MOVABLE", 0, "anon")
+                engine.alloc(owner, gfp, 0, anon)
             except cmadev.OutOfMemoryError:
                 break
             allocated += 1

@@ -108,6 +108,28 @@ def test_misuse_raises_a_clear_error_and_leaves_the_machine_whole(
     m.check_invariants()
 
 
+def test_alloc_names_are_checked_every_time_and_mean_the_same_from_the_cache() -> None:
+    """Mm.alloc caches the indices of the names a caller writes: the second call of each
+    spelling takes the cache, and must give what the first gave (and a bad name must fail
+    every time, never be cached)."""
+    m = Machine(BOARD, seed=1)
+    for _ in range(2):
+        movable = m.alloc("app")
+        kernel = m.alloc("drv", "GFP_KERNEL")
+        lower = m.alloc("app", "gfp_kernel", kind="file")
+        assert movable.info()["kind"] == "anon"
+        assert kernel.info()["kind"] == "kernel"
+        assert lower.info()["kind"] == "file"
+        for page in (movable, kernel, lower):
+            page.free()
+        for bad, words in (({"gfp": "GFP_NOPE"}, "unknown gfp mask"), ({"kind": "x"}, "kind")):
+            with pytest.raises(cmadev.MisuseError, match=words):
+                m.alloc("app", **bad)  # type: ignore[arg-type]
+        with pytest.raises(cmadev.MisuseError, match="order"):
+            m.alloc("app", order=True)
+    m.check_invariants()
+
+
 def test_a_malformed_engine_config_is_an_invalid_config_error() -> None:
     with pytest.raises(cmadev.InvalidConfigError, match="ram"):
         cmadev._core.Engine(json.dumps({"ram": 1000}))

@@ -52,6 +52,24 @@ AREA_STATES = ("free", "movable", "pinned", "device", "discardable", "unmovable"
 _HOUR_NS = 3600 * 10**9
 _GFP_INDEX = {name: i for i, name in enumerate(GFP_NAMES)}
 _KIND_INDEX = {name: i for i, name in enumerate(ALLOC_KINDS)}
+_ALLOC_ARGS: dict[tuple[object, object], tuple[int, int]] = {}
+"""``(gfp, kind)`` as a caller wrote them -> the engine's indices: a script allocating page by
+page pays for the names once (:meth:`Mm.alloc`)."""
+
+
+def _alloc_args(gfp: object, kind: object) -> tuple[int, int]:
+    """The engine's indices of gfp mask ``gfp`` and page kind ``kind`` (None: ``anon`` for
+    movable masks, ``kernel`` for the others); a clear error for a name it does not know."""
+    gfp_index = _gfp_index(gfp)
+    name = kind
+    if name is None:
+        name = "anon" if "MOVABLE" in GFP_NAMES[gfp_index] else "kernel"
+    kind_index = _KIND_INDEX.get(name) if isinstance(name, str) else None
+    if kind_index is None:
+        raise MisuseError(f"unknown page kind {name!r}: use {', '.join(ALLOC_KINDS)}")
+    if isinstance(gfp, str):  # a hashable name the next call will write the same way
+        _ALLOC_ARGS[gfp, kind] = (gfp_index, kind_index)
+    return gfp_index, kind_index
 
 
 def _fields(record: object) -> dict[str, Any]:
@@ -189,7 +207,8 @@ class Page:
         return self.machine.hold(self, holder, kind, duration)
 
     def free(self) -> None:
-        self.machine.free(self)
+        # Its own machine's page by construction: no ownership check to make.
+        self.machine._engine.free(self.owner_id, self.index)
 
     def resident_pfn(self) -> int:
         """The frame holding the page; :class:`MisuseError` if it was reclaimed."""
@@ -197,6 +216,10 @@ class Page:
         if pfn is None:
             raise MisuseError(f"{self.owner}'s page {self.index} is not resident (reclaimed)")
         return pfn
+
+
+_new_page = object.__new__
+"""A :class:`Page` without its ``__init__`` (:meth:`Mm.alloc` sets the slots itself)."""
 
 
 @dataclass(frozen=True)
@@ -440,21 +463,26 @@ class Mm:
         """Allocate a page (2^order pages) for ``owner``: ``alloc_pages(gfp, order)``.
 
         ``kind`` defaults to ``anon`` for movable masks and ``kernel`` for the others."""
-        gfp_index = _GFP_INDEX.get(gfp)
-        if gfp_index is None:
-            gfp_index = _gfp_index(gfp)
-        if kind is None:
-            kind = "anon" if "MOVABLE" in GFP_NAMES[gfp_index] else "kernel"
-        kind_index = _KIND_INDEX.get(kind)
-        if kind_index is None:
-            raise MisuseError(f"unknown page kind {kind!r}: use {', '.join(ALLOC_KINDS)}")
+        # The hot path of a script that allocates page by page: one cache lookup for the
+        # names, the handle built without a call to __init__.
+        indices = _ALLOC_ARGS.get((gfp, kind))
+        if indices is None:
+            indices = _alloc_args(gfp, kind)
         if order.__class__ is not int or not 0 <= order < _U32_MAX:
             _whole("order", order)
         oid = self._owner_ids.get(owner)
         if oid is None:
             oid = self.owner_id(owner)
-        index = self._engine.alloc(oid, gfp_index, order, kind_index)
-        return Page(self, owner, oid, index, order)
+        index = self._engine.alloc(oid, indices[0], order, indices[1])
+        page = _new_page(Page)
+        page.machine, page.owner, page.owner_id, page.index, page.order = (
+            self,
+            owner,
+            oid,
+            index,
+            order,
+        )
+        return page
 
     def alloc_many(self, owner: str, count: int, **kwargs: Any) -> list[Page]:
         return [self.alloc(owner, **kwargs) for _ in range(count)]
