@@ -201,3 +201,33 @@ def test_replay_writes_its_trace_and_report(tmp_path: Path) -> None:
     names = {e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "thread_name"}
     assert names == {"init-36", "init-37"}
     assert (tmp_path / "rep" / "summary.md").exists()
+
+
+def test_the_plots_are_the_same_files_whoever_draws_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """draw_plots draws each figure in a forked worker when it can: the files must be those
+    one process draws, byte for byte."""
+    import multiprocessing
+
+    from cmadev.report.comparison import compare
+    from cmadev.report.plots import draw_plots
+
+    forks: list[str] = []
+    real = multiprocessing.get_context
+
+    def spy(method: str) -> object:
+        forks.append(method)
+        return real(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", spy)
+
+    comparison = compare("tv_evening", ["legacy", "balanced"], 1, run_options={"area_maps": 128})
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    alone = draw_plots(comparison, tmp_path / "one", workers=1)
+    shared = draw_plots(comparison, tmp_path / "two", workers=2)
+    assert forks == ["fork"], "two workers draw in forked processes"
+    assert alone.keys() == shared.keys() and len(alone) > 3
+    for kind, path in alone.items():
+        assert path.read_bytes() == shared[kind].read_bytes(), kind
