@@ -57,6 +57,11 @@ _ALLOC_ARGS: dict[tuple[object, object], tuple[int, int]] = {}
 page pays for the names once (:meth:`Mm.alloc`)."""
 
 
+_MOVABLE = "GFP_HIGHUSER_MOVABLE"
+_MOVABLE_ANON = (_GFP_INDEX[_MOVABLE], _KIND_INDEX["anon"])
+"""The engine's indices of :meth:`Mm.alloc`'s defaults."""
+
+
 def _alloc_args(gfp: object, kind: object) -> tuple[int, int]:
     """The engine's indices of gfp mask ``gfp`` and page kind ``kind`` (None: ``anon`` for
     movable masks, ``kernel`` for the others); a clear error for a name it does not know."""
@@ -325,6 +330,7 @@ class Mm:
             trace_events=trace_events,
         )
         self._engine = Engine(json.dumps(config))
+        self._engine_alloc = self._engine.alloc  # bound once: the page-by-page path
         self._busy = threading.Lock()
         self._callbacks: list[tuple[int, int, Callback]] = []
         self._seq = itertools.count()
@@ -456,7 +462,7 @@ class Mm:
     def alloc(
         self,
         owner: str,
-        gfp: str = "GFP_HIGHUSER_MOVABLE",
+        gfp: str = _MOVABLE,
         order: int = 0,
         kind: Optional[str] = None,
     ) -> Page:
@@ -465,15 +471,16 @@ class Mm:
         ``kind`` defaults to ``anon`` for movable masks and ``kernel`` for the others."""
         # The hot path of a script that allocates page by page: one cache lookup for the
         # names, the handle built without a call to __init__.
-        indices = _ALLOC_ARGS.get((gfp, kind))
-        if indices is None:
-            indices = _alloc_args(gfp, kind)
+        if gfp is _MOVABLE and kind is None:  # the defaults: no lookup at all
+            indices = _MOVABLE_ANON
+        else:
+            indices = _ALLOC_ARGS.get((gfp, kind)) or _alloc_args(gfp, kind)
         if order.__class__ is not int or not 0 <= order < _U32_MAX:
             _whole("order", order)
         oid = self._owner_ids.get(owner)
         if oid is None:
             oid = self.owner_id(owner)
-        index = self._engine.alloc(oid, indices[0], order, indices[1])
+        index = self._engine_alloc(oid, indices[0], order, indices[1])
         page = _new_page(Page)
         page.machine, page.owner, page.owner_id, page.index, page.order = (
             self,
