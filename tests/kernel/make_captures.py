@@ -21,10 +21,12 @@ import shutil
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any, Optional
 
 from cmadev.kernel import program_from_scenario, run_program
 from cmadev.kernel.parsers import parse_trace
-from cmadev.specs.workloads import AnonHog, DirectIO
+from cmadev.kernel.program import GuestProgram
+from cmadev.specs.workloads import AnonHog, DirectIO, PageCacheReader
 
 HERE = Path(__file__).parent / "captures"
 MiB = 1 << 20
@@ -33,7 +35,12 @@ KEEP_PER_EVENT = 60
 HIGH_VOLUME = ("mm_page_alloc", "mm_page_free", "set_migration_pte", "remove_migration_pte")
 
 
-def main() -> int:
+def capture_program(
+    *, reader: bool = False, camera_stop: bool = False, options: Optional[dict[str, Any]] = None
+) -> GuestProgram:
+    """The captures' run: the hog, the get_page I/O, a dma-heap request that fails and a
+    debugfs one that succeeds. ``reader`` adds a page-cache reader and ``camera_stop`` the
+    camera's release (the full capture in ``tests/data/kernel-6.1-full``)."""
     board = {
         "name": "qemu_512m",
         "ram": 512 * MiB,
@@ -41,8 +48,14 @@ def main() -> int:
         "cma_areas": [{"name": "reserved", "size": 128 * MiB}],
         "swap": 0,
     }
-    workloads = [
-        AnonHog(name="hog", size="220MiB", growth="200MiB/s").to_engine(),
+    workloads = [AnonHog(name="hog", size="220MiB", growth="200MiB/s").to_engine()]
+    if reader:
+        workloads.append(
+            PageCacheReader(
+                name="reader", working_set="24MiB", rate="16MiB/s", start="1s"
+            ).to_engine()
+        )
+    workloads.append(
         DirectIO(
             name="gup",
             buffer="64MiB",
@@ -53,21 +66,28 @@ def main() -> int:
             hold="get_page",
             start="5s",
             stop="12s",
-        ).to_engine(),
-    ]
+        ).to_engine()
+    )
     timeline = [
         (9 * S, "tv", "start", [(28672, 8)], "reserved"),
         (int(12.5 * S), "tv", "stop", [], "reserved"),
         (13 * S, "camera", "start", [(4096, 0)], "reserved"),
     ]
-    program = program_from_scenario(
+    if camera_stop:
+        timeline.append((14 * S, "camera", "stop", [], "reserved"))
+    return program_from_scenario(
         board,
         workloads,
         timeline,
         duration_ns=15 * S,
         sample_interval_ns=S,
         via={"tv": "dma_heap", "camera": "debugfs"},
+        options=options,
     )
+
+
+def main() -> int:
+    program = capture_program()
     run = run_program(program, progress=print)
     if not run.cma_failures():
         print("the run has no failed cma_alloc in dmesg: not writing captures", file=sys.stderr)
