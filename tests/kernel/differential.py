@@ -109,6 +109,10 @@ class Figure:
     xfail: Optional[str] = None
     """The mechanism the model lacks, which makes this figure disagree today."""
     unit: str = ""
+    borderline: bool = False
+    """With ``xfail``: the two sit at the 2x bound, on one side or the other from one
+    session to the next (the model's costs are fitted anew each time), so the xfail is not
+    strict: a pass is reported (XPASS) but not an error."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,8 @@ class Row:
     kernel_runs: tuple[Value, ...] = ()
     """The kernel's value in each boot, when there were several (``kernel`` is their
     median)."""
+    strict: bool = True
+    """An XPASS is an error (see :attr:`Figure.borderline`)."""
 
     @property
     def ratio(self) -> Optional[float]:
@@ -260,7 +266,7 @@ def agree(check: Check, model: Value, kernel: Value) -> tuple[bool, str]:
 def _median(values: Sequence[Value]) -> Value:
     """The median of numbers; of anything else, the value most runs gave."""
     if all(_is_number(v) for v in values):
-        ordered = sorted(float(v) for v in values)  # type: ignore[arg-type]
+        ordered = sorted(float(v) for v in values)
         return ordered[len(ordered) // 2]
     return max(values, key=lambda v: sum(v == w for w in values))
 
@@ -281,7 +287,8 @@ def row(case: Case, figure: Figure, model: Optional[Run], kernel: Sequence[Run])
         why = f"the model has no {err}"
         return Row(case.name, figure.name, None, kv, False, why, xfail, figure.unit, runs)
     ok, why = agree(figure.check, mv, kv)
-    return Row(case.name, figure.name, mv, kv, ok, why, xfail, figure.unit, runs)
+    strict = not figure.borderline
+    return Row(case.name, figure.name, mv, kv, ok, why, xfail, figure.unit, runs, strict)
 
 
 def fmt(v: Optional[Value]) -> str:
@@ -409,15 +416,6 @@ def quietest_ms(which: Requests) -> Callable[[Run], Value]:
 
     def get(run: Run) -> Value:
         return _quietest(run, which)
-
-    return get
-
-
-def quietest_ratio(slow: Requests, fast: Requests) -> Callable[[Run], Value]:
-    """The quickest of ``slow`` over the quickest of ``fast``, in the same run."""
-
-    def get(run: Run) -> Value:
-        return _quietest(run, slow) / max(_quietest(run, fast), 1e-6)
 
     return get
 
@@ -588,25 +586,17 @@ def _latency_case(path: str) -> Case:
                         quietest_ms(SMALL_IDLE),
                         unit="ms",
                         xfail=PER_CALL,
+                        # 0.39, 0.45 and 0.55 of the kernel's in three sessions of 2026-12-02
+                        borderline=True,
                     ),
                 )
                 if not clear
                 else (Figure("16 MiB, idle, quietest of 6", quietest_ms(IDLE), unit="ms"),)
             ),
             Figure("16 MiB, under the hog, quietest of 3", quietest_ms(UNDER_HOG), unit="ms"),
-            # the per-call cost against the migrations' (through the dma-heap both parts are
-            # asserted above, and their ratio would only compound the host's noise)
-            *(
-                (
-                    Figure(
-                        "16 MiB under the hog / 1 MiB idle",
-                        quietest_ratio(UNDER_HOG, SMALL_IDLE),
-                        xfail=PER_CALL,
-                    ),
-                )
-                if not clear
-                else ()
-            ),
+            # no ratio of the two: both parts are asserted, and their ratio only compounds the
+            # host's noise (with the agent's own reads out of the latency it came to 1.9-2.2x
+            # the kernel's from one session to the next: a strict xfail that passes at random)
             Figure("pages migrated under the hog, 3 x 16 MiB", migrated_sum(UNDER_HOG)),
             Figure("free CMA pages in whole free pageblocks", free_cma_in_pageblocks),
         ),
@@ -831,7 +821,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         wall = f"kernel {sum(k.wall_s for k in kernel):.0f} s wall ({len(kernel)} boots)"
         wall += f", model {model.wall_s:.2f} s" if model else f"; the model cannot run it: {why}"
         print(f"  ({c.name}: {wall})", flush=True)
-    failed = [r for r in rows if r.verdict in ("FAIL", "XPASS")]
+    failed = [r for r in rows if r.verdict == "FAIL" or (r.verdict == "XPASS" and r.strict)]
     print(
         f"{len(rows)} figures of {len(chosen)} scenarios in {time.perf_counter() - t0:.0f} s: "
         f"{sum(r.verdict == 'pass' for r in rows)} pass, "

@@ -42,7 +42,7 @@ def _stream(end: bool = True) -> bytes:
             "request",
             "device=cam seq=0 buffer=0",
             "via=dma_heap\nheap=reserved\npages=4\nalign=2\nissue_ns=100\ndone_ns=300\n"
-            "latency_ns=200\nresult=-12\nerrno=ENOMEM\n",
+            "latency_ns=200\nresult=-12\nerrno=ENOMEM\nprobe_ns=40\n",
         ),
         _rec(
             "action",
@@ -100,7 +100,7 @@ def test_stream_assembles_into_a_run() -> None:
     assert run.vmstat_delta("pgmigrate_success") == 15 and run.oom_kills() == 1
     [req] = run.requests
     assert (req.device, req.pages, req.align, req.latency_ns, req.ok) == ("cam", 4, 2, 200, False)
-    assert req.errno == "ENOMEM"
+    assert req.errno == "ENOMEM" and req.probe_ns == 40
     [act] = run.actions
     assert act.mode == "1080p hd" and not act.ok and act.scheduled_ns == 80
     assert run.releases[0].done_ns == 312
@@ -115,6 +115,20 @@ def test_stream_assembles_into_a_run() -> None:
     assert run.scenario_ns(5000) == 2500
     with pytest.raises(KeyError, match="no workload 'x'"):
         run.workload("x")
+
+
+def test_the_agents_vmstat_reads_are_not_in_a_devices_latency() -> None:
+    """The agent reads /proc/vmstat before each call (for the pages migrated): a device's
+    latency runs from its issue to its last buffer less that reading."""
+    from cmadev.kernel.backend import _buffer
+
+    records, _ = read_records(_stream())
+    run = assemble(records, qemu_command=("qemu",), program_text="p")
+    [req] = run.requests
+    buffer = _buffer(run, req, "reserved", None)
+    assert (buffer.issued_ns, buffer.completed_ns) == (100 - 40, 300 - 40)
+    [act] = run.actions
+    assert buffer.completed_ns - act.issue_ns == 300 - 90 - 40
 
 
 def test_a_stream_cut_short_is_not_ended() -> None:

@@ -263,8 +263,10 @@ def _buffer(run: GuestRun, r: BufferRequest, area: str, call: Any) -> CmaResult:
         count=r.pages,
         align=r.align,
         owner=r.device,
-        issued_ns=run.scenario_ns(r.issue_ns),
-        completed_ns=run.scenario_ns(r.done_ns),
+        # The agent's /proc/vmstat reads before the call are not the kernel's time: the
+        # device's latency (issue to last completion) leaves them out.
+        issued_ns=run.scenario_ns(r.issue_ns - r.probe_ns),
+        completed_ns=run.scenario_ns(r.done_ns - r.probe_ns),
         pfn=None,
         errno=None if r.ok else r.errno.lstrip("-") or "ENOMEM",
         busy_retries=call.busy_retries if call is not None else 0,

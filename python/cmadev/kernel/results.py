@@ -154,6 +154,9 @@ class BufferRequest:
     migrated: Optional[int] = None
     """``pgmigrate_success``'s growth over the call (all migrations in the guest meanwhile);
     None from an agent that did not record it."""
+    probe_ns: int = 0
+    """Time its action spent reading ``/proc/vmstat`` (for ``migrated``) before this call:
+    the agent's measuring, left out of the device's latency (0 from older agents)."""
 
     @property
     def ok(self) -> bool:
@@ -414,6 +417,7 @@ def assemble(
                     result=_int(kv, "result"),
                     errno=kv.get("errno", ""),
                     migrated=_int(kv, "migrated") if "migrated" in kv else None,
+                    probe_ns=_int(kv, "probe_ns"),
                 )
             )
         elif rec.tag == "action":

@@ -73,6 +73,7 @@ uint64_t zipf_sample(const struct zipf *z, struct rng *r);
 char *read_file(const char *path, size_t *len);
 int write_file(const char *path, const char *text); /* 0, or -errno */
 int write_u64_file(const char *path, uint64_t v);   /* 0, or -errno */
+int write_u64_fd(int fd, uint64_t v);               /* one write(2) of the number: 0, or -errno */
 int read_u64_file(const char *path, uint64_t *v);   /* 0, or -errno */
 const char *errno_name(int err);
 /* How many of the pages at addr are mapped to frames of the CMA area, from

@@ -247,6 +247,13 @@ int write_u64_file(const char *path, uint64_t v)
 	return write_file(path, buf);
 }
 
+int write_u64_fd(int fd, uint64_t v)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%" PRIu64, v);
+	return write(fd, buf, (size_t)n) < 0 ? -errno : 0;
+}
+
 int read_u64_file(const char *path, uint64_t *v)
 {
 	size_t n;
