@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
+from cmadev.host import usable_cores
 from cmadev.report.comparison import Comparison
 from cmadev.report.format import percent
 from cmadev.results import DeviceResult, ScenarioResult, cause_blockers
@@ -461,10 +461,6 @@ def _draw_one(index: int) -> None:
     _jobs[index]()
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-
-
 def _draw_all(jobs: list[Callable[[], None]], workers: Optional[int] = None) -> None:
     """Run ``jobs`` (each draws one figure): in ``workers`` forked processes (default: one
     per core) when there are several jobs and workers and this process has no other thread
@@ -473,7 +469,7 @@ def _draw_all(jobs: list[Callable[[], None]], workers: Optional[int] = None) -> 
     global _jobs
     if _preloading is not None:
         _preloading.join()
-    workers = min(len(jobs), _cores() if workers is None else workers)
+    workers = min(len(jobs), usable_cores() if workers is None else workers)
     forkable = "fork" in multiprocessing.get_all_start_methods()
     if workers < 2 or not forkable or threading.active_count() > 1:
         for job in jobs:

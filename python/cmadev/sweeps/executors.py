@@ -14,13 +14,13 @@ the batch it is running and exits.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Optional, Protocol
 
 from cmadev.errors import CmadevError, MisuseError
+from cmadev.host import usable_cores
 from cmadev.sweeps.plan import BatchTask
 from cmadev.sweeps.rows import Rows
 from cmadev.sweeps.worker import ignore_interrupts, run_batch
@@ -43,9 +43,7 @@ class Executor(Protocol):
 
 def default_workers() -> int:
     """One worker per core this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)  # pragma: no cover - macOS, Windows
+    return usable_cores()
 
 
 class LocalPool:
