@@ -132,9 +132,13 @@ def test_mlock_does_not_block_cma_alloc(
                 assert abs(info["Mlocked"] - hog_kb) < hog_kb // 50
                 assert abs(info["Unevictable"] - hog_kb) < hog_kb // 50
             # The kernel's window counts the faults too (mlocked, culled); stranded and
-            # rescued are the migrated pages, less the few that were not the hog's.
+            # rescued are the migrated pages within a few percent either way: 6.1 counts a
+            # page stranded each time migration unmaps it while it is off the LRU
+            # (munlock_folio in mm/mlock.c), so a page whose first attempt failed with
+            # -EAGAIN and was remapped counts twice (a CI run saw 14,539 for 14,507 migrated),
+            # and a few migrated pages were not the hog's, so not mlocked.
             stranded = k_counts["unevictable_pgs_stranded"]
-            assert call.migrated * 0.95 <= stranded <= call.migrated
+            assert abs(stranded - call.migrated) <= call.migrated * 0.05
             assert k_counts["unevictable_pgs_rescued"] == stranded
             for c in UNEVICTABLE:
                 assert m_counts[c] == res.pages_migrated, c
