@@ -58,6 +58,7 @@ ENGINE_FIELDS = {
         "source_pages",
         "reads_per_process",
         "source_zipf",
+        "source_file_pages",
         "output_pages",
         "output_space_pages",
     },
@@ -315,3 +316,13 @@ def test_a_build_is_not_run_on_the_kernel_backend_silently() -> None:
     assert "'make'" in str(err.value) and "'build' is not one the guest agent runs" in str(
         err.value
     )
+
+
+def test_a_builds_source_files_fit_its_tree() -> None:
+    """``source_file_size`` becomes the engine's pages per file; one larger than the tree is
+    refused, naming the field and the tree."""
+    make = build("build", source_tree="1MiB", source_file_size="16KiB")
+    assert make.to_engine()["source_file_pages"] == 4
+    assert build("build").to_engine()["source_file_pages"] == 0
+    message = problem("build", source_tree="1MiB", source_file_size="2MiB")
+    assert "source_file_size 2 MiB" in message and "source_tree (1 MiB)" in message

@@ -571,7 +571,14 @@ class Build(WorkloadBase):
         0.6,
         ge=0,
         le=10,
-        description="Skew of the reads over the tree: Zipf exponent (0: uniform).",
+        description="Skew of the reads over the tree: Zipf exponent (0: uniform), over its "
+        "files when it has them.",
+    )
+    source_file_size: Optional[Size] = Field(
+        None,
+        description="Size of one file of the tree (e.g. '16KiB'): a process reads whole files "
+        "in order, with the kernel's readahead, as a compiler does; null: the tree is read a "
+        "page at a time at random, one storage request per miss.",
     )
     output: Size = Field(
         0, description="Object file written by one process at its end (e.g. '400KiB')."
@@ -598,6 +605,16 @@ class Build(WorkloadBase):
     @classmethod
     def _tree_positive(cls, value: int) -> int:
         return _positive_size(value, "source_tree", "384MiB")
+
+    @model_validator(mode="after")
+    def _file_within_tree(self) -> "Build":
+        size = self.source_file_size
+        if size is not None and not 0 < size <= self.source_tree:
+            raise ValueError(
+                f"source_file_size {format_size(size)} must be positive and at most the "
+                f"source_tree ({format_size(self.source_tree)}): use e.g. '16KiB'"
+            )
+        return self
 
     def problems_on(self, board: Board) -> list[tuple[str, str]]:
         """Besides the file bound: the heaps of ``jobs`` processes at their largest (1.5 times
@@ -627,6 +644,9 @@ class Build(WorkloadBase):
             "source_pages": pages_for(self.source_tree),
             "reads_per_process": pages_for(self.reads_per_process),
             "source_zipf": self.source_zipf,
+            "source_file_pages": 0
+            if self.source_file_size is None
+            else pages_for(self.source_file_size),
             "output_pages": pages_for(self.output),
             "output_space_pages": 0 if self.output_space is None else pages_for(self.output_space),
         }

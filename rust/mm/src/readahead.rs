@@ -53,6 +53,10 @@ pub struct FileRaState {
     pub async_size: u32,
     /// `ra_pages`: the largest window.
     pub ra_pages: u32,
+    /// The file's first slot in its owner's mapping: page `index` of the file is slot
+    /// `base + index` (a reader's one file starts at 0; a build's source files follow each
+    /// other in its mapping).
+    base: u32,
     /// `prev_pos >> PAGE_SHIFT`: the page after the last one read (`None`: nothing read).
     prev_index: Option<u32>,
     /// The page carrying PG_readahead, if any.
@@ -96,12 +100,25 @@ pub fn get_next_ra_size(cur: u32, max: u32) -> u32 {
 }
 
 impl FileRaState {
-    /// `file_ra_state_init` with the board's `read_ahead_kb`.
+    /// `file_ra_state_init` with the board's `read_ahead_kb`, for a file at the start of its
+    /// owner's mapping.
     pub fn new(read_ahead_kb: u32) -> Self {
+        Self::for_file_at(read_ahead_kb, 0)
+    }
+
+    /// `file_ra_state_init` for a file opened afresh (`do_dentry_open`: every `struct file`
+    /// starts with its own state, nothing read yet) whose pages are the slots from `base`.
+    pub fn for_file_at(read_ahead_kb: u32, base: u32) -> Self {
         FileRaState {
             ra_pages: read_ahead_kb / 4,
+            base,
             ..Default::default()
         }
+    }
+
+    /// The slot of the file's page `index` in its owner's mapping.
+    fn slot_index(&self, index: u32) -> usize {
+        (self.base + index) as usize
     }
 
     /// When page `index` can be read: the completion of the request reading it, if any.
@@ -122,7 +139,8 @@ struct RaBatch {
 }
 
 impl Machine {
-    /// `filemap_read` of page `index` of `owner`'s file of `file_pages` pages, with
+    /// `filemap_read` of page `index` of `owner`'s file of `file_pages` pages (its slots from
+    /// `ra`'s base on), with
     /// readahead: the page, what the read found, and the pages readahead brought in. The
     /// wait for storage is charged to the reader.
     pub(crate) fn filemap_read(
@@ -134,7 +152,7 @@ impl Machine {
     ) -> MmResult<RaRead> {
         let now = self.now;
         ra.inflight.retain(|&(_, _, done)| done > now);
-        let slot = self.owners.list[owner as usize].map[index as usize];
+        let slot = self.owners.list[owner as usize].map[ra.slot_index(index)];
         let mut batch = RaBatch::default();
         let before = slot;
         if !slot_is_resident(slot) {
@@ -148,7 +166,7 @@ impl Machine {
             ra.marker = None;
             self.ondemand_readahead(owner, ra, index, true, file_pages, &mut batch);
         }
-        let slot = self.owners.list[owner as usize].map[index as usize];
+        let slot = self.owners.list[owner as usize].map[ra.slot_index(index)];
         let (pfn, access) = if slot_is_resident(slot) {
             let pfn = slot_pfn(slot);
             let access = if before == slot {
@@ -167,7 +185,8 @@ impl Machine {
         } else {
             // Readahead could not bring it (no memory for it, or a cleancache copy): read it
             // on its own (`filemap_create_folio`, the mapping's gfp).
-            self.touch_slot(owner, index, Gfp::HIGHUSER_MOVABLE, Kind::File, false)?
+            let at = ra.slot_index(index) as u32;
+            self.touch_slot(owner, at, Gfp::HIGHUSER_MOVABLE, Kind::File, false)?
         };
         if let Some(done) = ra.ready_at(index) {
             self.charge += done.saturating_sub(self.now);
@@ -234,7 +253,7 @@ impl Machine {
         } else if hit_marker {
             // A marked page without valid state (interleaved reads): the cached run after
             // it is the old async size.
-            let start = self.page_cache_next_miss(owner, index + 1, max, file_pages);
+            let start = self.page_cache_next_miss(owner, ra, index + 1, max, file_pages);
             if start == 0 || start - index > max {
                 return;
             }
@@ -250,7 +269,7 @@ impl Machine {
         } else {
             // `try_context_readahead`: the pages cached just before this one are the trace
             // of a sequential stream.
-            let history = self.count_history_pages(owner, index, max);
+            let history = self.count_history_pages(owner, ra, index, max);
             if history <= req_size {
                 // A standalone random read: read it as is, leave the state alone.
                 self.do_page_cache_ra(owner, ra, index, req_size, 0, file_pages, batch);
@@ -303,7 +322,8 @@ impl Machine {
         let mut run = 0u32;
         for i in 0..nr {
             let at = index + i;
-            let slot = self.owners.list[owner as usize].map[at as usize];
+            let slot_at = ra.slot_index(at) as u32;
+            let slot = self.owners.list[owner as usize].map[slot_at as usize];
             let cached = slot_cached_pfn(slot).is_some();
             if slot_is_resident(slot) || cached {
                 // Already present (or in the gcma cleancache, which fills it without I/O):
@@ -312,14 +332,14 @@ impl Machine {
                 run = 0;
                 run_start = at + 1;
                 if cached {
-                    let _ = self.access_owned(owner, at, false);
+                    let _ = self.access_owned(owner, slot_at, false);
                 }
                 continue;
             }
-            let Ok(pfn) = self.alloc_for_slot(owner, gfp, 0, Kind::File, at) else {
+            let Ok(pfn) = self.alloc_for_slot(owner, gfp, 0, Kind::File, slot_at) else {
                 break;
             };
-            self.owners.list[owner as usize].map[at as usize] = pfn_slot(pfn);
+            self.owners.list[owner as usize].map[slot_at as usize] = pfn_slot(pfn);
             if slot == SLOT_EVICTED {
                 self.vmstat.inc(Counter::WorkingsetRefaultFile);
                 batch.refaulted += 1;
@@ -350,10 +370,17 @@ impl Machine {
 
     /// `page_cache_next_miss`: the first page from `index` on (at most `max` pages ahead) not
     /// in the page cache; 0 if the search runs past the end of the file.
-    fn page_cache_next_miss(&self, owner: OwnerId, index: u32, max: u32, file_pages: u32) -> u32 {
+    fn page_cache_next_miss(
+        &self,
+        owner: OwnerId,
+        ra: &FileRaState,
+        index: u32,
+        max: u32,
+        file_pages: u32,
+    ) -> u32 {
         let map = &self.owners.list[owner as usize].map;
         for i in index..index.saturating_add(max).min(file_pages) {
-            if !slot_is_resident(map[i as usize]) {
+            if !slot_is_resident(map[ra.slot_index(i)]) {
                 return i;
             }
         }
@@ -366,10 +393,10 @@ impl Machine {
     }
 
     /// `count_history_pages`: pages cached in a row just before `index`, at most `max`.
-    fn count_history_pages(&self, owner: OwnerId, index: u32, max: u32) -> u32 {
+    fn count_history_pages(&self, owner: OwnerId, ra: &FileRaState, index: u32, max: u32) -> u32 {
         let map = &self.owners.list[owner as usize].map;
         (0..index.min(max))
-            .take_while(|&k| slot_is_resident(map[(index - 1 - k) as usize]))
+            .take_while(|&k| slot_is_resident(map[ra.slot_index(index - 1 - k)]))
             .count() as u32
     }
 }

@@ -143,3 +143,53 @@ fn a_build_starts_at_its_start_time() {
     assert!(m.workload_stats(id).unwrap().finished_ns.unwrap() > 2 * S);
     m.check_invariants().unwrap();
 }
+
+/// A build whose tree is made of files reads each file whole, in order, with readahead
+/// (`source_file_pages`): a cold tree comes in a request per file or window, not one per
+/// page, so on a slow disk it waits for storage a fraction of the time a build reading the
+/// same tree a page at a time at random waits, while it reads as many pages.
+#[test]
+fn whole_file_reads_come_in_readahead_windows() {
+    let run = |file_pages: u32| {
+        let mut cfg = board(512, 64, Placement::Legacy);
+        cfg.cpus = 4;
+        cfg.cost.storage_read_request_ns = 2 * MS;
+        let mut m = Machine::new(cfg).unwrap();
+        let mut spec_json = make(16, 200, 200, 1_000);
+        spec_json["source_file_pages"] = json!(file_pages);
+        let id = m.start_workload(spec(spec_json)).unwrap();
+        m.run_until(600 * S);
+        m.check_invariants().unwrap();
+        let st = m.workload_stats(id).unwrap();
+        assert!(st.finished_ns.is_some(), "the build finished");
+        (st.stall_ns, st.pages_read, m.vmstat.get(Counter::Pgpgin))
+    };
+    let (random_stall, random_read, random_in) = run(0);
+    let (file_stall, file_read, file_in) = run(4);
+    println!(
+        "tree read a page at a time: stalled {:.1} s, {random_read} pages read, pgpgin \
+         {random_in} kB; in 4-page files: stalled {:.1} s, {file_read} pages read, pgpgin \
+         {file_in} kB",
+        random_stall as f64 / 1e9,
+        file_stall as f64 / 1e9
+    );
+    assert_eq!(
+        random_read, file_read,
+        "both read reads_per_process pages a process"
+    );
+    assert!(
+        file_stall * 2 < random_stall,
+        "files come in fewer requests"
+    );
+    assert!(file_in > 0 && random_in > 0);
+}
+
+/// A file larger than the tree is refused, naming the field.
+#[test]
+fn a_source_file_must_fit_the_tree() {
+    let mut cfg_json = make(4, 10, 200, 1_000);
+    cfg_json["source_file_pages"] = json!(9_000);
+    let mut m = Machine::new(board(512, 64, Placement::Legacy)).unwrap();
+    let err = m.start_workload(spec(cfg_json)).unwrap_err().to_string();
+    assert!(err.contains("source_file_pages"), "{err}");
+}

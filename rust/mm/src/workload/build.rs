@@ -9,7 +9,13 @@
 //! - first-touch faults of its heap (`GFP_HIGHUSER_MOVABLE` anonymous pages, written),
 //! - re-touches of the heap it has (its working set: a swapped-out page is a swap-in),
 //! - reads of the source tree (headers and its own file: shared page cache, Zipf-skewed
-//!   over the tree, so headers stay hot and a cold file is read from storage),
+//!   over the tree, so headers stay hot and a cold file is read from storage). With
+//!   `source_file_pages` the tree is made of files of that many pages and a process reads
+//!   whole files, each from its first page to its last with `read()`, as a compiler reads
+//!   a source file or a header: through `filemap_read` with the file's own readahead state
+//!   (`readahead.rs`; a fresh `struct file` per open), so a cold or evicted file comes back
+//!   in a few requests of up to `read_ahead_kb` instead of one request per page. Without it
+//!   (0) the tree is read a page at a time at random, one request per miss,
 //!
 //! and at the end writes its object file (dirty page cache in the output space, written
 //! around: older objects are overwritten), then exits: its heap and kernel memory are freed
@@ -51,6 +57,8 @@ use crate::gfp::Gfp;
 use crate::memory::Access;
 use crate::owner::{pfn_slot, slot_is_resident, slot_pfn, OwnerId, SLOT_EMPTY};
 use crate::page::{pg, Kind};
+use crate::pfn::Pfn;
+use crate::readahead::FileRaState;
 use crate::rng::Rng;
 use crate::Machine;
 
@@ -79,9 +87,14 @@ pub struct Build {
     /// Source pages one process reads.
     #[serde(default)]
     pub reads_per_process: u32,
-    /// Zipf exponent of the reads over the tree (0: uniform).
+    /// Zipf exponent of the reads over the tree (0: uniform): over its pages, or over its
+    /// files when it has them.
     #[serde(default)]
     pub source_zipf: f64,
+    /// Pages of one source file, read whole and in order (0: no files, the tree is read a
+    /// page at a time at random).
+    #[serde(default)]
+    pub source_file_pages: u32,
     /// Pages of the object file one process writes at its end.
     #[serde(default)]
     pub output_pages: u32,
@@ -111,6 +124,17 @@ struct Proc {
     next_at: u64,
     /// Waiting for storage (or reclaim) until then: not runnable.
     stalled_until: u64,
+    /// The source file it is reading, when the tree has files.
+    file: Option<OpenFile>,
+}
+
+/// A source file a process has open: its length, the next page to read, and its `struct
+/// file`'s readahead state.
+#[derive(Clone, Debug)]
+struct OpenFile {
+    pages: u32,
+    pos: u32,
+    ra: FileRaState,
 }
 
 #[derive(Clone, Debug)]
@@ -224,6 +248,7 @@ impl Build {
             cpu_per_op: (cpu / ops.max(1)).max(1),
             next_at: now + stall,
             stalled_until: now + stall,
+            file: None,
         };
     }
 
@@ -313,6 +338,12 @@ impl Task for Build {
         check.positive("cpu_ns", self.cpu_ns)?;
         check.positive("anon_pages", self.anon_pages as u64)?;
         check.positive("source_pages", self.source_pages as u64)?;
+        if self.source_file_pages > self.source_pages {
+            return check.bad(format!(
+                "source_file_pages = {} is larger than the tree ({} pages)",
+                self.source_file_pages, self.source_pages
+            ));
+        }
         let t = self.touches_per_page;
         if !t.is_finite() || !(0.0..=1000.0).contains(&t) {
             return check.bad(format!("touches_per_page = {t} must be between 0 and 1000"));
@@ -348,7 +379,7 @@ impl Task for Build {
             procs: vec![Proc::default(); self.jobs as usize],
             started: 0,
             rng: Rng::new(m.rng.next_u64()),
-            zipf: (self.source_zipf > 0.0).then(|| Zipf::new(self.source_pages, self.source_zipf)),
+            zipf: (self.source_zipf > 0.0).then(|| Zipf::new(self.read_units(), self.source_zipf)),
             output_base,
             output_space,
             output_cursor: 0,
@@ -410,6 +441,16 @@ impl Task for Build {
                     let write = s.rng.below(2) == 0;
                     let r = cx.m.touch_slot(owner, index, gfp, Kind::Anon, write);
                     cx.record(r);
+                }
+            }
+            Action::Read if self.source_file_pages > 0 => {
+                p.reads_left -= 1;
+                let (r, populated) = self.read_source_file(i, cx);
+                if cx.record(r).is_some() {
+                    cx.stats.pages_read += 1;
+                }
+                for _ in 0..populated {
+                    self.file_metadata(cx);
                 }
             }
             Action::Read => {
@@ -479,6 +520,49 @@ impl Task for Build {
 }
 
 impl Build {
+    /// What a read draws from: the tree's files, or its pages when it has no files.
+    fn read_units(&self) -> u32 {
+        match self.source_file_pages {
+            0 => self.source_pages,
+            per_file => self.source_pages.div_ceil(per_file),
+        }
+    }
+
+    /// The next page of the source file process `i` is reading, opening the next file (drawn
+    /// over the tree's files) when it has none or has read its last page: `filemap_read`
+    /// with that file's readahead. Returns the read and how many pages it brought into the
+    /// page cache for the first time (the page itself, readahead's).
+    fn read_source_file(&mut self, i: usize, cx: &mut Cx<'_>) -> (MmResult<(Pfn, Access)>, u32) {
+        let per_file = self.source_file_pages;
+        let files = self.read_units();
+        let s = &mut self.state;
+        let read_to_end = s.procs[i].file.as_ref().is_none_or(|f| f.pos >= f.pages);
+        if read_to_end {
+            let file = match &s.zipf {
+                Some(z) => z.sample(&mut s.rng) - 1,
+                None => s.rng.below(files as u64) as u32,
+            };
+            let base = file * per_file;
+            s.procs[i].file = Some(OpenFile {
+                pages: per_file.min(self.source_pages - base),
+                pos: 0,
+                ra: FileRaState::for_file_at(cx.m.cfg.read_ahead_kb, base),
+            });
+        }
+        let f = s.procs[i].file.as_mut().expect("opened above");
+        let index = f.pos;
+        f.pos += 1;
+        match cx.m.filemap_read(cx.owner, index, &mut f.ra, f.pages) {
+            Ok(read) => {
+                cx.stats.populated += read.populated as u64;
+                cx.stats.refaults += read.refaulted as u64;
+                let own = u32::from(matches!(read.access, Access::Populated));
+                (Ok((read.pfn, read.access)), read.populated + own)
+            }
+            Err(e) => (Err(e), 0),
+        }
+    }
+
     /// A page of the tree or the output entered the page cache: every `META_EVERY`th one
     /// brings a page of inode, dentry and tree-node slab (reclaimable, not movable).
     fn file_metadata(&mut self, cx: &mut Cx<'_>) {
