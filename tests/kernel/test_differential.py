@@ -169,8 +169,7 @@ def sides(guest_kernel: KernelImage, guest_initramfs: Initramfs, accel: str) -> 
 
 def _figure_marks(case: Case, figure: Figure) -> list[Any]:
     reason = figure.xfail or case.xfail
-    strict = not figure.borderline
-    return [pytest.mark.xfail(strict=strict, reason=reason)] if reason else []
+    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
 
 
 @pytest.mark.kernel

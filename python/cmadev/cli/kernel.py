@@ -114,7 +114,7 @@ def _calibration_table(board: Board, costs: calibrate.CostFit) -> Table:
             name, format_duration(fitted.ns), format_duration(before[name]), fitted.source
         )
     table.add_row(
-        f"{calibrate.FIXED_FIELD} (proposed)",
+        f"{calibrate.FIXED_FIELD} (back to back)",
         format_duration(costs.fixed.ns),
         "-",
         costs.fixed.source,
@@ -126,8 +126,8 @@ def _calibration_lines(costs: calibrate.CostFit, out: str) -> str:
     ratio = ", ".join(f"{k.removesuffix('_ns')} x{v:.1f}" for k, v in costs.ratio.items())
     ctx = costs.context
     lines = [
-        f"The model has no field for the fixed cost of a contiguous allocation: "
-        f"{calibrate.FIXED_FIELD} is the figure it should get.",
+        f"The model charges one per-call cost (lru_cache_disable, from calls after a pause); "
+        f"{calibrate.FIXED_FIELD} is the same cost of calls right after one another.",
         f"Guest / host, measured in the same run: {ratio}. TCG times are not hardware times: "
         f"divide kernel-path costs by x{costs.kernel_ratio or 0:.1f} and memory-bandwidth "
         f"costs by x{costs.memory_ratio or 0:.1f} for this host's hardware.",

@@ -176,6 +176,18 @@ static uint64_t heap_once(uint64_t pages, uint64_t *free_ns)
 
 typedef uint64_t (*alloc_fn)(uint64_t pages, uint64_t *free_ns);
 
+/* The pause before each call of the paused sweep (ns). */
+static uint64_t pause_ns = 250000000;
+
+/* One debugfs cma_alloc + release after the guest has idled for `pause_ns`, as a device's
+ * request comes after a quiet spell: lru_cache_disable's expedited grace period and drain
+ * then wake CPUs from idle, which a call right after another does not. */
+static uint64_t debugfs_after_pause(uint64_t pages, uint64_t *free_ns)
+{
+	sleep_ns(pause_ns);
+	return debugfs_once(pages, free_ns);
+}
+
 /* Median latency of `reps` allocations of `pages` (and of their release); how many failed
  * and how many pages were migrated in all. */
 static void measure(const char *path, alloc_fn fn, uint64_t pages, int reps,
@@ -423,6 +435,11 @@ void calibrate_cma(const struct line *cfg, void (*emit)(const char *, double))
 	if (read_u64_file("/proc/sys/vm/min_free_kbytes", &mfk) == 0)
 		emit("min_free_kbytes", (double)mfk);
 	sweep("idle_", emit, (int)kv_u64(cfg, "small_reps", 31), 5, 1);
+	/* One and 256 pages again, each call after a pause (the per-call cost a device sees) */
+	pause_ns = kv_u64(cfg, "pause_ns", pause_ns);
+	int paused_reps = (int)kv_u64(cfg, "paused_reps", 6);
+	measure("paused_debugfs", debugfs_after_pause, 1, paused_reps, emit);
+	measure("paused_debugfs", debugfs_after_pause, 256, paused_reps, emit);
 	/* The same idle sweep through debugfs, traced: the host times each call's phases from
 	 * the events (traced calls are a little slower: their latencies are kept apart). */
 	if (kv_u64(cfg, "trace", 0) && trace_setup(cfg) == 0) {

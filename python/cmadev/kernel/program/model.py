@@ -262,6 +262,8 @@ CALIBRATION_OPTIONS: dict[str, Value] = {
     "workqueue:workqueue_execute_end,sched:sched_switch",
     "small_reps": 31,
     "phase_reps": 5,
+    "paused_reps": 6,
+    "pause_ns": 250_000_000,
     "fill_fraction": 0.85,
     "fill_reps": 2,
     "calib_file_pages": 65536,
@@ -271,7 +273,9 @@ CALIBRATION_OPTIONS: dict[str, Value] = {
 extra events are the per-CPU list drains, the workqueue items of ``lru_add_drain_all`` and
 the caller's context switches),
 ``small_reps`` (calls of 1 and 16 pages; 5 of the larger sizes), ``phase_reps`` (calls per size
-in the traced sweep), ``fill_fraction`` (of ``MemAvailable``, held by an anonymous process
+in the traced sweep), ``paused_reps`` and ``pause_ns`` (calls of 1 and 256 pages through
+debugfs, each after the guest idled that long, as a device's request comes: the per-call cost
+the model charges as ``lru_cache_disable``), ``fill_fraction`` (of ``MemAvailable``, held by an anonymous process
 while the ``fill_`` sweep runs, and again for the reclaim measurement), ``fill_reps`` (more
 filled sweeps through debugfs, ``fill1_``..., each with a new filler), ``calib_file_pages``
 (a file on the data disk for the storage and reclaim measurements; 0: none)."""
