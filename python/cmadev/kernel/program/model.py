@@ -275,10 +275,11 @@ the caller's context switches),
 ``small_reps`` (calls of 1 and 16 pages; 5 of the larger sizes), ``phase_reps`` (calls per size
 in the traced sweep), ``paused_reps`` and ``pause_ns`` (calls of 1 and 256 pages through
 debugfs, each after the guest idled that long, as a device's request comes: the per-call cost
-the model charges as ``lru_cache_disable``), ``fill_fraction`` (of ``MemAvailable``, held by an anonymous process
-while the ``fill_`` sweep runs, and again for the reclaim measurement), ``fill_reps`` (more
-filled sweeps through debugfs, ``fill1_``..., each with a new filler), ``calib_file_pages``
-(a file on the data disk for the storage and reclaim measurements; 0: none)."""
+the model charges as ``lru_cache_disable``), ``fill_fraction`` (of ``MemAvailable``, held
+by an anonymous process while the ``fill_`` sweep runs, and again for the reclaim
+measurement), ``fill_reps`` (more filled sweeps through debugfs, ``fill1_``..., each with a
+new filler), ``calib_file_pages`` (a file on the data disk for the storage and reclaim
+measurements; 0: none)."""
 
 
 @dataclass(frozen=True)
