@@ -2,15 +2,15 @@
 union of scenario files (:data:`Workload`), and loading a workload from data or a file.
 
 It is apart from the kinds' modules because it is the one place that names them all: a new
-kind is a class in one of them, plus its place in :data:`WORKLOAD_CLASSES` and
-:data:`Workload` here (and its name in :mod:`cmadev.specs.workloads`).
+kind is a class in one of them, plus its place in :data:`Workload` here (the registry is
+read from the union) and its name in :mod:`cmadev.specs.workloads`.
 
 This module has no ``from __future__ import annotations`` (see :mod:`cmadev.specs.base`).
 """
 
 import difflib
 from collections.abc import Mapping
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Union, get_args
 
 from pydantic import Field
 
@@ -22,24 +22,6 @@ from cmadev.specs.workloads.kernel_held import FsMount, KernelAlloc
 from cmadev.specs.workloads.page_cache import PageCacheReader, Writer
 from cmadev.specs.workloads.pins import DirectIO, LongtermPinner
 from cmadev.specs.workloads.swap_backed import AnonHog, TmpfsFile
-
-WORKLOAD_CLASSES: dict[str, type[WorkloadBase]] = {
-    str(cls.model_fields["kind"].default): cls
-    for cls in (
-        PageCacheReader,
-        Writer,
-        AnonHog,
-        DirectIO,
-        LongtermPinner,
-        FsMount,
-        KernelAlloc,
-        Build,
-        TmpfsFile,
-    )
-}
-"""Each workload class by its ``kind``."""
-
-WORKLOAD_KINDS: tuple[str, ...] = tuple(WORKLOAD_CLASSES)
 
 Workload = Annotated[
     Union[
@@ -56,6 +38,13 @@ Workload = Annotated[
     Field(discriminator="kind"),
 ]
 """Any workload, told apart by its ``kind`` field (for scenario files)."""
+
+WORKLOAD_CLASSES: dict[str, type[WorkloadBase]] = {
+    str(cls.model_fields["kind"].default): cls for cls in get_args(get_args(Workload)[0])
+}
+"""Each workload class by its ``kind``, in the union's order."""
+
+WORKLOAD_KINDS: tuple[str, ...] = tuple(WORKLOAD_CLASSES)
 
 
 def validate_workload(data: Any, source: str = "") -> WorkloadBase:
