@@ -591,12 +591,15 @@ def _draw_shared(comparison: Comparison, folder: Path, workers: int) -> Optional
                 os._exit(0)
         os.close(write)
         helpers.append((pid, read))
-    errors = [_take_jobs(jobs, taken)]
-    for pid, read in helpers:
-        with os.fdopen(read, "rb") as answer:
-            data = answer.read()
-        os.waitpid(pid, 0)
-        errors.append(pickle.loads(data) if data else RuntimeError("a plot process died"))
+    errors = []
+    try:
+        errors.append(_take_jobs(jobs, taken))
+    finally:  # even when interrupted: the helpers are reaped, not left to init as zombies
+        for pid, read in helpers:
+            with os.fdopen(read, "rb") as answer:
+                data = answer.read()
+            os.waitpid(pid, 0)
+            errors.append(pickle.loads(data) if data else RuntimeError("a plot process died"))
     return next((e for e in errors if e is not None), None)
 
 
