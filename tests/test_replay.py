@@ -206,12 +206,12 @@ def test_replay_writes_its_trace_and_report(tmp_path: Path) -> None:
 def test_the_plots_are_the_same_files_whoever_draws_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """draw_plots draws each figure in a forked worker when it can: the files must be those
-    one process draws, byte for byte."""
+    """draw_plots draws each figure in a forked worker when it can, or in a standby process
+    and its forks: the files must be those one process draws, byte for byte."""
     import multiprocessing
 
     from cmadev.report.comparison import compare
-    from cmadev.report.plots import draw_plots
+    from cmadev.report.plots import PlotStandby, draw_plots
 
     forks: list[str] = []
     real = multiprocessing.get_context
@@ -231,3 +231,23 @@ def test_the_plots_are_the_same_files_whoever_draws_them(
     assert alone.keys() == shared.keys() and len(alone) > 3
     for kind, path in alone.items():
         assert path.read_bytes() == shared[kind].read_bytes(), kind
+    (tmp_path / "standby").mkdir()
+    with PlotStandby() as standby:  # forked before the runs in the demo: now will do
+        drawn = draw_plots(comparison, tmp_path / "standby", standby=standby)
+    assert forks == ["fork", "fork"] and list(drawn) == list(alone)
+    for kind, path in alone.items():
+        assert path.read_bytes() == drawn[kind].read_bytes(), kind
+
+
+def test_the_plot_standby_raises_what_drawing_raised(tmp_path: Path) -> None:
+    """An error in a plot process (here: no folder to write into) is raised in the caller,
+    and a standby let go unused ends."""
+    from cmadev.report.comparison import compare
+    from cmadev.report.plots import PlotStandby, draw_plots
+
+    comparison = compare("tv_evening", ["legacy"], 1, run_options={"area_maps": 128})
+    with PlotStandby() as standby, pytest.raises(FileNotFoundError):
+        draw_plots(comparison, tmp_path / "missing", workers=2, standby=standby)
+    unused = PlotStandby()
+    unused.close()
+    assert not unused.ready

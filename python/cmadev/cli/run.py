@@ -27,7 +27,7 @@ from cmadev.report.format import (
     SYSTEM_COLUMNS,
     SYSTEM_LEGEND,
 )
-from cmadev.report.plots import preload as preload_plots
+from cmadev.report.plots import PlotStandby
 from cmadev.report.trace_export import write_trace
 from cmadev.results import ScenarioResult
 from cmadev.sim.replay import build_replay, compare_replay
@@ -117,16 +117,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     policies = args.policies or [choice.policy for choice in demo_policies()]
     if args.out:  # before the runs: a folder that cannot be written fails at once
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        preload_plots()
     runs = len(policies) * args.seeds
     options = _trace_options(args)
     if args.out:
         options["area_maps"] = AREA_BINS
-    with RunProgress(make_console(stderr=args.json), runs, quiet=args.json) as progress:
-        comparison = compare(scenario, policies, args.seeds, watcher=progress, run_options=options)
-    comparison.command = _command(args)
-    _write_trace(args, comparison.runs)
-    files = write_report(comparison, Path(args.out)) if args.out else {}
+    # Forked before the progress bars start a thread: matplotlib loads while the runs go.
+    standby = PlotStandby.start() if args.out else None
+    try:
+        with RunProgress(make_console(stderr=args.json), runs, quiet=args.json) as progress:
+            comparison = compare(
+                scenario, policies, args.seeds, watcher=progress, run_options=options
+            )
+        comparison.command = _command(args)
+        _write_trace(args, comparison.runs)
+        files = write_report(comparison, Path(args.out), standby) if args.out else {}
+    finally:
+        if standby is not None:
+            standby.close()
     if args.json:
         print_json(_comparison_json(comparison, files))
         return 0

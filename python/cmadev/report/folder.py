@@ -12,7 +12,7 @@ import json
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import psutil  # type: ignore[import-untyped]
 
@@ -26,7 +26,7 @@ from cmadev.report.format import (
     first_sentence,
     markdown_table,
 )
-from cmadev.report.plots import PLOTS, draw_plots
+from cmadev.report.plots import PLOTS, PlotStandby, draw_plots
 from cmadev.units import format_duration
 
 
@@ -168,12 +168,15 @@ def _host_line(comparison: Comparison) -> str:
     )
 
 
-def write_report(comparison: Comparison, out: Path) -> dict[str, Path]:
-    """Write the plots, ``results.json`` and ``summary.md`` into ``out`` (created if need
-    be); returns the files by kind."""
+def write_report(
+    comparison: Comparison, out: Path, standby: Optional[PlotStandby] = None
+) -> dict[str, Path]:
+    """Write the plots (drawn by ``standby`` if given, see :class:`PlotStandby`),
+    ``results.json`` and ``summary.md`` into ``out`` (created if need be); returns the
+    files by kind."""
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    files = draw_plots(comparison, out)
+    files = draw_plots(comparison, out, standby=standby)
     comparison.plots_s = time.perf_counter() - started
     files["results"] = out / "results.json"
     files["results"].write_text(

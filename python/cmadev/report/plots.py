@@ -7,9 +7,13 @@ the process's pyplot backend, if any, is left alone.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
+import os
+import pickle
 import threading
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
@@ -290,26 +294,6 @@ def _same_lines(runs: list[ScenarioResult]) -> list[list[ScenarioResult]]:
     return list(groups.values())
 
 
-def preload() -> threading.Thread:
-    """Import matplotlib in a thread of its own, now: about half a second that the runs hide
-    (the engine lets the GIL go while it simulates). ``draw_plots`` then finds it loaded."""
-
-    def load() -> None:
-        import matplotlib.backends.backend_agg
-        import matplotlib.figure
-        import matplotlib.ticker  # noqa: F401
-
-    global _preloading
-    thread = threading.Thread(target=load, name="cmadev-preload-matplotlib", daemon=True)
-    thread.start()
-    _preloading = thread
-    return thread
-
-
-_preloading: Optional[threading.Thread] = None
-"""The thread :func:`preload` started, joined before the plots are drawn."""
-
-
 AREA_COLOURS = {
     "free": "#f2f2f2",
     "movable": "#8fb8de",
@@ -432,24 +416,43 @@ def _area_jobs(comparison: Comparison, folder: Path) -> list[tuple[Path, Callabl
     return jobs
 
 
+def _plot_jobs(comparison: Comparison, folder: Path) -> list[tuple[str, Path, Callable[[], None]]]:
+    """Every plot of a report folder: its kind (the area pictures as ``area:<file name>``),
+    its file and the call that draws it, in the order the summary shows them."""
+    files = {kind: folder / name for kind, name in PLOTS.items()}
+    draw = {"latency": plot_latencies, "cma": plot_cma_utilisation, "refaults": plot_refaults}
+    jobs: list[tuple[str, Path, Callable[[], None]]] = [
+        (kind, path, functools.partial(draw[kind], comparison, path))
+        for kind, path in files.items()
+    ]
+    jobs += [(f"area:{path.name}", path, job) for path, job in _area_jobs(comparison, folder)]
+    return jobs
+
+
+def _costliest_first(jobs: list[Callable[[], None]]) -> list[Callable[[], None]]:
+    """The jobs in the order workers should take them: the area use (eleven panels, about
+    twice the time of any other figure) first, so that the workers finish together."""
+    first = [job for job in jobs if getattr(job, "func", None) is plot_cma_utilisation]
+    return first + [job for job in jobs if job not in first]
+
+
 def draw_plots(
-    comparison: Comparison, folder: Path, workers: Optional[int] = None
+    comparison: Comparison,
+    folder: Path,
+    workers: Optional[int] = None,
+    standby: Optional[PlotStandby] = None,
 ) -> dict[str, Path]:
     """Draw every plot into ``folder``; returns the files by kind (the area pictures as
     ``area:<file name>``). The figures are drawn by ``workers`` processes (default: one per
     core the process may use; each figure on its own, so the files are the same however
-    many draw them)."""
-    files = {kind: folder / name for kind, name in PLOTS.items()}
-    jobs: list[Callable[[], None]] = [
-        functools.partial(plot_latencies, comparison, files["latency"]),
-        functools.partial(plot_cma_utilisation, comparison, files["cma"]),
-        functools.partial(plot_refaults, comparison, files["refaults"]),
-    ]
-    for path, job in _area_jobs(comparison, folder):
-        files[f"area:{path.name}"] = path
-        jobs.append(job)
-    _draw_all(jobs, workers)
-    return files
+    many draw them): those of ``standby`` when it has them ready (:class:`PlotStandby`),
+    else processes forked now."""
+    jobs = _plot_jobs(comparison, folder)
+    if standby is not None and standby.ready:
+        standby.draw(comparison, folder, workers)
+    else:
+        _draw_all([job for _, _, job in jobs], workers)
+    return {kind: path for kind, path, _ in jobs}
 
 
 _jobs: list[Callable[[], None]] = []
@@ -461,31 +464,189 @@ def _draw_one(index: int) -> None:
     _jobs[index]()
 
 
+def _forkable(workers: int) -> bool:
+    """Whether ``workers`` forked processes may draw: more than one, where ``fork`` exists,
+    and this process has no other thread (forking one that has may copy a lock another
+    thread holds)."""
+    return (
+        workers > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+    )
+
+
 def _draw_all(jobs: list[Callable[[], None]], workers: Optional[int] = None) -> None:
     """Run ``jobs`` (each draws one figure): in ``workers`` forked processes (default: one
-    per core) when there are several jobs and workers and this process has no other thread
-    (forking one that has may copy a lock another thread holds); else one after another.
-    (On the 2-core development machine this takes the demo's plots from 1.3 s to 0.8 s.)"""
+    per core) when :func:`_forkable`; else one after another."""
     global _jobs
-    if _preloading is not None:
-        _preloading.join()
     workers = min(len(jobs), usable_cores() if workers is None else workers)
-    forkable = "fork" in multiprocessing.get_all_start_methods()
-    if workers < 2 or not forkable or threading.active_count() > 1:
+    if not _forkable(workers):
         for job in jobs:
             job()
         return
-    _jobs = jobs
+    _jobs = _costliest_first(jobs)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            pool.map(_draw_one, range(len(jobs)), chunksize=1)
+            pool.map(_draw_one, range(len(_jobs)), chunksize=1)
     finally:
         _jobs = []
+
+
+class PlotStandby:
+    """A process forked before the runs that imports matplotlib and draws a throwaway
+    figure (fonts, caches) while they go, on a core the runs leave idle, then draws the
+    report's plots with as many forks of itself as there are workers.
+
+    Its alternatives cost more: importing matplotlib after the runs adds about 0.3 s to
+    the demo; importing it in a thread of this process during the runs slowed them by more
+    than that (each return from the engine waits for the GIL the importing thread holds).
+    Start it with :meth:`start` (``None`` where it cannot help: one core, no ``fork``,
+    another thread already running), use it once with :func:`draw_plots`, and
+    :meth:`close` it (a context manager)."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_standby_main, args=(child, self._conn), name="cmadev-plots", daemon=True
+        )
+        self._process.start()
+        child.close()
+        self.ready = True
+
+    @classmethod
+    def start(cls) -> Optional[PlotStandby]:
+        """A standby, or ``None`` where drawing in this process after the runs is as quick."""
+        return cls() if _forkable(usable_cores()) else None
+
+    def draw(self, comparison: Comparison, folder: Path, workers: Optional[int] = None) -> None:
+        """Draw the plots of ``comparison`` into ``folder`` (with ``workers`` processes,
+        default one per core); raises what drawing raised."""
+        if not self.ready:
+            raise RuntimeError("the plot standby has drawn already; start another")
+        self.ready = False
+        workers = usable_cores() if workers is None else workers
+        self._conn.send_bytes(pickle.dumps((comparison, folder, workers), pickle.HIGHEST_PROTOCOL))
+        try:
+            error = pickle.loads(self._conn.recv_bytes())
+        except EOFError:
+            self._process.join()
+            code = self._process.exitcode
+            raise RuntimeError(
+                f"the plot process ended (exit code {code}) before the plots were drawn"
+            ) from None
+        finally:
+            self.close()
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Let the process go (it ends once it sees the pipe closed) and wait for it."""
+        self.ready = False
+        self._conn.close()
+        self._process.join()
+
+    def __enter__(self) -> PlotStandby:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _standby_main(conn: Connection, parents: Connection) -> None:
+    """The standby process: warm up, wait for the comparison, draw its plots (in
+    ``workers`` processes: this one and forks of it, taking the figures in turn), answer
+    ``None`` or what was raised. (``parents`` is the parent's end of the pipe, closed here
+    at once: while this process holds it, closing it in the parent would not end this.)"""
+    parents.close()
+    try:
+        with contextlib.suppress(Exception):  # drawing raises it again, and reports it
+            _warm_up()
+        comparison, folder, workers = pickle.loads(conn.recv_bytes())
+        try:
+            error = _draw_shared(comparison, folder, workers)
+        except Exception as err:
+            error = err
+        conn.send_bytes(_pickled_error(error))
+    except (EOFError, OSError, KeyboardInterrupt):  # let go unused, or interrupted
+        pass
+
+
+def _draw_shared(comparison: Comparison, folder: Path, workers: int) -> Optional[BaseException]:
+    """Draw the plots of ``comparison`` with ``workers`` processes, this one and forks of
+    it, taking the figures in turn; returns the first exception one of them raised."""
+    jobs = _costliest_first([job for _, _, job in _plot_jobs(comparison, folder)])
+    taken = multiprocessing.get_context("fork").Value("i", 0)
+    helpers = []
+    for _ in range(min(workers, len(jobs)) - 1):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a helper: draw, say what went wrong (if anything), leave
+            os.close(read)
+            try:
+                error = _take_jobs(jobs, taken)
+                with os.fdopen(write, "wb") as out:
+                    out.write(_pickled_error(error))
+            finally:
+                os._exit(0)
+        os.close(write)
+        helpers.append((pid, read))
+    errors = []
+    try:
+        errors.append(_take_jobs(jobs, taken))
+    finally:  # even when interrupted: the helpers are reaped, not left to init as zombies
+        for pid, read in helpers:
+            with os.fdopen(read, "rb") as answer:
+                data = answer.read()
+            os.waitpid(pid, 0)
+            errors.append(pickle.loads(data) if data else RuntimeError("a plot process died"))
+    return next((e for e in errors if e is not None), None)
+
+
+def _take_jobs(jobs: list[Callable[[], None]], taken: Any) -> Optional[BaseException]:
+    """Draw the figures not yet taken, one at a time, until none is left or one fails."""
+    while True:
+        with taken.get_lock():
+            index = taken.value
+            taken.value += 1
+        if index >= len(jobs):
+            return None
+        try:
+            jobs[index]()
+        except Exception as err:  # handed to the parent, which raises it
+            return err
+
+
+def _pickled_error(error: Optional[BaseException]) -> bytes:
+    try:
+        return pickle.dumps(error)
+    except Exception:  # an exception that cannot be pickled: its text
+        return pickle.dumps(RuntimeError(f"{type(error).__name__}: {error}"))
+
+
+def _warm_up() -> None:
+    """Import what the plots use and draw a small figure: the fonts are loaded, the caches
+    filled, before the figures are asked for."""
+    import io
+
+    import matplotlib.backends.backend_agg
+    import matplotlib.colors
+    import matplotlib.figure
+    import matplotlib.patches
+    import matplotlib.ticker  # noqa: F401
+
+    fig = _figure(2.0, 1.5, Margins(0.5, 0.1, 0.3, 0.4))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([0, 1], [1, 2], label="warm")
+    ax.set_title("warm", fontsize="small")
+    ax.set_yscale("log")
+    fig.savefig(io.BytesIO(), format="png", dpi=30)
 
 
 __all__ = [
     "AREA_COLOURS",
     "PLOTS",
+    "PlotStandby",
     "area_matrix",
     "area_plots",
     "draw_plots",
@@ -493,5 +654,4 @@ __all__ = [
     "plot_cma_utilisation",
     "plot_latencies",
     "plot_refaults",
-    "preload",
 ]
