@@ -301,21 +301,24 @@ def test_load_workload_from_files_and_dicts(tmp_path: Path) -> None:
     assert "rate: required field is missing" in str(err.value)
 
 
-def test_a_build_is_not_run_on_the_kernel_backend_silently() -> None:
-    """The guest agent has no build kind: turning a scenario with one into a guest program
-    says so, naming the workload and the kinds it runs."""
-    from cmadev.kernel.errors import ProgramError
+def test_a_build_runs_on_the_kernel_backend_with_its_files() -> None:
+    """A build becomes a guest workload line with its output space resolved, and its files on
+    the data disk: one per source file (each read afresh, so each gets its own readahead) and
+    the output space; without files, the tree is one file."""
     from cmadev.kernel.program import program_from_scenario
     from cmadev.specs.catalog import load_board
 
-    make = build("build").to_engine()
-    with pytest.raises(ProgramError) as err:
-        program_from_scenario(
-            load_board("rpi2_800m").to_engine("legacy", seed=1), [make], [], duration_ns=10**9
-        )
-    assert "'make'" in str(err.value) and "'build' is not one the guest agent runs" in str(
-        err.value
-    )
+    board = load_board("qemu_x86_512m").to_engine("balanced", seed=1)
+    make = build("build", source_tree="1MiB", source_file_size="16KiB", processes=10)
+    program = program_from_scenario(board, [make.to_engine()], [], duration_ns=10**9)
+    (line,) = [x for x in program.to_text().splitlines() if x.startswith("workload")]
+    assert "kind=build" in line and "source_file_pages=4" in line
+    assert "output_space_pages=1000" in line and "tree=w0.src" in line  # 10 objects of 100
+    files = {f.name: f.pages for f in program.data_files()}
+    assert files == {**{f"w0.src/{n}": 4 for n in range(64)}, "w0.out": 1000}
+    plain = build("build", source_tree="1MiB", output=0)
+    program = program_from_scenario(board, [plain.to_engine()], [], duration_ns=10**9)
+    assert {f.name: f.pages for f in program.data_files()} == {"w0.dat": 256}
 
 
 def test_a_builds_source_files_fit_its_tree() -> None:

@@ -378,6 +378,16 @@ def cma_blocks_lost(run: Run) -> float:
     return float(run.start.blocks_of("CMA") - run.end.blocks_of("CMA"))
 
 
+def build_finished(run: Run) -> bool:
+    """The build's last process exited within the scenario."""
+    return bool(run.workload("make").get("finished_ns"))
+
+
+def pgpgin_mib(run: Run) -> float:
+    """What the run read from storage (``pgpgin``, KiB) in MiB."""
+    return float(run.result.counters.get("pgpgin", 0)) / 1024
+
+
 def request_ok(device: str, index: int = 0) -> Callable[[Run], Value]:
     def get(run: Run) -> Value:
         return run.request(device, index).ok
@@ -730,6 +740,37 @@ CASES: tuple[Case, ...] = (
             Figure("mlocked pages migrated", migrated("dev", 1)),
             Figure("Mlocked at the end", mlocked_mib, unit="MiB"),
         ),
+    ),
+    Case(
+        "build",
+        "a parallel build (8 jobs, 48 processes, 32 MiB heaps) reading whole 16 KiB source files",
+        _scenario(
+            "build",
+            "25s",
+            sample="500ms",
+            workloads=[
+                {
+                    "kind": "build",
+                    "name": "make",
+                    "jobs": 8,
+                    "processes": 48,
+                    "cpu_time": "100ms",
+                    "heap": "32MiB",
+                    "touches_per_page": 1.0,
+                    "source_tree": "128MiB",
+                    "reads_per_process": "2MiB",
+                    "source_zipf": 0.6,
+                    "source_file_size": "16KiB",
+                    "output": "128KiB",
+                }
+            ],
+        ),
+        (
+            Figure("the build finished", build_finished, "same"),
+            # each file read whole from its first page: readahead's windows stop at its end
+            Figure("read from storage (pgpgin)", pgpgin_mib, unit="MiB"),
+        ),
+        options={"trace": False},
     ),
 )
 CASE_NAMES = tuple(c.name for c in CASES)

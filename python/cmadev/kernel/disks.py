@@ -61,11 +61,13 @@ def write_swap_header(path: PathLike, size: int) -> Path:
 
 
 def _fill(path: Path, pages: int, seed: str) -> None:
-    """``pages`` pages of pseudo-random data (a 1 MiB pattern repeated, each page stamped
-    with its index so that no two pages are equal)."""
+    """``pages`` pages of pseudo-random data (a pattern of up to 1 MiB repeated, each page
+    stamped with its index so that no two pages are equal), in ``path`` (its folder made)."""
     rnd = random.Random(seed)
-    pattern = bytearray(rnd.getrandbits(8 * _CHUNK).to_bytes(_CHUNK, "little"))
-    per_chunk = _CHUNK // PAGE_SIZE
+    chunk = min(_CHUNK, max(1, pages) * PAGE_SIZE)
+    pattern = bytearray(rnd.getrandbits(8 * chunk).to_bytes(chunk, "little"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    per_chunk = chunk // PAGE_SIZE
     with open(path, "wb") as f:
         for first in range(0, pages, per_chunk):
             n = min(per_chunk, pages - first)
@@ -103,7 +105,7 @@ def _mkfs(fstype: str, image: Path, size: int, source: Optional[Path], log_what:
 def data_image(files: Sequence[DataFile], cache_dir: Optional[PathLike] = None) -> Path:
     """The ext4 data image holding ``files`` (cached by their names and sizes)."""
     layout = ";".join(f"{f.name}:{f.pages}" for f in sorted(files, key=lambda f: f.name))
-    key = digest("data-1", layout)
+    key = digest("data-2", layout)
     root = cache_root(cache_dir) / "images"
     dest = root / f"data-{key}.img"
     with locked(root / f".lock-data-{key}"):

@@ -1,10 +1,11 @@
 """Where a sweep's batches run: a pool of local processes, or a Dask distributed cluster.
 
-The engine holds the GIL while it runs, so threads would take turns: a sweep runs on
-processes. The local pool starts them with ``spawn``: a forked child would inherit the
-parent's threads' locks (rich's refresh thread, a Dask client's event loop) in whatever state
-they were, and ``spawn`` behaves the same on Linux and macOS. A worker imports cmadev once
-(about 0.3 s) and then runs batch after batch.
+A run spends much of its time in Python around the engine (specs, devices, results), which
+holds the GIL, so threads would mostly take turns: a sweep runs on processes. The local pool
+starts them with ``spawn``: a forked child would inherit the parent's threads' locks (rich's
+refresh thread, a Dask client's event loop) in whatever state they were, and ``spawn``
+behaves the same on Linux and macOS. A worker imports cmadev once (about 0.3 s) and then runs
+batch after batch.
 
 Both executors yield each batch's rows as it finishes, in whatever order; the store sorts.
 Stopping early (an error, Ctrl-C) cancels the batches not started; a local worker finishes

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -296,10 +297,10 @@ static void run_anon_hog(const struct line *l, struct wstats *st, uint64_t start
 
 static char io_page[PAGE_SZ] __attribute__((aligned(4096)));
 
-static int open_data(const struct line *l, int flags, struct wstats *st)
+static int open_in_data(const char *name, int flags, struct wstats *st)
 {
 	char path[256];
-	snprintf(path, sizeof path, "%s/%s", g.data_dir, kv_str(l, "file", "missing"));
+	snprintf(path, sizeof path, "%s/%s", g.data_dir, name);
 	int fd = open(path, flags | O_CLOEXEC);
 	if (fd < 0) {
 		st->failures++;
@@ -307,6 +308,12 @@ static int open_data(const struct line *l, int flags, struct wstats *st)
 		note(st, "open %s: %s", path, errno_name(errno));
 	}
 	return fd;
+}
+
+/* The workload's data file (`file`) on the data disk. */
+static int open_data(const struct line *l, int flags, struct wstats *st)
+{
+	return open_in_data(kv_str(l, "file", "missing"), flags, st);
 }
 
 /* v[0] reads, v[1] total read time (ns), v[2] longest read (ns), v[3] read errors */
@@ -792,6 +799,214 @@ static void run_tmpfs_file(const struct line *l, struct wstats *st, uint64_t sta
 
 /* ---------------------------------------------------------------- processes */
 
+/* ---------------------------------------------------------------- build */
+
+/* A parallel build as the model's `build` kind runs it: `jobs` compile processes at a time,
+ * each fork()ed by the workload's process, `processes` in all. A process maps its heap and
+ * then does, in an order drawn at random in proportion to what is left of each, first-touch
+ * faults of its heap, re-touches of it, and reads of the source tree: whole files of
+ * `source_file_pages` pages (the folder `tree` on the data disk, a file per source file),
+ * each opened afresh and read from its first page to its last, so that it gets the kernel's
+ * readahead as a compiler's read() does, the files drawn by a Zipf law; or, without files,
+ * single pages of the one file `file` at random under POSIX_FADV_RANDOM. It burns its CPU
+ * time (CLOCK_PROCESS_CPUTIME_ID) evenly between its operations, writes its object (the
+ * file `output`, written around) and exits. Its kernel memory is what fork() and the
+ * process really allocate, not the model's estimate.
+ * v[0] processes started, v[1] processes exited, v[2] finished (ns since the program's
+ * start), v[3] heap pages faulted, v[4] pages read, v[5] pages written, v[6] read errors */
+
+struct unit_plan {
+	uint64_t heap, touches, reads, writes, cpu_per_op, out_at, seed;
+};
+
+static uint64_t process_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void burn_cpu(uint64_t ns)
+{
+	uint64_t end = process_cpu_ns() + ns;
+	while (process_cpu_ns() < end)
+		;
+}
+
+static void count(volatile uint64_t *v)
+{
+	__atomic_fetch_add(v, 1, __ATOMIC_RELAXED);
+}
+
+struct source {
+	const struct line *l;
+	uint64_t pages, per_file, files;
+	double zipf_s;
+	struct zipf z;
+	int fd;         /* the open file (files) or the whole tree (pages at random) */
+	uint64_t pos, left; /* the open file's next page and pages left to read */
+};
+
+
+static void read_source(struct source *src, struct rng *r, struct wstats *st)
+{
+	uint64_t page;
+	if (src->per_file) {
+		if (!src->left) {
+			if (src->fd >= 0)
+				close(src->fd);
+			uint64_t n = src->files;
+			uint64_t f = src->zipf_s > 0 ? zipf_sample(&src->z, r) - 1 : rng_below(r, n);
+			uint64_t first = f * src->per_file;
+			src->left = src->pages - first < src->per_file ? src->pages - first
+								       : src->per_file;
+			src->pos = 0;
+			char name[160];
+			snprintf(name, sizeof name, "%s/%" PRIu64, kv_str(src->l, "tree", "missing"),
+				 f);
+			src->fd = open_in_data(name, O_RDONLY, st);
+		}
+		page = src->pos++;
+		src->left--;
+	} else {
+		page = src->zipf_s > 0 ? zipf_sample(&src->z, r) - 1 : rng_below(r, src->pages);
+	}
+	if (src->fd < 0 || pread(src->fd, io_page, PAGE_SZ, (off_t)(page * PAGE_SZ)) < 0)
+		count(&st->v[6]);
+	else
+		count(&st->v[4]);
+}
+
+static void compile_unit(const struct line *l, const struct unit_plan *u, struct wstats *st)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	struct rng r;
+	rng_seed(&r, u->seed);
+	struct source src = { .l = l, .pages = kv_u64(l, "source_pages", 1),
+			      .per_file = kv_u64(l, "source_file_pages", 0),
+			      .zipf_s = kv_f64(l, "source_zipf", 0), .fd = -1 };
+	src.files = src.per_file ? (src.pages + src.per_file - 1) / src.per_file : src.pages;
+	if (src.zipf_s > 0)
+		zipf_init(&src.z, src.files, src.zipf_s);
+	if (!src.per_file) {
+		src.fd = open_data(l, O_RDONLY, st);
+		if (src.fd >= 0)
+			posix_fadvise(src.fd, 0, 0, POSIX_FADV_RANDOM);
+	}
+	char *heap = u->heap ? map_anon(u->heap, 0) : NULL;
+	uint64_t grown = 0, touches = u->touches, reads = u->reads;
+	volatile char sink = 0;
+	for (;;) {
+		uint64_t grow = heap ? u->heap - grown : 0, touch = grown ? touches : 0;
+		uint64_t total = grow + touch + reads;
+		if (!total)
+			break;
+		uint64_t x = rng_below(&r, total);
+		if (x < grow) {
+			heap[grown * PAGE_SZ] = (char)(grown | 1);
+			grown++;
+			count(&st->v[3]);
+		} else if (x < grow + touch) {
+			touches--;
+			uint64_t i = rng_below(&r, grown) * PAGE_SZ + 64;
+			if (rng_below(&r, 2))
+				heap[i]++;
+			else
+				sink = (char)(sink + heap[i]);
+		} else {
+			reads--;
+			read_source(&src, &r, st);
+		}
+		burn_cpu(u->cpu_per_op);
+	}
+	if (src.fd >= 0)
+		close(src.fd);
+	uint64_t space = kv_u64(l, "output_space_pages", 0);
+	int out = u->writes && space ? open_in_data(kv_str(l, "output", "missing"), O_WRONLY, st)
+				     : -1;
+	memset(io_page, 0x5a, sizeof io_page);
+	for (uint64_t k = 0; out >= 0 && k < u->writes; k++) {
+		uint64_t at = (u->out_at + k) % space;
+		if (pwrite(out, io_page, PAGE_SZ, (off_t)(at * PAGE_SZ)) == PAGE_SZ)
+			count(&st->v[5]);
+		burn_cpu(u->cpu_per_op);
+	}
+	if (out >= 0)
+		close(out);
+	(void)sink;
+	_exit(0);
+}
+
+/* What process number `n` of the build does: sizes within +-50% of the means, as the
+ * model draws them. */
+static struct unit_plan plan_unit(const struct line *l, struct rng *r, uint64_t n)
+{
+	uint64_t mean_heap = kv_u64(l, "anon_pages", 1), cpu = kv_u64(l, "cpu_ns", 1);
+	uint64_t heap = mean_heap / 2 + rng_below(r, mean_heap ? mean_heap : 1);
+	uint64_t reads = kv_u64(l, "reads_per_process", 0), writes = kv_u64(l, "output_pages", 0);
+	uint64_t touches = (uint64_t)(kv_f64(l, "touches_per_page", 0) * (double)heap + 0.5);
+	uint64_t ops = heap + touches + reads + writes;
+	uint64_t cpu_ns = (uint64_t)((double)(cpu / 2 + rng_below(r, cpu)) * g.time_scale);
+	return (struct unit_plan){ .heap = heap ? heap : 1, .touches = touches, .reads = reads,
+				   .writes = writes, .cpu_per_op = cpu_ns / (ops ? ops : 1),
+				   .out_at = n * writes, .seed = rng_below(r, UINT64_MAX) };
+}
+
+static void run_build(const struct line *l, struct wstats *st, uint64_t start, uint64_t stop)
+{
+	(void)start;
+	uint64_t jobs = kv_u64(l, "jobs", 1), limit = kv_u64(l, "processes", 0);
+	pid_t *kids = calloc(jobs, sizeof *kids);
+	if (!kids) {
+		note(st, "no memory for %" PRIu64 " job slots", jobs);
+		return;
+	}
+	struct rng r;
+	rng_seed(&r, g.seed * 1000003 + kv_u64(l, "id", 0));
+	uint64_t started = 0, running = 0;
+	while (!should_stop(stop)) {
+		for (uint64_t j = 0; j < jobs && (!limit || started < limit); j++) {
+			if (kids[j] > 0)
+				continue;
+			struct unit_plan u = plan_unit(l, &r, started);
+			pid_t pid = fork();
+			if (pid == 0)
+				compile_unit(l, &u, st);
+			if (pid < 0) {
+				st->failures++;
+				st->last_errno = (uint64_t)errno;
+				break;
+			}
+			kids[j] = pid;
+			started++;
+			running++;
+			st->v[0] = started;
+		}
+		if (!running) {
+			st->v[2] = since_t0(now_ns());
+			break;
+		}
+		pid_t done = waitpid(-1, NULL, WNOHANG);
+		if (done <= 0) {
+			sleep_ns(1000000);
+			continue;
+		}
+		for (uint64_t j = 0; j < jobs; j++)
+			if (kids[j] == done)
+				kids[j] = 0;
+		running--;
+		st->v[1]++;
+		st->ops = st->v[3] + st->v[4] + st->v[5];
+	}
+	for (uint64_t j = 0; j < jobs; j++)
+		if (kids[j] > 0) {
+			kill(kids[j], SIGKILL);
+			waitpid(kids[j], NULL, 0);
+		}
+	st->ops = st->v[3] + st->v[4] + st->v[5];
+	free(kids);
+}
+
 typedef void (*runner)(const struct line *, struct wstats *, uint64_t, uint64_t);
 
 static const struct {
@@ -811,6 +1026,9 @@ static const struct {
 	{ "kernel_alloc", run_kernel_alloc, "allocs frees max_live_pages" },
 	{ "tmpfs_file", run_tmpfs_file,
 	  "pages_written accesses write_accesses full_at_ns write_errors" },
+	{ "build", run_build,
+	  "processes_started processes_exited finished_ns heap_pages pages_read pages_written "
+	  "read_errors" },
 };
 
 static int kind_index(const char *kind)

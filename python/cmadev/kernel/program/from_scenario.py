@@ -77,6 +77,19 @@ _FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
         ("access_rate_pages_per_s", False),
         ("write_fraction", False),
     ),
+    "build": (
+        ("jobs", True),
+        ("processes", False),
+        ("cpu_ns", True),
+        ("anon_pages", True),
+        ("touches_per_page", False),
+        ("source_pages", True),
+        ("reads_per_process", False),
+        ("source_zipf", False),
+        ("source_file_pages", False),
+        ("output_pages", False),
+        ("output_space_pages", False),
+    ),
 }
 WORKLOAD_KINDS = tuple(_FIELDS)
 
@@ -254,6 +267,18 @@ def _kind_notes(w: GuestWorkload, notes: list[str]) -> None:
             f"workload {w.name!r}: superblock_pages is not chosen by the guest: the buffers "
             f"held are the filesystem's own superblock and group descriptors"
         )
+    elif w.kind == "build":
+        notes.append(
+            f"workload {w.name!r}: compile processes fork()ed by the workload's process, their "
+            f"CPU time burnt in a loop (CLOCK_PROCESS_CPUTIME_ID), the source tree and the "
+            f"objects a file on the ext4 data disk; a process's kernel memory is what fork() "
+            f"and its mappings really allocate, not the model's 8 + heap/512 pages"
+        )
+        if not w.param("processes"):
+            notes.append(
+                f"workload {w.name!r}: without 'processes' the build starts processes until "
+                f"the program ends"
+            )
     elif w.kind == "tmpfs_file":
         notes.append(
             f"workload {w.name!r}: a file on a tmpfs of its own (/mnt/{w.name}, sized to the "

@@ -116,6 +116,23 @@ class GuestBoard:
         return f"cma={self.cma_bytes // MiB}M"
 
 
+FILE_KINDS = ("page_cache_reader", "writer", "build")
+"""The workload kinds with a data file on the guest's data disk (:attr:`GuestWorkload.file`)."""
+
+
+def build_output_space(w: GuestWorkload) -> int:
+    """Pages of a build's output space, as the engine sizes it (``Build::output_space``):
+    as given, or what the whole build writes (``processes``, or ``jobs`` x 64, objects)."""
+    per_object = int(w.param("output_pages", 0) or 0)
+    if per_object == 0:
+        return 0
+    given = int(w.param("output_space_pages", 0) or 0)
+    if given > 0:
+        return given
+    objects = int(w.param("processes", 0) or 0) or int(w.param("jobs", 1) or 1) * 64
+    return min(objects * per_object, (2**32 - 1) // 4)
+
+
 @dataclass(frozen=True)
 class GuestWorkload:
     """One workload: its engine kind and fields (sizes in pages, rates per second, times in
@@ -136,13 +153,52 @@ class GuestWorkload:
 
     @property
     def file(self) -> str:
-        """The data file of a reader or writer on the guest's ext4 data disk."""
+        """The data file of a reader, a writer or a build on the guest's ext4 data disk."""
         return f"w{self.id}.dat"
 
+    def data_files(self) -> list[DataFile]:
+        """Its files on the data disk: a reader's or writer's one file; a build's source tree
+        (one file, or a folder of files when it has them: ``w<id>.src/<n>``) and its output
+        space (``w<id>.out``)."""
+        if self.kind != "build":
+            return [DataFile(self.file, int(self.param("file_pages", 1) or 1))]
+        tree, per_file = int(self.param("source_pages", 1) or 1), self.source_file_pages
+        if per_file:
+            files = [
+                DataFile(f"{self.tree}/{n}", min(per_file, tree - n * per_file))
+                for n in range(-(-tree // per_file))
+            ]
+        else:
+            files = [DataFile(self.file, tree)]
+        out = build_output_space(self)
+        return files + ([DataFile(self.output, out)] if out else [])
+
+    @property
+    def source_file_pages(self) -> int:
+        return int(self.param("source_file_pages", 0) or 0)
+
+    @property
+    def tree(self) -> str:
+        """A build's folder of source files on the data disk."""
+        return f"w{self.id}.src"
+
+    @property
+    def output(self) -> str:
+        """A build's output space on the data disk."""
+        return f"w{self.id}.out"
+
     def to_line(self) -> str:
-        extra: list[tuple[str, Value]] = []
-        if self.kind in ("page_cache_reader", "writer"):
-            extra.append(("file", self.file))
+        params = list(self.params)
+        if self.kind in FILE_KINDS:
+            params.append(("file", self.file))
+        if self.kind == "build":
+            # the output space resolved (0 in the engine's form: what the build writes)
+            params = [(k, v) for k, v in params if k != "output_space_pages"]
+            params += [
+                ("output_space_pages", build_output_space(self)),
+                ("tree", self.tree),
+                ("output", self.output),
+            ]
         return _line(
             "workload",
             [
@@ -151,8 +207,7 @@ class GuestWorkload:
                 ("name", self.name),
                 ("start_ns", self.start_ns),
                 ("stop_ns", self.stop_ns or 0),
-                *self.params,
-                *extra,
+                *params,
             ],
         )
 
@@ -341,11 +396,7 @@ class GuestProgram:
     def data_files(self) -> list[DataFile]:
         """The files the readers and writers need on the data disk (and the calibration's
         ``calib.dat``)."""
-        files = [
-            DataFile(w.file, int(w.param("file_pages", 1) or 1))
-            for w in self.workloads
-            if w.kind in ("page_cache_reader", "writer")
-        ]
+        files = [f for w in self.workloads if w.kind in FILE_KINDS for f in w.data_files()]
         calib = int(self.option("calib_file_pages") or 0) if self.mode == "calibrate" else 0
         if calib > 0:
             files.append(DataFile("calib.dat", calib))
