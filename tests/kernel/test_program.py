@@ -274,3 +274,18 @@ def test_tv_evening_converts_whole() -> None:
     assert p.board.cmdline_cma() == "cma=256M"
     kinds = [v for v, _ in parse_program_text(p.to_text())]
     assert kinds[0] == "cmadev-program" and kinds[-1] == "end"
+
+
+def test_the_agent_runs_every_workload_kind_of_the_model() -> None:
+    """Every kind the model has is one the program translates and the agent's table runs
+    (``kinds[]`` in guest/workloads.c): none is left to a note."""
+    import re
+    from pathlib import Path
+
+    import cmadev.kernel
+    from cmadev.kernel.program import WORKLOAD_KINDS as PROGRAM_KINDS
+    from cmadev.specs.workloads import WORKLOAD_KINDS as MODEL_KINDS
+
+    source = (Path(cmadev.kernel.__file__).parent / "guest" / "workloads.c").read_text()
+    agent_kinds = set(re.findall(r'\{ "(\w+)", run_\w+,', source))
+    assert set(MODEL_KINDS) == set(PROGRAM_KINDS) == agent_kinds
