@@ -300,3 +300,21 @@ def test_a_shorter_duration_cuts_the_timeline_and_says_what_it_cut(
     result = json.loads(out.out)
     assert result["end_ns"] >= 16_000_000_000
     assert [r["device"] for r in result["requests"]] == ["decoder"]
+
+
+def test_import_cmadev_leaves_the_kernel_backend_and_the_sweeps_for_later() -> None:
+    """``import cmadev`` (and the command line's start-up) does not import the QEMU backend,
+    the sweeps or the trace importer: they load on first use, and the "kernel" backend is
+    registered all the same."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cmadev, cmadev.cli.parser\n"
+        "from cmadev.specs.scenario import backends\n"
+        "late = [m for m in ('cmadev.kernel', 'cmadev.sweeps', 'cmadev.capture') "
+        "if m in sys.modules]\n"
+        "print(late, backends(), cmadev.sweep.__module__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[0] == "[] ['model', 'kernel'] cmadev.sweeps.run"

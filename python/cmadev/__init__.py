@@ -15,7 +15,7 @@ package stands in floors, each importing only those below it:
 - :mod:`cmadev.cli`: the command line; :mod:`cmadev.testing` and the pytest plugin.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from cmadev import devices, errors, testing, units
 from cmadev.errors import (
@@ -27,7 +27,6 @@ from cmadev.errors import (
     OutOfMemoryError,
     SpecError,
 )
-from cmadev.kernel import backend as _kernel  # registers the "kernel" backend of Scenario.run
 from cmadev.report.comparison import Comparison, compare
 from cmadev.results import Blocker, CmaResult, DeviceResult, ScenarioResult
 from cmadev.sim import runner as _runner  # registers the "model" backend of Scenario.run
@@ -40,7 +39,7 @@ from cmadev.specs.board import Board, CmaArea, CostModel
 from cmadev.specs.catalog import list_boards, list_devices, list_scenarios, load_board, load_device
 from cmadev.specs.device import Buffer, DeviceSpec
 from cmadev.specs.policy import Policy
-from cmadev.specs.scenario import Scenario, load_scenario
+from cmadev.specs.scenario import Scenario, load_scenario, register_backend
 from cmadev.specs.sweep import Sweep, load_sweep
 from cmadev.specs.workloads import (
     AnonHog,
@@ -53,14 +52,60 @@ from cmadev.specs.workloads import (
     TmpfsFile,
     Writer,
 )
-from cmadev.sweeps import SweepResult, sweep
 
-try:
-    __version__ = version("cmadev")
-except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
-    __version__ = "0+unknown"
+if TYPE_CHECKING:
+    from cmadev.sweeps import SweepResult, sweep
 
-del _kernel, _runner
+__version__: str
+
+
+def _run_on_kernel(
+    scenario: Scenario, policy: Union[Policy, str, None], **options: Any
+) -> ScenarioResult:
+    """The ``"kernel"`` backend of :meth:`Scenario.run`, imported on its first use: the QEMU
+    backend's modules would add a tenth to every start-up (the demo's among them). Importing
+    :mod:`cmadev.kernel.backend` registers the backend itself in this one's place."""
+    from cmadev.kernel.backend import run_on_kernel
+
+    return run_on_kernel(scenario, policy, **options)
+
+
+register_backend("kernel", _run_on_kernel)
+
+_LAZY: dict[str, Callable[[], Any]] = {
+    "sweep": lambda: _sweeps().sweep,
+    "SweepResult": lambda: _sweeps().SweepResult,
+    "__version__": lambda: _version(),
+}
+"""Names imported on first use, so that ``import cmadev`` stays quick: the sweeps (their
+process pools and Parquet) and the installed version (``importlib.metadata``)."""
+
+
+def _sweeps() -> Any:
+    import cmadev.sweeps
+
+    return cmadev.sweeps
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cmadev")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    make: Optional[Callable[[], Any]] = _LAZY.get(name)
+    if make is None:
+        raise AttributeError(f"module 'cmadev' has no attribute {name!r}")
+    value = make()
+    globals()[name] = value
+    return value
+
+
+del _runner
 
 __all__ = [
     "AnonHog",

@@ -6,19 +6,21 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from rich.console import Console
 from rich.table import Table
 
 from cmadev.cli.console import fail, make_console, print_json
 from cmadev.errors import CmadevError
-from cmadev.kernel import calibrate
 from cmadev.specs.board import Board
 from cmadev.specs.catalog import (
     load_board,
 )
 from cmadev.units import format_duration, format_size
+
+if TYPE_CHECKING:
+    from cmadev.kernel import calibrate
 
 
 def kernel_options(args: argparse.Namespace, kernel: Optional[str]) -> dict[str, Any]:
@@ -58,6 +60,9 @@ def cmd_kernel_setup(args: argparse.Namespace) -> int:
 
 def cmd_kernel_calibrate(args: argparse.Namespace) -> int:
     """Fit BOARD's cost model in a Linux guest (or from saved measurements) and write it."""
+    # imported here, so that the other commands' start-up does not pay for it
+    from cmadev.kernel import calibrate
+
     board = load_board(args.board)
     console = make_console(stderr=args.json)
     if args.from_raw:
@@ -105,6 +110,8 @@ def _say(console: Console) -> Callable[[str], None]:
 
 
 def _calibration_table(board: Board, costs: calibrate.CostFit) -> Table:
+    from cmadev.kernel.calibrate import FIXED_FIELD
+
     table = Table(title=f"{board.name}: cost model fitted in the guest", title_justify="left")
     for name in ("cost", "fitted", f"{board.name} had", "from"):
         table.add_column(name, justify="right" if name != "from" else "left")
@@ -114,7 +121,7 @@ def _calibration_table(board: Board, costs: calibrate.CostFit) -> Table:
             name, format_duration(fitted.ns), format_duration(before[name]), fitted.source
         )
     table.add_row(
-        f"{calibrate.FIXED_FIELD} (back to back)",
+        f"{FIXED_FIELD} (back to back)",
         format_duration(costs.fixed.ns),
         "-",
         costs.fixed.source,
@@ -123,11 +130,13 @@ def _calibration_table(board: Board, costs: calibrate.CostFit) -> Table:
 
 
 def _calibration_lines(costs: calibrate.CostFit, out: str) -> str:
+    from cmadev.kernel.calibrate import FIXED_FIELD
+
     ratio = ", ".join(f"{k.removesuffix('_ns')} x{v:.1f}" for k, v in costs.ratio.items())
     ctx = costs.context
     lines = [
         f"The model charges one per-call cost (lru_cache_disable, from calls after a pause); "
-        f"{calibrate.FIXED_FIELD} is the same cost of calls right after one another.",
+        f"{FIXED_FIELD} is the same cost of calls right after one another.",
         f"Guest / host, measured in the same run: {ratio}. TCG times are not hardware times: "
         f"divide kernel-path costs by x{costs.kernel_ratio or 0:.1f} and memory-bandwidth "
         f"costs by x{costs.memory_ratio or 0:.1f} for this host's hardware.",

@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cmadev.capture import Snapshot, read_meminfo, read_pagetypeinfo, read_trace, read_vmstat
 from cmadev.cli.console import RunProgress, make_console, print_json
 from cmadev.cli.kernel import kernel_options
 from cmadev.errors import SpecError
@@ -28,9 +27,7 @@ from cmadev.report.format import (
     SYSTEM_LEGEND,
 )
 from cmadev.report.plots import PlotStandby
-from cmadev.report.trace_export import write_trace
 from cmadev.results import ScenarioResult
-from cmadev.sim.replay import build_replay, compare_replay
 from cmadev.specs.policy import (
     PLACEMENTS,
     Policy,
@@ -144,6 +141,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     """A captured trace replayed under several policies: each captured request's latency
     beside the modelled ones; the table, and the report folder if asked."""
+    # imported here: the start-up of other commands (the demo) does not pay for them
+    from cmadev.capture import Snapshot, read_meminfo, read_pagetypeinfo, read_trace, read_vmstat
+    from cmadev.sim.replay import build_replay, compare_replay
+
     trace = read_trace(args.capture)
     snapshot = Snapshot(
         meminfo=read_meminfo(args.meminfo) if args.meminfo else {},
@@ -248,6 +249,8 @@ def _trace_options(args: argparse.Namespace) -> dict[str, Any]:
 def _write_trace(args: argparse.Namespace, runs: Sequence[ScenarioResult]) -> None:
     if getattr(args, "trace", None) is None:
         return
+    from cmadev.report.trace_export import write_trace  # only when a trace is asked for
+
     written = write_trace(runs, Path(args.trace))
     for run in runs:
         header = run.trace_header.splitlines()[2] if run.trace_header else ""

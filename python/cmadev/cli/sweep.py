@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -13,11 +14,16 @@ from rich.text import Text
 
 from cmadev.cli.console import SweepProgress, make_console, print_json
 from cmadev.specs.sweep import load_sweep
-from cmadev.sweeps import SweepResult, sweep
+
+if TYPE_CHECKING:
+    from cmadev.sweeps import SweepResult
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """A sweep: the runs on every core (or a Dask cluster), the tables, the summary."""
+    # imported here, so that the other commands' start-up does not pay for it
+    from cmadev.sweeps import sweep
+
     spec = load_sweep(args.sweep)
     out = Path(args.out) if args.out else Path(f"sweep-{spec.name}")
     try:
