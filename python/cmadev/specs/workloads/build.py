@@ -23,7 +23,8 @@ class Build(WorkloadBase):
 
     A process starts with its kernel memory (stack, page tables: unmovable), faults its heap
     (anonymous, movable), re-touches it, reads the source tree (shared page cache, Zipf-skewed:
-    headers stay hot), writes its object file (dirty page cache) and exits, freeing its heap:
+    headers stay hot; with ``source_file_size``, whole files in order, with readahead), writes
+    its object file (dirty page cache) and exits, freeing its heap:
     the churn of short-lived movable memory that the 2015 CMA papers ran under. Each process
     has a CPU time (within +-50% of ``cpu_time``); its processes share the board's CPUs with
     kswapd and with a ``cma_alloc`` in progress (CFS fair share), so the build slows when
