@@ -15,7 +15,7 @@ package stands in floors, each importing only those below it:
 - :mod:`cmadev.cli`: the command line; :mod:`cmadev.testing` and the pytest plugin.
 """
 
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from cmadev import devices, errors, testing, units
 from cmadev.errors import (
@@ -72,20 +72,6 @@ def _run_on_kernel(
 
 register_backend("kernel", _run_on_kernel)
 
-_LAZY: dict[str, Callable[[], Any]] = {
-    "sweep": lambda: _sweeps().sweep,
-    "SweepResult": lambda: _sweeps().SweepResult,
-    "__version__": lambda: _version(),
-}
-"""Names imported on first use, so that ``import cmadev`` stays quick: the sweeps (their
-process pools and Parquet) and the installed version (``importlib.metadata``)."""
-
-
-def _sweeps() -> Any:
-    import cmadev.sweeps
-
-    return cmadev.sweeps
-
 
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -97,10 +83,16 @@ def _version() -> str:
 
 
 def __getattr__(name: str) -> Any:
-    make: Optional[Callable[[], Any]] = _LAZY.get(name)
-    if make is None:
+    """Names imported on first use, so that ``import cmadev`` stays quick: the sweeps (their
+    process pools and Parquet) and the installed version (``importlib.metadata``)."""
+    if name in ("sweep", "SweepResult"):
+        import cmadev.sweeps
+
+        value = getattr(cmadev.sweeps, name)
+    elif name == "__version__":
+        value = _version()
+    else:
         raise AttributeError(f"module 'cmadev' has no attribute {name!r}")
-    value = make()
     globals()[name] = value
     return value
 

@@ -291,6 +291,18 @@ def _quietest(guest: Mapping[str, float], prefix: str, pages: int) -> Optional[f
     return None if value is None else float(value)
 
 
+def _per_call_rest(
+    guest: Mapping[str, float], prefix: str, costs: dict[str, Fitted], drain_ns: float
+) -> list[float]:
+    """What the quietest call of each size measured under ``prefix`` costs beyond its
+    pageblocks (``isolate_pageblock``) and the drain: the fixed part of a call."""
+    return [
+        lat - costs["isolate_pageblock"].ns * _blocks(n) - drain_ns
+        for n in _sizes(guest, prefix)
+        if (lat := _quietest(guest, prefix, n)) is not None
+    ]
+
+
 def _fit_paused_call(
     guest: Mapping[str, float],
     costs: dict[str, Fitted],
@@ -304,11 +316,7 @@ def _fit_paused_call(
     request comes after a quiet spell, and then 6.1's ``lru_cache_disable`` (its expedited
     grace period, the drain work) has CPUs to wake from idle; a call right after another
     costs less (``warm``, :data:`FIXED_FIELD`)."""
-    rest = [
-        lat - costs["isolate_pageblock"].ns * _blocks(n) - drain_ns
-        for n in _sizes(guest, "paused_debugfs")
-        if (lat := _quietest(guest, "paused_debugfs", n)) is not None
-    ]
+    rest = _per_call_rest(guest, "paused_debugfs", costs, drain_ns)
     if not rest:
         notes.append("lru_cache_disable: no debugfs calls after a pause: kept")
         return
@@ -505,11 +513,7 @@ def fit(raw: Mapping[str, Any]) -> CostFit:
 
     # the fixed per-call cost: the quietest untraced idle calls less what the model charges
     drain_ns = costs["drain_per_cpu"].ns * cpus if "drain_per_cpu" in costs else 0
-    rest = [
-        lat - costs["isolate_pageblock"].ns * _blocks(n) - drain_ns
-        for n in _sizes(guest, "idle_debugfs")
-        if (lat := _quietest(guest, "idle_debugfs", n)) is not None
-    ]
+    rest = _per_call_rest(guest, "idle_debugfs", costs, drain_ns)
     if not rest:
         raise CalibrationError("the calibration lacks the idle debugfs sweep")
     fixed = Fitted(

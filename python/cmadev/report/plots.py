@@ -455,15 +455,6 @@ def draw_plots(
     return {kind: path for kind, path, _ in jobs}
 
 
-_jobs: list[Callable[[], None]] = []
-"""The figures being drawn, for the forked workers of :func:`_draw_all` (which inherit them:
-nothing is pickled but an index)."""
-
-
-def _draw_one(index: int) -> None:
-    _jobs[index]()
-
-
 def _forkable(workers: int) -> bool:
     """Whether ``workers`` forked processes may draw: more than one, where ``fork`` exists,
     and this process has no other thread (forking one that has may copy a lock another
@@ -476,20 +467,16 @@ def _forkable(workers: int) -> bool:
 
 
 def _draw_all(jobs: list[Callable[[], None]], workers: Optional[int] = None) -> None:
-    """Run ``jobs`` (each draws one figure): in ``workers`` forked processes (default: one
-    per core) when :func:`_forkable`; else one after another."""
-    global _jobs
+    """Run ``jobs`` (each draws one figure): in ``workers`` processes, this one and forks of
+    it (default: one per core), when :func:`_forkable`; else one after another."""
     workers = min(len(jobs), usable_cores() if workers is None else workers)
     if not _forkable(workers):
         for job in jobs:
             job()
         return
-    _jobs = _costliest_first(jobs)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            pool.map(_draw_one, range(len(_jobs)), chunksize=1)
-    finally:
-        _jobs = []
+    error = _draw_shared(jobs, workers)
+    if error is not None:
+        raise error
 
 
 class PlotStandby:
@@ -564,7 +551,7 @@ def _standby_main(conn: Connection, parents: Connection) -> None:
             _warm_up()
         comparison, folder, workers = pickle.loads(conn.recv_bytes())
         try:
-            error = _draw_shared(comparison, folder, workers)
+            error = _draw_shared([job for _, _, job in _plot_jobs(comparison, folder)], workers)
         except Exception as err:
             error = err
         conn.send_bytes(_pickled_error(error))
@@ -572,10 +559,11 @@ def _standby_main(conn: Connection, parents: Connection) -> None:
         pass
 
 
-def _draw_shared(comparison: Comparison, folder: Path, workers: int) -> Optional[BaseException]:
-    """Draw the plots of ``comparison`` with ``workers`` processes, this one and forks of
-    it, taking the figures in turn; returns the first exception one of them raised."""
-    jobs = _costliest_first([job for _, _, job in _plot_jobs(comparison, folder)])
+def _draw_shared(jobs: list[Callable[[], None]], workers: int) -> Optional[BaseException]:
+    """Run ``jobs`` (each draws one figure) in ``workers`` processes, this one and forks of
+    it, taking them in turn, the costliest first; returns the first exception one of them
+    raised."""
+    jobs = _costliest_first(jobs)
     taken = multiprocessing.get_context("fork").Value("i", 0)
     helpers = []
     for _ in range(min(workers, len(jobs)) - 1):

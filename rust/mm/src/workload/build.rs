@@ -157,6 +157,17 @@ struct BuildState {
     populated_files: u32,
 }
 
+impl BuildState {
+    /// The next unit a read draws among `units` (the tree's pages, or its files), by the
+    /// Zipf law (built over the same count) or uniformly.
+    fn draw_unit(&mut self, units: u32) -> u32 {
+        match &self.zipf {
+            Some(z) => z.sample(&mut self.rng) - 1,
+            None => self.rng.below(units as u64) as u32,
+        }
+    }
+}
+
 impl Default for BuildState {
     fn default() -> Self {
         BuildState {
@@ -455,10 +466,7 @@ impl Task for Build {
             }
             Action::Read => {
                 p.reads_left -= 1;
-                let index = match &s.zipf {
-                    Some(z) => z.sample(&mut s.rng) - 1,
-                    None => s.rng.below(self.source_pages as u64) as u32,
-                };
+                let index = s.draw_unit(self.source_pages);
                 let r = cx.m.touch_slot(owner, index, gfp, Kind::File, false);
                 let populated = matches!(r, Ok((_, Access::Populated)));
                 if cx.record(r).is_some() {
@@ -538,11 +546,7 @@ impl Build {
         let s = &mut self.state;
         let read_to_end = s.procs[i].file.as_ref().is_none_or(|f| f.pos >= f.pages);
         if read_to_end {
-            let file = match &s.zipf {
-                Some(z) => z.sample(&mut s.rng) - 1,
-                None => s.rng.below(files as u64) as u32,
-            };
-            let base = file * per_file;
+            let base = s.draw_unit(files) * per_file;
             s.procs[i].file = Some(OpenFile {
                 pages: per_file.min(self.source_pages - base),
                 pos: 0,
@@ -552,10 +556,8 @@ impl Build {
         let f = s.procs[i].file.as_mut().expect("opened above");
         let index = f.pos;
         f.pos += 1;
-        match cx.m.filemap_read(cx.owner, index, &mut f.ra, f.pages) {
+        match cx.filemap_read(index, &mut f.ra, f.pages) {
             Ok(read) => {
-                cx.stats.populated += read.populated as u64;
-                cx.stats.refaults += read.refaulted as u64;
                 let own = u32::from(matches!(read.access, Access::Populated));
                 (Ok((read.pfn, read.access)), read.populated + own)
             }

@@ -153,17 +153,8 @@ impl Task for PageCacheReader {
         s.ahead[READER_AHEAD - 1] = drawn;
         let frame_of = s.ahead[READER_FRAME_AHEAD - 1];
         let r = if self.sequential {
-            match cx
-                .m
-                .filemap_read(cx.owner, index, &mut s.ra, self.file_pages)
-            {
-                Ok(read) => {
-                    cx.stats.populated += read.populated as u64;
-                    cx.stats.refaults += read.refaulted as u64;
-                    Ok((read.pfn, read.access))
-                }
-                Err(e) => Err(e),
-            }
+            cx.filemap_read(index, &mut s.ra, self.file_pages)
+                .map(|read| (read.pfn, read.access))
         } else {
             cx.m.touch_slot(cx.owner, index, Gfp::HIGHUSER_MOVABLE, Kind::File, false)
         };

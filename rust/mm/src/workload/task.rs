@@ -39,6 +39,7 @@ use crate::memory::Access;
 use crate::owner::{slot_is_resident, slot_pfn, OwnerId, SLOT_EMPTY};
 use crate::page::{pg, Kind};
 use crate::pfn::Pfn;
+use crate::readahead::{FileRaState, RaRead};
 use crate::vmstat::Counter;
 use crate::Machine;
 
@@ -132,6 +133,20 @@ pub(crate) struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// `filemap_read` of page `index` of the workload's file (`readahead.rs`), with the pages
+    /// readahead brought in tallied: first reads and refaults.
+    pub(crate) fn filemap_read(
+        &mut self,
+        index: u32,
+        ra: &mut FileRaState,
+        file_pages: u32,
+    ) -> MmResult<RaRead> {
+        let read = self.m.filemap_read(self.owner, index, ra, file_pages)?;
+        self.stats.populated += read.populated as u64;
+        self.stats.refaults += read.refaulted as u64;
+        Ok(read)
+    }
+
     /// Count what an access found, or an allocation failure; the frame accessed.
     pub(crate) fn record(&mut self, result: MmResult<(Pfn, Access)>) -> Option<Pfn> {
         let stats = &mut *self.stats;
