@@ -7,7 +7,7 @@ use crate::allocation::Source;
 use crate::config::MAX_PAGE_ORDER;
 use crate::error::{MmError, MmResult};
 use crate::owner::{cached_slot, pfn_slot, slot_cached_pfn, SLOT_SWAPPED};
-use crate::page::{pg, Kind, NIL};
+use crate::page::{pg, Kind, Page, NIL};
 use crate::pageblock::{Migratetype, MIGRATE_PCPTYPES};
 use crate::pfn::Pfn;
 use crate::Machine;
@@ -115,6 +115,11 @@ impl Machine {
                     return bug(format!("list length {} != counted {len}", list.len));
                 }
                 count += len as u64;
+                if z.deferred.follow(order, mt) {
+                    let pages = self.check_deferred_blocks(zi, seen)?;
+                    count += z.deferred.len() as u64;
+                    free += pages;
+                }
             }
             if count != area.nr_free {
                 return bug(format!(
@@ -133,6 +138,39 @@ impl Machine {
             ));
         }
         Ok(())
+    }
+
+    /// Zone `zi`'s deferred blocks (`mm_init.rs`): whole aligned top-order blocks inside the
+    /// zone, in MOVABLE pageblocks, every frame still zero bits. Marks them `Buddy`; returns
+    /// their pages.
+    fn check_deferred_blocks(&self, zi: usize, seen: &mut [Seen]) -> MmResult<u64> {
+        let z = &self.zones[zi];
+        let d = z.deferred;
+        if !d.next.is_aligned(MAX_PAGE_ORDER)
+            || !d.end.is_aligned(MAX_PAGE_ORDER)
+            || !z.contains(d.next)
+            || d.end > z.end_pfn
+        {
+            return bug(format!(
+                "zone {}: deferred blocks [{:#x}, {:#x}) misaligned or outside the zone",
+                z.id.name(),
+                d.next,
+                d.end
+            ));
+        }
+        let step = self.pageblocks.nr_pages();
+        if let Some(pb) = Pfn::range_step(d.next, d.end, step)
+            .find(|&pb| self.pageblocks.get(pb) != Migratetype::Movable)
+        {
+            return bug(format!("deferred pageblock {pb:#x} is not Movable"));
+        }
+        for p in Pfn::range(d.next, d.end) {
+            if seen[p.idx()] != Seen::Not || self.pages[p] != Page::FREE {
+                return bug(format!("deferred pfn {p:#x} was written or is on a list"));
+            }
+            seen[p.idx()] = Seen::Buddy;
+        }
+        Ok((d.end - d.next) as u64)
     }
 
     /// Zone `zi`'s per-CPU lists: every frame on them is `Pcp`, inside the zone and on no

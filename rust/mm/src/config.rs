@@ -230,6 +230,15 @@ pub struct MachineConfig {
     /// (`cma_debug_show_areas`).
     #[serde(default)]
     pub cma_debug: bool,
+    /// `CONFIG_DEFERRED_STRUCT_PAGE_INIT`: boot leaves the top-order free blocks' frames
+    /// unwritten until they are needed (`mm_init.rs`). What is simulated is the same either
+    /// way; off, boot writes every free block's head frame (for comparison, in tests).
+    #[serde(default = "default_true")]
+    pub deferred_struct_page_init: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The kernel whose formats the engine prints, where they differ (`trace.rs`, `procfs.rs`):

@@ -32,9 +32,10 @@ pub struct PageInfo {
 impl Machine {
     /// `dump_page` of frame `pfn`; a misuse beyond the end of memory.
     pub fn page_info(&self, pfn: Pfn) -> MmResult<PageInfo> {
-        let Some(page) = self.pages.get(pfn.idx()) else {
+        if pfn >= self.end_pfn() {
             return misuse(format!("pfn {pfn:#x} is beyond the end of memory"));
-        };
+        }
+        let page = &self.frame(pfn);
         let refcount = if page.kind().is_free() {
             0
         } else {

@@ -9,6 +9,7 @@
 //! | `page.rs`, `list.rs` | `include/linux/mm_types.h` | the 16-byte `struct page`, `list_head` |
 //! | `pageblock.rs` | `include/linux/pageblock-flags.h` | pageblocks and migratetypes |
 //! | `zone.rs` | `include/linux/mmzone.h` | zones, free areas, watermarks |
+//! | `mm_init.rs` | `mm/page_alloc.c` (6.1), `mm/mm_init.c` | deferred init of the frames |
 //! | `gfp.rs` | `include/linux/gfp_types.h` | allocation masks |
 //! | `page_alloc.rs` | `mm/page_alloc.c` | buddy allocator, fallback, per-CPU lists |
 //! | `placement.rs` | (policy seam) | where movable requests take CMA pages |
@@ -66,6 +67,7 @@ pub mod memory;
 pub mod memory_hotplug;
 pub mod migrate;
 pub mod mlock;
+pub mod mm_init;
 pub mod oom_kill;
 pub mod owner;
 pub mod page;

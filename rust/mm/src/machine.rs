@@ -202,7 +202,9 @@ impl Machine {
     /// pairs into MAX_ORDER blocks at the head: the area is used from its top down).
     /// The frames are still `Page::FREE` from `Machine::new` (boot touches only the reserved
     /// ones, below `start`), so each block goes straight to the buddy lists: only its head
-    /// frame is written, the rest of the (zeroed) frame array stays untouched.
+    /// frame is written, the rest of the (zeroed) frame array stays untouched. The top-order
+    /// blocks outside CMA areas are deferred (`mm_init.rs`): not even their head is written
+    /// until they are needed.
     fn free_range_at_boot(&mut self, start: Pfn, end: Pfn) {
         let mut pfn = start;
         let pb_order = self.pageblocks.order;
@@ -218,8 +220,12 @@ impl Machine {
             debug_assert!(self.pages[pfn.idx()..(pfn + (1 << order)).idx()]
                 .iter()
                 .all(|p| *p == Page::FREE));
-            let fpi = if cma { Fpi::None } else { Fpi::ToTail };
-            self.free_one_page_fpi(pfn, order, fpi);
+            if !cma && order == MAX_PAGE_ORDER && self.cfg.deferred_struct_page_init {
+                self.free_boot_block_deferred(self.zone_idx(pfn), pfn);
+            } else {
+                let fpi = if cma { Fpi::None } else { Fpi::ToTail };
+                self.free_one_page_fpi(pfn, order, fpi);
+            }
             pfn += 1 << order;
         }
     }

@@ -147,7 +147,7 @@ impl Machine {
 
     /// Count free pages in or out of a zone's counters (`account_freepages`).
     #[inline]
-    fn account_freepages(&mut self, zi: usize, nr: i64, mt: Migratetype) {
+    pub(crate) fn account_freepages(&mut self, zi: usize, nr: i64, mt: Migratetype) {
         if mt == Migratetype::Isolate {
             return;
         }
@@ -164,6 +164,11 @@ impl Machine {
     /// `add_to_free_list_tail` at its tail (taken last).
     #[inline]
     fn add_to_free_list(&mut self, zi: usize, pfn: Pfn, order: u32, mt: Migratetype, tail: bool) {
+        if tail && self.zones[zi].deferred.follow(order, mt) {
+            // After the deferred blocks, as after the eagerly written ones (`mm_init.rs`).
+            let end = self.zones[zi].deferred.end;
+            self.deferred_grow_zone(zi, end);
+        }
         self.pages[pfn].make_free(Kind::Buddy, order);
         self.pageblocks.buddy_added(pfn);
         let area = &mut self.zones[zi].free_area[order as usize];
@@ -184,6 +189,10 @@ impl Machine {
         order: u32,
         mt: Migratetype,
     ) {
+        debug_assert!(
+            !self.zones[zi].deferred.contains(pfn),
+            "{pfn:#x} is deferred"
+        );
         let area = &mut self.zones[zi].free_area[order as usize];
         area.lists[mt.index()].remove(&mut self.pages, pfn);
         area.nr_free -= 1;
@@ -201,10 +210,24 @@ impl Machine {
         }
     }
 
+    /// The first block on the free list `(order, mt)` of zone `zi` (`NIL` if none): a
+    /// deferred block, its head frame written now, when the written ones are all taken
+    /// (`deferred_grow_zone`).
+    #[inline]
+    pub(crate) fn free_list_head(&mut self, zi: usize, order: u32, mt: Migratetype) -> Pfn {
+        let head = self.zones[zi].free_area[order as usize].lists[mt.index()].head;
+        if head == crate::page::NIL && self.zones[zi].deferred.follow(order, mt) {
+            let first = self.zones[zi].deferred.next;
+            self.deferred_grow_zone(zi, first + 1);
+            return first;
+        }
+        head
+    }
+
     /// `__rmqueue_smallest`: the smallest free block of `mt` that fits.
     fn rmqueue_smallest(&mut self, zi: usize, order: u32, mt: Migratetype) -> Option<Pfn> {
         for current in order..=MAX_PAGE_ORDER {
-            let pfn = self.zones[zi].free_area[current as usize].lists[mt.index()].head;
+            let pfn = self.free_list_head(zi, current, mt);
             if pfn != crate::page::NIL {
                 self.del_page_from_free_list(zi, pfn, current, mt);
                 self.expand(zi, pfn, order, current, mt);
@@ -261,12 +284,12 @@ impl Machine {
         order: u32,
         start_mt: Migratetype,
     ) -> Option<Migratetype> {
-        let area = &self.zones[zi].free_area[order as usize];
+        let zone = &self.zones[zi];
         start_mt
             .fallbacks()
             .iter()
             .copied()
-            .find(|fb| !area.lists[fb.index()].is_empty())
+            .find(|&fb| !zone.free_list_empty(order, fb))
     }
 
     /// `__rmqueue_fallback` (6.10): steal from another migratetype, largest block first.
@@ -289,7 +312,7 @@ impl Machine {
             }
         }
         let (current, fallback_mt, can_steal) = found?;
-        let pfn = self.zones[zi].free_area[current as usize].lists[fallback_mt.index()].head;
+        let pfn = self.free_list_head(zi, current, fallback_mt);
         Some(self.steal_suitable_fallback(zi, pfn, current, order, start_mt, can_steal))
     }
 
@@ -367,6 +390,7 @@ impl Machine {
     pub(crate) fn split_large_buddy(&mut self, pfn: Pfn) {
         let pb_order = self.pageblocks.order;
         let start = self.pageblocks.start(pfn);
+        self.deferred_init_upto(start + 1);
         for order in pb_order + 1..=MAX_PAGE_ORDER {
             let head = start.align_down(order);
             let page = self.pages[head];
@@ -815,6 +839,7 @@ impl Machine {
     /// Take the free block headed at `pfn` off its list (`__isolate_free_page` without the
     /// watermark check). Returns its order; its frames are left in the free state.
     pub(crate) fn take_free_block(&mut self, pfn: Pfn) -> u32 {
+        self.deferred_init_upto(pfn + 1);
         let order = self.pages[pfn].order();
         let zi = self.zone_idx(pfn);
         let mt = self.pageblocks.get(pfn);

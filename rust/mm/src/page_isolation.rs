@@ -75,6 +75,7 @@ impl Machine {
         mt: Migratetype,
     ) -> Result<(), IsolateError> {
         let (first, last) = (self.pageblocks.start(start), self.pageblocks.align_up(end));
+        self.deferred_init_upto(last); // the isolation reads the frames by pfn (`mm_init.rs`)
         let step = self.pageblocks.nr_pages();
         let mut pb = first;
         while pb < last {

@@ -120,13 +120,14 @@ impl Machine {
                 self.expand(zi, pfn, order, current, Migratetype::Cma);
                 return Some(pfn);
             }
+            let zone = &self.zones[zi];
             let found = start_mt
                 .fallbacks()
                 .iter()
                 .copied()
-                .find(|fb| !area.lists[fb.index()].is_empty());
+                .find(|&fb| !zone.free_list_empty(current, fb));
             if let Some(fb) = found {
-                let pfn = self.zones[zi].free_area[current as usize].lists[fb.index()].head;
+                let pfn = self.free_list_head(zi, current, fb);
                 let can_steal = self.can_steal_fallback(current, start_mt);
                 return Some(
                     self.steal_suitable_fallback(zi, pfn, current, order, start_mt, can_steal),

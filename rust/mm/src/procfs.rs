@@ -83,6 +83,10 @@ impl Machine {
         let mut c = FrameCounts::default();
         let mut p = z.start_pfn;
         while p < z.end_pfn {
+            if p == z.deferred.next && !z.deferred.is_empty() {
+                p = z.deferred.end; // free blocks, unwritten (`mm_init.rs`): nothing to count
+                continue;
+            }
             let page = self.pages[p];
             let n = 1u64 << page.order();
             match page.kind() {
@@ -235,10 +239,9 @@ impl Machine {
 
     /// Free blocks per zone, migratetype and order.
     pub fn free_blocks(&self, zi: usize, mt: Migratetype) -> Vec<u64> {
-        self.zones[zi]
-            .free_area
-            .iter()
-            .map(|a| a.lists[mt.index()].len as u64)
+        let zone = &self.zones[zi];
+        (0..zone.free_area.len() as u32)
+            .map(|order| zone.free_list_len(order, mt) as u64)
             .collect()
     }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::config::MAX_PAGE_ORDER;
 use crate::list::List;
+use crate::mm_init::DeferredBlocks;
 use crate::pageblock::{Migratetype, MIGRATE_PCPTYPES, MIGRATE_TYPES};
 use crate::pfn::Pfn;
 
@@ -61,6 +62,9 @@ pub struct Zone {
     pub watermark: [u64; 3],
     /// `lowmem_reserve[j]`: pages this zone keeps back from requests whose highest zone is j.
     pub lowmem_reserve: [u64; 3],
+    /// Free top-order blocks whose frames are not written yet (`mm_init.rs`): they follow
+    /// the blocks on `free_area[MAX_PAGE_ORDER]`'s MOVABLE list.
+    pub deferred: DeferredBlocks,
 }
 
 impl Zone {
@@ -75,7 +79,25 @@ impl Zone {
             nr_free_cma: 0,
             watermark: [0; 3],
             lowmem_reserve: [0; 3],
+            deferred: DeferredBlocks::default(),
         }
+    }
+
+    /// Whether the free list `(order, mt)` is empty, its deferred blocks counted.
+    #[inline]
+    pub fn free_list_empty(&self, order: u32, mt: Migratetype) -> bool {
+        self.free_area[order as usize].lists[mt.index()].is_empty()
+            && !self.deferred.follow(order, mt)
+    }
+
+    /// Blocks on the free list `(order, mt)`, its deferred blocks counted.
+    pub fn free_list_len(&self, order: u32, mt: Migratetype) -> u32 {
+        let deferred = if self.deferred.follow(order, mt) {
+            self.deferred.len()
+        } else {
+            0
+        };
+        self.free_area[order as usize].lists[mt.index()].len + deferred
     }
 
     #[inline]
@@ -130,11 +152,12 @@ impl Zone {
         if order == 0 {
             return true;
         }
-        (order as usize..NR_ORDERS).any(|o| {
-            let area = &self.free_area[o];
-            area.nr_free > 0
-                && (area.lists[..MIGRATE_PCPTYPES].iter().any(|l| !l.is_empty())
-                    || (alloc_cma && !area.lists[Migratetype::Cma.index()].is_empty()))
+        (order..NR_ORDERS as u32).any(|o| {
+            self.free_area[o as usize].nr_free > 0
+                && (Migratetype::ALL[..MIGRATE_PCPTYPES]
+                    .iter()
+                    .any(|&mt| !self.free_list_empty(o, mt))
+                    || (alloc_cma && !self.free_list_empty(o, Migratetype::Cma)))
         })
     }
 }
