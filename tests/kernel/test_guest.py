@@ -249,7 +249,12 @@ def test_a_hog_makes_contiguous_allocations_migrate(latency: GuestRun) -> None:
     # allocations, the agent's own, take those CMA pages back first)
     assert migrated[2] > 1000
     assert migrated[0] < migrated[2] // 10 and migrated[1] < migrated[2] // 10
-    assert hog.latency_ns > 2 * idle.latency_ns
+    # cma_alloc's own time, against the quicker of the two idle calls: a TCG guest runs at
+    # the host's pace, and one call made while the host is busy can take 20x its usual time
+    # (a CI run's idle call took 37.8 ms with nothing to migrate, the other path's 1.5 ms),
+    # and through dma_heap the request's latency is mostly the clearing of the buffer
+    idle_alloc = min(calls[0].duration_s or 0, calls[1].duration_s or 0)
+    assert (calls[2].duration_s or 0) > 2 * idle_alloc
     assert latency.workload("hog").counters["pages_in_cma"] > 10_000
 
 
