@@ -41,17 +41,18 @@ class DmaRequestState(NamedTuple):
 
 class Page:
     """A page owned by someone: ``owner``'s page ``index``. Its frame (:attr:`pfn`) may change
-    when the page is migrated, so a handle names the page, not the frame. (A plain class with
-    slots, not a dataclass: a script may make hundreds of thousands of them.)"""
+    when the page is migrated, so a handle names the page, not the frame. Made by
+    :meth:`Mm.alloc`, which sets its slots. (A plain class with slots and no ``__init__``, not
+    a dataclass: a script may make hundreds of thousands of them, and ``Page()`` with no
+    ``__init__`` to run costs half what a constructor with arguments does.)"""
 
     __slots__ = ("index", "machine", "order", "owner", "owner_id")
 
-    def __init__(self, machine: Mm, owner: str, owner_id: int, index: int, order: int = 0) -> None:
-        self.machine = machine
-        self.owner = owner
-        self.owner_id = owner_id
-        self.index = index
-        self.order = order
+    machine: Mm
+    owner: str
+    owner_id: int
+    index: int
+    order: int
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -104,7 +105,7 @@ class Page:
 
     def free(self) -> None:
         # Its own machine's page by construction: no ownership check to make.
-        self.machine._engine.free(self.owner_id, self.index)
+        self.machine._engine_free(self.owner_id, self.index)
 
     def resident_pfn(self) -> int:
         """The frame holding the page; :class:`MisuseError` if it was reclaimed."""

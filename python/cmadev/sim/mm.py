@@ -17,11 +17,10 @@ import heapq
 import itertools
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
     Optional,
     Protocol,
     Union,
@@ -126,10 +125,6 @@ class Condition(Protocol):
     def pending_jobs(self) -> Sequence[int]: ...
 
 
-_new_page = object.__new__
-"""A :class:`Page` without its ``__init__`` (:meth:`Mm.alloc` sets the slots itself)."""
-
-
 # --------------------------------------------------------------------------------------------
 # The machine's memory
 
@@ -164,7 +159,9 @@ class Mm:
             trace_events=trace_events,
         )
         self._engine = Engine(json.dumps(config))
-        self._engine_alloc = self._engine.alloc  # bound once: the page-by-page path
+        # Bound once: the page-by-page path (Mm.alloc, Page.free).
+        self._engine_alloc = self._engine.alloc
+        self._engine_free = self._engine.free
         self._busy = threading.Lock()
         self._callbacks: list[tuple[int, int, Callback]] = []
         self._seq = itertools.count()
@@ -304,25 +301,23 @@ class Mm:
 
         ``kind`` defaults to ``anon`` for movable masks and ``kernel`` for the others."""
         # The hot path of a script that allocates page by page: one cache lookup for the
-        # names, the handle built without a call to __init__.
+        # names, the handle's slots set one by one (no __init__ to call, no tuple to unpack).
         if gfp is _MOVABLE and kind is None:  # the defaults: no lookup at all
-            indices = _MOVABLE_ANON
+            gfp_index, kind_index = _MOVABLE_ANON
         else:
-            indices = _ALLOC_ARGS.get((gfp, kind)) or _alloc_args(gfp, kind)
+            gfp_index, kind_index = _ALLOC_ARGS.get((gfp, kind)) or _alloc_args(gfp, kind)
         if order.__class__ is not int or not 0 <= order < _U32_MAX:
             _whole("order", order)
-        oid = self._owner_ids.get(owner)
-        if oid is None:
+        try:  # a subscript, not .get(): no method call
+            oid = self._owner_ids[owner]
+        except KeyError:
             oid = self.owner_id(owner)
-        index = self._engine_alloc(oid, indices[0], order, indices[1])
-        page = _new_page(Page)
-        page.machine, page.owner, page.owner_id, page.index, page.order = (
-            self,
-            owner,
-            oid,
-            index,
-            order,
-        )
+        page = Page()
+        page.index = self._engine_alloc(oid, gfp_index, order, kind_index)
+        page.machine = self
+        page.owner = owner
+        page.owner_id = oid
+        page.order = order
         return page
 
     def alloc_many(self, owner: str, count: int, **kwargs: Any) -> list[Page]:
