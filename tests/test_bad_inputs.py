@@ -9,8 +9,9 @@ counted in the issue notes (issue 11: inputs with bounds, errors that name what 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

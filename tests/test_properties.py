@@ -13,9 +13,10 @@ Profiles (``tests/conftest.py``): ``HYPOTHESIS_PROFILE=fast`` (default, ~30 exam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from hypothesis import event, given
 from hypothesis import strategies as st

@@ -28,9 +28,9 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from cmadev.kernel import parsers
 from cmadev.kernel.backend import ARCH_NOTE, guest_result, scenario_program

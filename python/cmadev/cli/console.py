@@ -6,7 +6,8 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from rich.console import Console
 from rich.progress import (

@@ -25,8 +25,8 @@ every result says so in its ``notes``, with everything else the guest could not 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Optional, Union
 
 from cmadev.kernel.program import GuestProgram, Value, program_from_scenario
 from cmadev.kernel.results import BufferRequest, GuestRun, Sample

@@ -27,11 +27,11 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 from cmadev.kernel import hostdeps
 from cmadev.kernel.cache import cache_root, digest, locked, publish

@@ -67,10 +67,10 @@ import platform
 import shutil
 import statistics
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 from cmadev.kernel.errors import CalibrationError
 from cmadev.kernel.program import guest_board

@@ -7,8 +7,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 from cmadev.kernel import hostdeps, qemu
 from cmadev.kernel.build import KernelImage, ensure_kernel, kernel_image

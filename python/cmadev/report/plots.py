@@ -13,9 +13,10 @@ import multiprocessing
 import os
 import pickle
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from cmadev.host import usable_cores
 from cmadev.report.comparison import Comparison

@@ -15,8 +15,8 @@ import resource
 import sys
 import time
 import warnings
-from collections.abc import Sequence
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable, Sequence
+from typing import Any, Optional, Union
 
 import psutil  # type: ignore[import-untyped]
 

@@ -19,7 +19,8 @@ part and what is there. This module has no ``from __future__ import annotations`
 
 import copy
 import difflib
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any, Union
 
 from cmadev.errors import SpecError
 from cmadev.specs.catalog import load_board, load_device

@@ -12,8 +12,9 @@ This module has no ``from __future__ import annotations`` (see :mod:`cmadev.spec
 """
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional, Protocol, Union
+from typing import Any, Literal, Optional, Protocol, Union
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 

@@ -1,7 +1,8 @@
 """The JSON schema of every model users write, by name (``python -m cmadev schema``)."""
 
 import difflib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import TypeAdapter
 
