@@ -30,7 +30,7 @@
 //!   and the walk tries every position (29,731 busy retries) before -EBUSY: wall time for the
 //!   whole walk, and per retry (issue 14: retries stay linear);
 //! - `boot`: `Machine::new` of a 256 MiB and a 64 GiB board (the frame array, the free lists,
-//!   watermarks);
+//!   watermarks; the top-order free blocks deferred, `mm_init.rs`);
 //!
 //! each on boards from 256 MiB to 64 GiB, with the ratio of the 64 GiB board's cost to the
 //! 256 MiB board's (SPEC: "cost per operation flat").

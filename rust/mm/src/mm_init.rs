@@ -17,11 +17,12 @@
 //! before `init` runs): the deferred blocks come after every block already on their list,
 //! lowest first, and count as free from boot (`nr_free`, `NR_FREE_PAGES`).
 //!
-//! Simplified: the model has no kthreads. A deferred block's head frame is written when
-//! something first needs it: an allocation that reaches the end of the list's written blocks
-//! (one block, as `deferred_grow_zone` grows a zone by what the request needs), a block put
-//! at the list's tail (all of them first, so that it goes after them), or a walk over frames
-//! by pfn (every block up to the walk's end). What is simulated is therefore exactly what an
+//! Not reproduced: the `pgdatinit` kthreads, the part of memory 6.1 initialises before them,
+//! and the time either takes (nothing is simulated before `init`). A deferred block's head
+//! frame is written when something first needs it: an allocation that reaches the end of
+//! the list's written blocks (one block, as `deferred_grow_zone` grows a zone by what the
+//! request needs), a block put at the list's tail (all of them first, so that it goes after
+//! them), or a walk over frames by pfn (every block up to the walk's end). What is simulated is therefore exactly what an
 //! eagerly initialised machine does (`MachineConfig::deferred_struct_page_init` off; a test
 //! runs both side by side); only the host's work moves, to where the memory is first used.
 
