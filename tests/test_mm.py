@@ -152,3 +152,18 @@ def test_a_machine_takes_the_policy_spellings_of_the_command_line(tmp_path: Path
     assert Machine("tv_1g", policy=str(path)).policy.placement == "gcma"
     with pytest.raises(cmadev.SpecError, match=r"unknown fix 'pinn'.*Did you mean 'pin'"):
         Machine("tv_1g", policy="balanced+pinn")
+
+
+def test_an_unused_free_block_reads_as_a_buddy_before_boot_has_written_it() -> None:
+    """Boot defers writing the top-order free blocks' frames (``mm_init.rs``); ``page_info``
+    shows such a block as the buddy it is, and allocations from such blocks keep the
+    machine's invariants."""
+    m = Machine("tv_1g", seed=1)
+    base = m.cma_areas()[0]["base_pfn"]
+    top = base - 1024  # the last top-order block below the area: taken last
+    assert m.page_info(top) | {"pfn": 0} == m.page_info(0x8000) | {"pfn": 0}
+    assert (m.page_info(top)["kind"], m.page_info(top)["order"]) == ("buddy", 10)
+    assert m.page_info(top + 1)["kind"] == "free"
+    pages = m.alloc_many("app", 4096, gfp="GFP_KERNEL")
+    assert m.page_info(pages[0].resident_pfn())["kind"] == "kernel"
+    m.check_invariants()
