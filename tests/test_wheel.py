@@ -1,4 +1,4 @@
-"""The wheel is one abi3 wheel for every CPython from 3.9, installs without a Rust toolchain,
+"""The wheel is one abi3 wheel for every CPython from 3.10, installs without a Rust toolchain,
 and carries the shipped boards, devices and scenarios (package data).
 
 Slow (a release build and a fresh virtual environment, about a minute), so it runs only with
@@ -67,7 +67,7 @@ def test_wheel_installs_and_loads_shipped_files(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     _run(sys.executable, "-m", "maturin", "build", "--release", "-o", wheels, cwd=REPO)
     [wheel] = wheels.glob("cmadev-*.whl")
-    assert "-cp39-abi3-" in wheel.name, f"{wheel.name} is not an abi3 wheel for Python >= 3.9"
+    assert "-cp310-abi3-" in wheel.name, f"{wheel.name} is not an abi3 wheel for Python >= 3.10"
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv)
     # No Rust toolchain on the PATH: installing the wheel must not need one.

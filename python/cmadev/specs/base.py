@@ -9,8 +9,8 @@ into a :class:`~cmadev.errors.SpecError` naming the file, each bad field and the
 :func:`validate_model` does the same for data already in memory.
 
 The modules of this floor have no ``from __future__ import annotations``: pydantic evaluates
-the annotations at run time, which must work on Python 3.9, so they use ``Optional`` rather
-than ``X | None``.
+the annotations at run time; they use ``Optional`` rather than ``X | None``, as written when
+the package still ran on Python 3.9.
 """
 
 import difflib
@@ -162,7 +162,7 @@ def _loads_json(text: str, source: str) -> Any:
 def _loads_toml(text: str, source: str) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
-    else:  # pragma: no cover - Python 3.9 and 3.10 (tomli is a dependency there)
+    else:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
         import tomli as tomllib
     try:
         return tomllib.loads(text)
