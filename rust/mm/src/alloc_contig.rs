@@ -730,8 +730,6 @@ impl Machine {
                 ))
             }
         }
-        // Its walks read the frames by pfn (`mm_init.rs`).
-        self.deferred_init_upto(self.pageblocks.align_up(end));
         let cpu = self.owners.cpu(owner);
         let mut cr = ContigRange::new(start, end, mt, cpu);
         loop {

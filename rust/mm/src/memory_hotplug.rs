@@ -325,7 +325,6 @@ impl Machine {
     /// where the kernel differs).
     pub fn online_pages(&mut self, start: Pfn, end: Pfn) -> MmResult<()> {
         let zi = self.hotplug_range_check(start, end, "online_pages")?;
-        self.deferred_init_upto(end);
         if let Some(p) = Pfn::range(start, end).find(|&p| !self.is_offline(p)) {
             return misuse(format!(
                 "online_pages [{start:#x}, {end:#x}): pfn {p:#x} is not offline (take the \

@@ -22,9 +22,11 @@
 //! frame is written when something first needs it: an allocation that reaches the end of
 //! the list's written blocks (one block, as `deferred_grow_zone` grows a zone by what the
 //! request needs), a block put at the list's tail (all of them first, so that it goes after
-//! them), or a walk over frames by pfn (every block up to the walk's end). What is simulated is therefore exactly what an
-//! eagerly initialised machine does (`MachineConfig::deferred_struct_page_init` off; a test
-//! runs both side by side); only the host's work moves, to where the memory is first used.
+//! them), or a walk over frames by pfn: the isolation of a range (`start_isolate_page_range`,
+//! which every contiguous allocation begins with) and `offline_pages` write every block up
+//! to the walk's end. What is simulated is therefore exactly what an eagerly initialised
+//! machine does (`MachineConfig::deferred_struct_page_init` off; a test runs both side by
+//! side); only the host's work moves, to where the memory is first used.
 
 use crate::config::MAX_PAGE_ORDER;
 use crate::machine::Machine;

@@ -390,7 +390,7 @@ impl Machine {
     pub(crate) fn split_large_buddy(&mut self, pfn: Pfn) {
         let pb_order = self.pageblocks.order;
         let start = self.pageblocks.start(pfn);
-        self.deferred_init_upto(start + 1);
+        debug_assert!(self.zones.iter().all(|z| !z.deferred.contains(start)));
         for order in pb_order + 1..=MAX_PAGE_ORDER {
             let head = start.align_down(order);
             let page = self.pages[head];
@@ -839,7 +839,6 @@ impl Machine {
     /// Take the free block headed at `pfn` off its list (`__isolate_free_page` without the
     /// watermark check). Returns its order; its frames are left in the free state.
     pub(crate) fn take_free_block(&mut self, pfn: Pfn) -> u32 {
-        self.deferred_init_upto(pfn + 1);
         let order = self.pages[pfn].order();
         let zi = self.zone_idx(pfn);
         let mt = self.pageblocks.get(pfn);

@@ -746,14 +746,6 @@ proptest! {
         let second = fingerprint(&run(&b, &ops)?);
         prop_assert_eq!(first, second);
     }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(16),
-        max_shrink_iters: 4096,
-        ..ProptestConfig::default()
-    })]
 
     /// Deferring the frames' initialisation (`mm_init.rs`) changes nothing simulated: the
     /// same operations on a board booted with and without it give the same traces, counters
