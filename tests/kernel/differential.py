@@ -34,7 +34,8 @@ from typing import Any, Literal, Optional, Union
 
 from cmadev.kernel import parsers
 from cmadev.kernel.backend import ARCH_NOTE, guest_result, scenario_program
-from cmadev.kernel.calibrate import FIXED_FIELD, CostFit, calibrated_board, fit, measure
+from cmadev.kernel.board_file import calibrated_board
+from cmadev.kernel.calibrate import FIXED_FIELD, CostFit, fit, measure
 from cmadev.kernel.results import GuestRun
 from cmadev.kernel.runner import KernelArg, run_program
 from cmadev.results import DeviceResult, ScenarioResult

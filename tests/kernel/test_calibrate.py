@@ -17,14 +17,8 @@ from typing import Any
 import pytest
 
 from cmadev.cli import main
-from cmadev.kernel.calibrate import (
-    FIXED_FIELD,
-    CostFit,
-    calibrated_board,
-    fit,
-    fit_runs,
-    write_board,
-)
+from cmadev.kernel.board_file import calibrated_board, write_board
+from cmadev.kernel.calibrate import FIXED_FIELD, CostFit, fit, fit_runs
 from cmadev.kernel.errors import CalibrationError
 from cmadev.specs.board import CostModel
 from cmadev.specs.catalog import load_board

@@ -62,7 +62,7 @@ def cmd_kernel_setup(args: argparse.Namespace) -> int:
 def cmd_kernel_calibrate(args: argparse.Namespace) -> int:
     """Fit BOARD's cost model in a Linux guest (or from saved measurements) and write it."""
     # imported here, so that the other commands' start-up does not pay for it
-    from cmadev.kernel import calibrate
+    from cmadev.kernel import board_file, calibrate
 
     board = load_board(args.board)
     console = make_console(stderr=args.json)
@@ -88,8 +88,8 @@ def cmd_kernel_calibrate(args: argparse.Namespace) -> int:
         if args.raw:
             Path(args.raw).write_text(json.dumps(raws, indent=1) + "\n")
     costs = calibrate.fit_runs(raws)
-    out = calibrate.calibrated_board(board, costs, name=args.name, as_guest=args.as_guest)
-    calibrate.write_board(out, args.out)
+    out = board_file.calibrated_board(board, costs, name=args.name, as_guest=args.as_guest)
+    board_file.write_board(out, args.out)
     if args.json:
         print_json({"board": str(args.out), "fit": costs.to_dict()})
         return 0

@@ -3,7 +3,8 @@
 :func:`measure` boots the calibration program (:func:`cmadev.kernel.measure_costs`: the
 agent's micro-measurements in the guest, and its memory ones on the host in the same run);
 :func:`fit` turns those raw figures into the fields of :class:`~cmadev.specs.board.CostModel`,
-each with the measurement it came from; :func:`calibrated_board` writes them into a board.
+each with the measurement it came from; :func:`cmadev.kernel.board_file.calibrated_board`
+writes them into a board.
 ``python -m cmadev kernel calibrate BOARD --out my_board.json`` does all three.
 
 What each cost is fitted from (``qemu64`` guest, Linux 6.1; medians of repeats, and the
@@ -60,7 +61,6 @@ both, so that the costs can be scaled to another machine (divide by the ratio).
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import os
 import platform
@@ -70,7 +70,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from cmadev.kernel.errors import CalibrationError
 from cmadev.kernel.program import guest_board
@@ -101,7 +101,7 @@ instructions; ``memcpy_page_ns``, a user-space memcpy, runs SSE code, which TCG 
 instruction by instruction, so its ratio is several times larger and scales only that)."""
 
 Progress = Callable[[str], None]
-_CALIBRATED = "Costs calibrated by 'cmadev kernel calibrate'"
+CALIBRATED_MARK = "Costs calibrated by 'cmadev kernel calibrate'"
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ class CostFit:
         )
         ratios = ", ".join(f"{k.removesuffix('_ns')} x{v:.1f}" for k, v in self.ratio.items())
         return (
-            f"{_CALIBRATED} ({where}): "
+            f"{CALIBRATED_MARK} ({where}): "
             + "; ".join(parts)
             + f". Not measured: {', '.join(sorted(set(CostModel.model_fields) - set(self.costs)))}"
             + f" (kept). A contiguous allocation right after another costs less than after a "
@@ -621,71 +621,6 @@ def fit_runs(raws: Sequence[Mapping[str, Any]]) -> CostFit:
     )
 
 
-# --------------------------------------------------------------------------------------------
-# boards
-
-
-def calibrated_board(
-    board: Board,
-    costs: CostFit,
-    *,
-    name: Optional[str] = None,
-    as_guest: bool = False,
-    description: Optional[str] = None,
-) -> Board:
-    """``board`` with the fitted cost model (fields not measured keep the board's values)
-    and a description that says where each figure came from. ``as_guest``: the board
-    describes the QEMU guest itself, so its ``reserved`` memory and ``min_free_kbytes`` are
-    the guest kernel's too."""
-    data = board.model_dump()
-    data["cost"] = costs.cost_model(board.cost).model_dump()
-    if name:
-        data["name"] = name
-    if as_guest:
-        if costs.reserved is not None:
-            data["reserved"] = costs.reserved
-        if costs.min_free_kbytes is not None:
-            data["min_free_kbytes"] = costs.min_free_kbytes
-    head = board.description if description is None else description
-    head = head.split(_CALIBRATED)[0].strip()  # a board calibrated before: the new figures
-    data["description"] = f"{head} {costs.describe()}".strip()
-    return validate_model(Board, data, source="the calibrated board")
-
-
-def board_document(board: Board) -> dict[str, Any]:
-    """A board as a board file holds it: sizes and durations with their units."""
-    data = board.model_dump()
-    doc: dict[str, Any] = {"name": data["name"], "description": data["description"]}
-    doc["ram"] = _size(data["ram"])
-    doc["cpus"] = data["cpus"]
-    doc["reserved"] = _size(data["reserved"])
-    for key in ("pageblock_order", "min_free_kbytes", "watermark_scale_factor"):
-        doc[key] = data[key]
-    doc["cma_areas"] = [
-        {"name": a["name"], "size": _size(a["size"]), "order_per_bit": a["order_per_bit"]}
-        for a in data["cma_areas"]
-    ]
-    doc["swap"] = _size(data["swap"])
-    doc["dirty_expire"] = f"{data['dirty_expire']}ns"
-    doc["dirty_ratio"] = data["dirty_ratio"]
-    doc["cost"] = {k: f"{v}ns" for k, v in data["cost"].items()}
-    return doc
-
-
-def _size(nbytes: int) -> Union[str, int]:
-    for unit, mult in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if nbytes and nbytes % mult == 0:
-            return f"{nbytes // mult}{unit}"
-    return nbytes
-
-
-def write_board(board: Board, path: Union[str, os.PathLike[str]]) -> Path:
-    """Write ``board`` as a JSON board file (loadable with :func:`cmadev.load_board`)."""
-    out = Path(path)
-    out.write_text(json.dumps(board_document(board), indent=2) + "\n")
-    return out
-
-
 __all__ = [
     "FIXED_FIELD",
     "KERNEL_RATIO_KEYS",
@@ -693,10 +628,7 @@ __all__ = [
     "CalibrationError",
     "CostFit",
     "Fitted",
-    "board_document",
-    "calibrated_board",
     "fit",
     "fit_runs",
     "measure",
-    "write_board",
 ]
